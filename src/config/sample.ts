@@ -1,0 +1,60 @@
+/** The commented sample that `oyster init` writes. Every key here is real and validated. */
+export const SAMPLE_CONFIG = `# oyster.yaml — every key can be overridden by an OYSTER_* variable,
+# e.g. OYSTER_HTTP_PORT=9000 or OYSTER_RETRY_MAX_ATTEMPTS=5. Durations: 500ms, 2s, 5m, 1h.
+
+store: ./oyster.db            # the SQLite store (created 0600)
+
+http:
+  host: 127.0.0.1             # anything but loopback requires a token
+  port: 8090
+  token: ""                   # bearer token for mutating /api routes
+
+nodes:
+  - name: local               # runs tasks on this host, no SSH
+    transport: local
+    slots: 2
+  # - name: gpu1
+  #   transport: ssh
+  #   host: 10.0.0.5
+  #   port: 22
+  #   user: oyster
+  #   key: ~/.ssh/id_ed25519    # omit to use the SSH agent ($SSH_AUTH_SOCK)
+  #   known_hosts: ~/.ssh/known_hosts
+  #   host_key: strict          # strict | accept-new
+  #   slots: 4
+  #   executors: [glm, shell]
+  #   oyster_home: ~/.oyster    # run directories live here on the node
+  #   oyster_bin: ~/.oyster/bin/oyster
+  #   auto_upgrade: false       # upload this binary when the node's version differs
+
+executors:
+  # Argv templates; each {placeholder} becomes part of one argument, never shell text.
+  # Placeholders: {spec} {run_dir} {task_id} {run_id} {project} {attempt} {command}
+  shell: { command: ["sh", "-c", "{command}"] }
+  # glm: { command: ["glm-agent", "run", "--spec", "{spec}"] }
+
+loops:
+  scheduler: { interval: 2s }
+  probe:     { interval: 30s }
+  reaper:    { interval: 60s }
+  guardian:  { interval: 300s }
+  factory:   { interval: 60s }
+
+retry:     { max_attempts: 3, backoff: 30s, max_backoff: 30m }
+breaker:   { failures: 3, open_for: 5m }
+dispatch:  { min_success_rate: 0.3, min_samples: 10 }
+resources: { max_load: 8, min_mem_mb: 512, max_swap_pct: 50 }
+timeouts:  { task_max: 4h, estimate_factor: 3, long_running: 4h }
+
+factory:
+  inbox: ./specs/inbox        # spec files dropped here are submitted
+  min_pending: 5
+  generate: []                # argv run when pending tasks < min_pending
+  on_project_complete: []
+  research: []
+
+notify:
+  webhook: ""                 # JSON POST on breaker transitions and alerts
+
+services: []                  # for \`oyster supervise\`; none means it supervises \`oyster run\`
+`;

@@ -1,0 +1,172 @@
+import type { Database } from "bun:sqlite";
+
+/**
+ * Versioned migrations, applied in order at open; PRAGMA user_version records how far we got.
+ * Never edit a released migration: append a new one.
+ * Times are integer milliseconds since the epoch.
+ */
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE tasks (
+    task_id TEXT PRIMARY KEY,
+    project TEXT NOT NULL DEFAULT '',
+    priority INTEGER NOT NULL DEFAULT 5,
+    estimated_minutes INTEGER,
+    executor TEXT NOT NULL,
+    command TEXT,
+    body TEXT NOT NULL DEFAULT '',
+    source TEXT,
+    timeout_ms INTEGER,
+    max_attempts INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending'
+      CHECK (status IN ('pending','dispatched','running','succeeded','failed','dead','blocked','cancelled')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    not_before INTEGER NOT NULL DEFAULT 0,
+    last_reason TEXT,
+    blocked_by TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    finished_at INTEGER
+  );
+  CREATE INDEX tasks_status ON tasks(status, priority, created_at);
+  CREATE INDEX tasks_project ON tasks(project, status);
+
+  -- depends_on has no foreign key: a dependency may name a task that arrives later.
+  CREATE TABLE task_deps (
+    task_id TEXT NOT NULL REFERENCES tasks(task_id) ON DELETE CASCADE,
+    depends_on TEXT NOT NULL,
+    PRIMARY KEY (task_id, depends_on)
+  ) WITHOUT ROWID;
+  CREATE INDEX task_deps_rev ON task_deps(depends_on);
+
+  CREATE TABLE task_paths (
+    task_id TEXT NOT NULL REFERENCES tasks(task_id) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    PRIMARY KEY (task_id, path)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE nodes (
+    name TEXT PRIMARY KEY,
+    transport TEXT NOT NULL,
+    host TEXT,
+    slots INTEGER NOT NULL,
+    executors TEXT,
+    online INTEGER NOT NULL DEFAULT 0,
+    draining INTEGER NOT NULL DEFAULT 0,
+    running INTEGER NOT NULL DEFAULT 0,
+    version TEXT,
+    load1 REAL, load5 REAL, load15 REAL,
+    mem_avail_mb REAL,
+    swap_pct REAL,
+    last_probe_at INTEGER,
+    last_seen_at INTEGER,
+    last_error TEXT,
+    updated_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE runs (
+    run_id TEXT PRIMARY KEY,
+    task_id TEXT NOT NULL REFERENCES tasks(task_id) ON DELETE CASCADE,
+    node TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    state TEXT NOT NULL
+      CHECK (state IN ('launching','dispatched','running','succeeded','failed','lost','cancelled')),
+    pid INTEGER,
+    created_at INTEGER NOT NULL,
+    started_at INTEGER,
+    heartbeat_at INTEGER,
+    finished_at INTEGER,
+    exit_code INTEGER,
+    reason TEXT,
+    timeout_ms INTEGER,
+    alerted_at INTEGER,
+    UNIQUE (task_id, attempt)
+  );
+  CREATE INDEX runs_task ON runs(task_id);
+  CREATE INDEX runs_active ON runs(state) WHERE state IN ('launching','dispatched','running');
+  CREATE INDEX runs_node ON runs(node, state);
+
+  -- One lease per task: the primary key is what makes a second concurrent launch impossible.
+  CREATE TABLE leases (
+    task_id TEXT PRIMARY KEY REFERENCES tasks(task_id) ON DELETE CASCADE,
+    run_id TEXT NOT NULL UNIQUE REFERENCES runs(run_id) ON DELETE CASCADE,
+    node TEXT NOT NULL,
+    acquired_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE file_locks (
+    path TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    task_id TEXT NOT NULL,
+    acquired_at INTEGER NOT NULL
+  );
+  CREATE INDEX file_locks_run ON file_locks(run_id);
+
+  CREATE TABLE breakers (
+    key TEXT PRIMARY KEY,
+    state TEXT NOT NULL CHECK (state IN ('CLOSED','OPEN','HALF_OPEN')),
+    failures INTEGER NOT NULL DEFAULT 0,
+    opened_at INTEGER,
+    last_failure_at INTEGER,
+    probe_in_flight INTEGER NOT NULL DEFAULT 0,
+    updated_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE dispatch_events (
+    id INTEGER PRIMARY KEY,
+    ts INTEGER NOT NULL,
+    success INTEGER NOT NULL,
+    reason TEXT,
+    task_id TEXT,
+    node TEXT
+  );
+  CREATE INDEX dispatch_events_ts ON dispatch_events(ts);
+
+  CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    ts INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    source TEXT NOT NULL,
+    task_id TEXT,
+    run_id TEXT,
+    node TEXT,
+    data TEXT
+  );
+  CREATE INDEX events_ts ON events(ts);
+  CREATE INDEX events_kind ON events(kind, ts);
+
+  CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export function migrate(db: Database): void {
+  const current = (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
+  if (current > MIGRATIONS.length) {
+    throw new Error(
+      `store schema version ${current} is newer than this oyster (${MIGRATIONS.length}); upgrade the binary`,
+    );
+  }
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      // Another process may have migrated while we waited for the lock.
+      const now = (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
+      if (now > v) {
+        db.exec("COMMIT");
+        continue;
+      }
+      db.exec(MIGRATIONS[v]!);
+      db.exec(`PRAGMA user_version = ${v + 1}`);
+      db.exec("COMMIT");
+    } catch (err) {
+      db.exec("ROLLBACK");
+      throw err;
+    }
+  }
+}
