@@ -18,9 +18,13 @@ export interface CliResult {
 }
 
 /** Run the built binary to completion, with a clean OYSTER_* environment. */
-export function oyster(args: string[], opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): CliResult {
+export function oyster(
+  args: string[],
+  opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number },
+): CliResult {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("OYSTER_")) env[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (v !== undefined && !k.startsWith("OYSTER_")) env[k] = v;
   const p = Bun.spawnSync([OYSTER_BIN, ...args], {
     cwd: opts.cwd,
     env: { ...env, NO_COLOR: "1", ...opts.env },
