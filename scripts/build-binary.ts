@@ -3,12 +3,16 @@
  * Build the single `oyster` executable with `bun build --compile`, embedding version and commit.
  *   bun scripts/build-binary.ts                 # host platform → dist/oyster
  *   bun scripts/build-binary.ts linux-arm64     # → dist/oyster-linux-arm64
+ *   bun scripts/build-binary.ts --outfile /tmp/x/oyster
  */
 import { $ } from "bun";
 import pkg from "../package.json" with { type: "json" };
 
 const TARGETS = ["linux-x64", "linux-arm64", "darwin-arm64", "darwin-x64"] as const;
-const target = process.argv[2];
+const args = process.argv.slice(2);
+const outIdx = args.indexOf("--outfile");
+const outfile = outIdx >= 0 ? args.splice(outIdx, 2)[1] : undefined;
+const target = args[0];
 if (target && !(TARGETS as readonly string[]).includes(target)) {
   console.error(`unknown target "${target}"; expected one of: ${TARGETS.join(", ")}`);
   process.exit(2);
@@ -18,7 +22,7 @@ const commit = (await $`git rev-parse --short HEAD`.nothrow().quiet()).stdout.to
 const dirty = (await $`git status --porcelain --untracked-files=no`.nothrow().quiet()).stdout
   .toString()
   .trim();
-const out = target ? `dist/oyster-${target}` : "dist/oyster";
+const out = outfile ?? (target ? `dist/oyster-${target}` : "dist/oyster");
 
 const result = await Bun.build({
   entrypoints: ["src/cli/main.ts"],

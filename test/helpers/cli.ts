@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 /** The built binary every end-to-end test drives (`npm test` builds it first). */
-export const OYSTER_BIN = resolve(import.meta.dir, "../../dist/oyster");
+export const OYSTER_BIN = process.env.OYSTER_TEST_BIN ?? resolve(import.meta.dir, "../../dist/oyster");
 export const REPO_ROOT = resolve(import.meta.dir, "../..");
 
 export function tempDir(prefix = "oyster-test-"): { path: string; cleanup: () => void } {
