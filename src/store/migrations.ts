@@ -112,15 +112,18 @@ const MIGRATIONS: string[] = [
     updated_at INTEGER NOT NULL
   );
 
+  -- kind 'launch' rows are launch outcomes and feed the success rate; kind 'refusal' rows say
+  -- why ready work was held back (draining, pause, ...) and do not, so a pause never trips the gate.
   CREATE TABLE dispatch_events (
     id INTEGER PRIMARY KEY,
     ts INTEGER NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'launch' CHECK (kind IN ('launch','refusal')),
     success INTEGER NOT NULL,
     reason TEXT,
     task_id TEXT,
     node TEXT
   );
-  CREATE INDEX dispatch_events_ts ON dispatch_events(ts);
+  CREATE INDEX dispatch_events_ts ON dispatch_events(ts, kind);
 
   CREATE TABLE events (
     id INTEGER PRIMARY KEY,
