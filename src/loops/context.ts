@@ -1,6 +1,6 @@
 import type { Config } from "../config/schema.ts";
-import type { Store } from "../store/db.ts";
 import type { Transport } from "../remote/transport.ts";
+import type { Store } from "../store/db.ts";
 
 /**
  * What the controller's loops share. Each loop takes this (or a narrower slice in tests), not

@@ -15,7 +15,12 @@ export function applyRunStatus(ctx: ControllerContext, s: RunStatus): "finished"
     const run = getRun(db, s.run_id);
     if (!run) return "ignored" as const;
     if (s.state === "starting" || s.state === "running") {
-      return markRunning(db, s.run_id, { pid: s.pid, started_at: s.started_at, heartbeat_at: s.heartbeat_at }, now)
+      return markRunning(
+        db,
+        s.run_id,
+        { pid: s.pid, started_at: s.started_at, heartbeat_at: s.heartbeat_at },
+        now,
+      )
         ? ("running" as const)
         : ("ignored" as const);
     }
@@ -26,7 +31,11 @@ export function applyRunStatus(ctx: ControllerContext, s: RunStatus): "finished"
         ? ({ state: "succeeded", exit_code: s.exit_code } as const)
         : s.state === "lost"
           ? ({ state: "lost", reason: "lost" } as const)
-          : ({ state: "failed", exit_code: s.exit_code, reason: s.state === "killed" ? "killed" : "exit_nonzero" } as const);
+          : ({
+              state: "failed",
+              exit_code: s.exit_code,
+              reason: s.state === "killed" ? "killed" : "exit_nonzero",
+            } as const);
     const done = finishRun(db, s.run_id, { ...end, finished_at: s.finished_at ?? now }, policy, now);
     if (done) metrics.runsFinished.inc({ outcome: end.state });
     return done ? ("finished" as const) : ("ignored" as const);
