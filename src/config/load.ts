@@ -71,7 +71,10 @@ export function parseConfig(raw: unknown, source = "config"): Config {
 export function formatIssues(source: string, issues: z.core.$ZodIssue[]): string {
   const lines = issues.map((i) => {
     const key = formatPath(i.path) || "(top level)";
-    const got = "input" in i && i.input !== undefined ? ` (got ${JSON.stringify(i.input)})` : "";
+    // Show the offending value when it is a scalar; objects would bury the message.
+    const input = "input" in i ? i.input : undefined;
+    const shown = input === null || ["string", "number", "boolean"].includes(typeof input);
+    const got = shown && i.code !== "custom" ? ` (got ${JSON.stringify(input)})` : "";
     let msg = i.message;
     if (i.code === "unrecognized_keys") msg = `unknown key(s): ${i.keys.join(", ")}`;
     return `  ${key}: ${msg}${i.code === "unrecognized_keys" ? "" : got}`;

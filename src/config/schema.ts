@@ -31,7 +31,7 @@ const loop = (interval: string) =>
   z
     .object({ interval: duration.default(parseDuration(interval)!), unhealthy_after: duration.optional() })
     .strict()
-    .default({ interval: parseDuration(interval)! });
+    .prefault({});
 
 export const executorSchema = z
   .object({ command: z.array(z.string()).min(1, "expected a non-empty argv array") })
@@ -50,10 +50,10 @@ export const configSchema = z
         token: z.string().default(""),
       })
       .strict()
-      .default({ enabled: true, host: "127.0.0.1", port: 8090, token: "" }),
+      .prefault({}),
     nodes: z
       .array(nodeSchema)
-      .default([{ name: "local", transport: "local", slots: 2 }] as never)
+      .prefault([{ name: "local", transport: "local", slots: 2 }])
       .superRefine((nodes, ctx) => {
         const seen = new Set<string>();
         nodes.forEach((n, i) => {
@@ -72,7 +72,7 @@ export const configSchema = z
         factory: loop("60s"),
       })
       .strict()
-      .default({} as never),
+      .prefault({}),
     retry: z
       .object({
         max_attempts: z.number().int().min(1).default(3),
@@ -80,11 +80,11 @@ export const configSchema = z
         max_backoff: duration.default(30 * 60_000),
       })
       .strict()
-      .default({} as never),
+      .prefault({}),
     breaker: z
       .object({ failures: z.number().int().min(1).default(3), open_for: duration.default(5 * 60_000) })
       .strict()
-      .default({} as never),
+      .prefault({}),
     dispatch: z
       .object({
         min_success_rate: z.number().min(0).max(1).default(0.3),
@@ -94,7 +94,7 @@ export const configSchema = z
         max_per_tick: z.number().int().min(1).default(64),
       })
       .strict()
-      .default({} as never),
+      .prefault({}),
     resources: z
       .object({
         max_load: z.number().min(0).default(8),
@@ -102,7 +102,7 @@ export const configSchema = z
         max_swap_pct: z.number().min(0).max(100).default(50),
       })
       .strict()
-      .default({} as never),
+      .prefault({}),
     timeouts: z
       .object({
         /** Cap on a run's timeout when the spec gives none (seeds/002: stuck after 4 h). */
@@ -113,7 +113,7 @@ export const configSchema = z
         long_running: duration.default(4 * 3_600_000),
       })
       .strict()
-      .default({} as never),
+      .prefault({}),
     ssh: z
       .object({
         connect_timeout: duration.default(10_000),
@@ -123,7 +123,7 @@ export const configSchema = z
         concurrency: z.number().int().min(1).default(32),
       })
       .strict()
-      .default({} as never),
+      .prefault({}),
     factory: z
       .object({
         inbox: z.string().default("./specs/inbox"),
@@ -135,11 +135,11 @@ export const configSchema = z
         research_interval: duration.default(3_600_000),
       })
       .strict()
-      .default({} as never),
+      .prefault({}),
     notify: z
       .object({ webhook: z.string().default(""), timeout: duration.default(2_000) })
       .strict()
-      .default({} as never),
+      .prefault({}),
     services: z.array(serviceSchema).default([]),
   })
   .strict();
