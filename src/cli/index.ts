@@ -13,5 +13,6 @@ export const main = defineCommand({
     pause: () => import("./switches.ts").then((m) => m.pause),
     breaker: () => import("./breaker.ts").then((m) => m.default),
     stats: () => import("./stats.ts").then((m) => m.default),
+    exec: () => import("./exec.ts").then((m) => m.default),
   },
 });

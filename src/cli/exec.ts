@@ -1,0 +1,155 @@
+import { defineCommand } from "citty";
+import { parseDuration } from "../config/duration.ts";
+import { runAgent } from "../node/agent.ts";
+import { resolveHome, validateRunId } from "../node/home.ts";
+import { killRun } from "../node/kill.ts";
+import { parseStartRequest } from "../node/request.ts";
+import { readResources } from "../node/resources.ts";
+import { startRun } from "../node/start.ts";
+import { listRuns } from "../node/status.ts";
+import { runWrapper } from "../node/wrapper.ts";
+import { jsonArg, withExamples } from "./_shared.ts";
+import { CliError, usageError } from "./errors.ts";
+import { formatTable, printJson } from "./table.ts";
+
+/**
+ * `oyster exec …`: the node side, called by the controller over SSH (or by the local transport).
+ * Every subcommand takes --home (default $OYSTER_HOME, else ~/.oyster).
+ */
+const homeArg = {
+  home: { type: "string", description: "Node home holding runs/ (default: $OYSTER_HOME or ~/.oyster)" },
+} as const;
+
+function home(args: { home?: string }): string {
+  return resolveHome(args.home);
+}
+
+const start = withExamples(
+  defineCommand({
+    meta: {
+      name: "start",
+      description: "Start a run from a StartRequest (JSON on stdin); prints its status",
+    },
+    args: { ...homeArg },
+    async run({ args }) {
+      const text = await Bun.stdin.text();
+      let req: ReturnType<typeof parseStartRequest>;
+      try {
+        req = parseStartRequest(JSON.parse(text));
+      } catch (err) {
+        throw usageError(`bad start request on stdin: ${(err as Error).message}`);
+      }
+      const status = await startRun(home(args), req);
+      printJson(status);
+    },
+  }),
+  [
+    `echo '{"run_id":"r1","task_id":"t1","spec":"hi","argv":["sh","-c","echo {task_id}"],"vars":{"task_id":"t1"}}' | oyster exec start`,
+  ],
+);
+
+const wrapper = withExamples(
+  defineCommand({
+    meta: { name: "wrapper", description: "Internal: own one run (spawned detached by start)" },
+    args: { ...homeArg, run_id: { type: "positional", required: true, description: "Run id" } },
+    async run({ args }) {
+      const code = await runWrapper(home(args), validateRunId(String(args.run_id)));
+      process.exitCode = code;
+    },
+  }),
+  ["oyster exec wrapper --home ~/.oyster RUN_ID   # spawned by `exec start`, not by hand"],
+);
+
+const list = withExamples(
+  defineCommand({
+    meta: { name: "list", description: "Every run on this node with its state (lost = wrapper gone)" },
+    args: { ...homeArg, ...jsonArg },
+    run({ args }) {
+      const runs = listRuns(home(args));
+      if (args.json) return printJson(runs);
+      process.stdout.write(
+        `${formatTable(
+          ["RUN", "TASK", "STATE", "PID", "EXIT"],
+          runs.map((r) => [r.run_id, r.task_id, r.state, r.pid, r.exit_code]),
+        )}\n`,
+      );
+    },
+  }),
+  ["oyster exec list --json", "oyster exec list --home /srv/oyster"],
+);
+
+const kill = withExamples(
+  defineCommand({
+    meta: { name: "kill", description: "SIGTERM a run's process group, SIGKILL after the grace" },
+    args: {
+      ...homeArg,
+      ...jsonArg,
+      run_id: { type: "positional", required: true, description: "Run id" },
+      grace: { type: "string", description: "Wait between SIGTERM and SIGKILL (default 5s)" },
+    },
+    async run({ args }) {
+      const grace = parseDuration(args.grace ?? "5s");
+      if (grace === null)
+        throw usageError(`--grace: expected a duration like 5s, got ${JSON.stringify(args.grace)}`);
+      let runId: string;
+      try {
+        runId = validateRunId(String(args.run_id));
+      } catch (err) {
+        throw usageError((err as Error).message);
+      }
+      const res = await killRun(home(args), runId, grace);
+      if (args.json) return printJson(res);
+      if (res.note) process.stdout.write(`${res.note}\n`);
+      else process.stdout.write(`run ${runId} ${res.status?.state ?? "signalled"}\n`);
+    },
+  }),
+  ["oyster exec kill RUN_ID", "oyster exec kill RUN_ID --grace 30s"],
+);
+
+const resources = withExamples(
+  defineCommand({
+    meta: { name: "resources", description: "Load, memory and swap of this node" },
+    args: { ...homeArg, ...jsonArg },
+    run({ args }) {
+      const r = readResources();
+      if (args.json) return printJson(r);
+      process.stdout.write(
+        `${formatTable(
+          ["LOAD1", "LOAD5", "LOAD15", "MEM AVAIL MB", "SWAP USED %", "CPUS"],
+          [[r.load1, r.load5, r.load15, r.mem_avail_mb, r.swap_used_pct, r.cpus]],
+        )}\n`,
+      );
+    },
+  }),
+  ["oyster exec resources --json"],
+);
+
+const agent = withExamples(
+  defineCommand({
+    meta: {
+      name: "agent",
+      description: "JSON-lines session on stdin/stdout (one per controller connection)",
+    },
+    args: { ...homeArg },
+    async run({ args }) {
+      const h = home(args);
+      try {
+        await runAgent({ home: h, input: process.stdin, write: (line) => process.stdout.write(line) });
+      } catch (err) {
+        throw new CliError(`agent: ${(err as Error).message}`);
+      }
+    },
+  }),
+  [`echo '{"id":1,"op":"ping"}' | oyster exec agent`],
+);
+
+export default withExamples(
+  defineCommand({
+    meta: {
+      name: "exec",
+      description: "Node side: start/list/kill runs (called by the controller over SSH)",
+    },
+    subCommands: { start, list, kill, resources, agent, wrapper },
+  }),
+  ["oyster exec list --json", "oyster exec resources --json", "oyster exec kill RUN_ID"],
+);

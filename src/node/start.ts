@@ -1,0 +1,78 @@
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { RunStatus, StartRequest } from "../remote/transport.ts";
+import { FILES, runDir } from "./home.ts";
+import { parseStartRequest } from "./request.ts";
+import { selfArgv } from "./self.ts";
+import { pidAlive, readStatusFile, withLiveness } from "./status.ts";
+
+export interface StartOptions {
+  /** How to invoke oyster for the wrapper (default: this process, see selfArgv). */
+  self?: string[];
+  /** How long to wait for the wrapper's first status.json. */
+  timeoutMs?: number;
+}
+
+function writeAtomic(path: string, text: string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}
+
+/**
+ * Create the run directory, detach the wrapper (its own session, stdio ignored) and resolve once
+ * it has written status.json. Starting a run id that already has a status returns that status
+ * instead of launching twice, so a retried start is harmless.
+ */
+export async function startRun(
+  home: string,
+  input: StartRequest,
+  opts: StartOptions = {},
+): Promise<RunStatus> {
+  const req = parseStartRequest(input);
+  const dir = runDir(home, req.run_id);
+  const existing = readStatusFile(dir);
+  if (existing) return withLiveness(existing);
+  if (existsSync(join(dir, FILES.request)))
+    throw new Error(`run ${req.run_id} is already being started on this node (no status yet)`);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, FILES.spec), req.spec);
+  writeAtomic(join(dir, FILES.request), JSON.stringify(req));
+
+  const self = opts.self ?? selfArgv();
+  const child = spawn(self[0]!, [...self.slice(1), "exec", "wrapper", "--home", home, req.run_id], {
+    detached: true,
+    stdio: "ignore",
+    cwd: dir,
+  });
+  let spawnError: Error | undefined;
+  child.on("error", (err) => {
+    spawnError = err;
+  });
+  child.unref();
+
+  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+  for (;;) {
+    const s = readStatusFile(dir);
+    if (s) return withLiveness(s);
+    if (spawnError) throw new Error(`could not start the oyster wrapper (${self[0]}): ${spawnError.message}`);
+    if (child.exitCode !== null || (child.pid && !pidAlive(child.pid) && !readStatusFile(dir))) {
+      throw new Error(
+        `the oyster wrapper for run ${req.run_id} exited before writing status.json${tail(dir)}`,
+      );
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for run ${req.run_id} to write status.json${tail(dir)}`);
+    await Bun.sleep(5);
+  }
+}
+
+function tail(dir: string): string {
+  try {
+    const t = readFileSync(join(dir, FILES.output), "utf8").trim().split("\n").slice(-5).join(" | ");
+    return t ? `; output.log: ${t}` : "";
+  } catch {
+    return "";
+  }
+}

@@ -1,0 +1,79 @@
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { RunStatus } from "../remote/transport.ts";
+import { FILES, runDir, runsDir } from "./home.ts";
+
+export const FINAL_STATES: ReadonlySet<RunStatus["state"]> = new Set(["succeeded", "failed", "killed"]);
+
+export function isFinal(s: RunStatus): boolean {
+  return FINAL_STATES.has(s.state);
+}
+
+/** Atomic replace: readers see the old status or the new one, never half a file. */
+export function writeStatus(dir: string, status: RunStatus): void {
+  const tmp = join(dir, `.${FILES.status}.${process.pid}.tmp`);
+  writeFileSync(tmp, `${JSON.stringify(status)}\n`);
+  renameSync(tmp, join(dir, FILES.status));
+}
+
+export function readStatusFile(dir: string): RunStatus | null {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, FILES.status), "utf8");
+  } catch {
+    return null;
+  }
+  try {
+    return JSON.parse(text) as RunStatus;
+  } catch {
+    return null;
+  }
+}
+
+export function pidAlive(pid: number | null): boolean {
+  if (!pid || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else; still alive.
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** A status that claims to run but whose wrapper is gone is reported `lost` (computed, never written). */
+export function withLiveness(s: RunStatus, alive: (pid: number | null) => boolean = pidAlive): RunStatus {
+  if ((s.state === "running" || s.state === "starting") && !alive(s.wrapper_pid))
+    return { ...s, state: "lost" };
+  return s;
+}
+
+/**
+ * Read a run's status with liveness applied. A wrapper that just wrote its final state and
+ * exited would look lost between the read and the pid check, so a lost verdict re-reads once.
+ */
+export function liveStatus(dir: string): RunStatus | null {
+  const s = readStatusFile(dir);
+  if (!s) return null;
+  const live = withLiveness(s);
+  if (live.state !== "lost") return live;
+  const again = readStatusFile(dir);
+  return again ? withLiveness(again) : live;
+}
+
+export function readStatus(home: string, runId: string): RunStatus | null {
+  return liveStatus(runDir(home, runId));
+}
+
+/** Every run directory's status under `home`, in one call. */
+export function listRuns(home: string): RunStatus[] {
+  const root = runsDir(home);
+  if (!existsSync(root)) return [];
+  const out: RunStatus[] = [];
+  for (const name of readdirSync(root)) {
+    const s = liveStatus(join(root, name));
+    if (s) out.push(s);
+  }
+  out.sort((a, b) => a.started_at - b.started_at || a.run_id.localeCompare(b.run_id));
+  return out;
+}

@@ -1,0 +1,121 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { appendFileSync, closeSync, existsSync, openSync, readFileSync } from "node:fs";
+import { constants } from "node:os";
+import { join } from "node:path";
+import type { RunStatus } from "../remote/transport.ts";
+import { VERSION_STRING } from "../version.ts";
+import { FILES, runDir } from "./home.ts";
+import { parseStartRequest } from "./request.ts";
+import { writeStatus } from "./status.ts";
+import { substitute } from "./template.ts";
+
+export function heartbeatMs(): number {
+  const v = Number(process.env.OYSTER_HEARTBEAT_MS);
+  return Number.isFinite(v) && v > 0 ? v : 2_000;
+}
+
+/**
+ * The detached process that owns one run: spawns the executor in its own process group with
+ * output appended to output.log, heartbeats status.json, and writes the final state. Resolves
+ * with the wrapper's exit code once the final status is on disk.
+ */
+export async function runWrapper(home: string, runId: string): Promise<number> {
+  const dir = runDir(home, runId);
+  const req = parseStartRequest(JSON.parse(readFileSync(join(dir, FILES.request), "utf8")));
+  const output = join(dir, FILES.output);
+  const fd = openSync(output, "a");
+  const vars = {
+    ...req.vars,
+    spec: join(dir, FILES.spec),
+    run_dir: dir,
+    output,
+  };
+  const argv = substitute(req.argv, vars);
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  Object.assign(env, req.env ?? {}, {
+    OYSTER_RUN_DIR: dir,
+    OYSTER_RUN_ID: req.run_id,
+    OYSTER_TASK_ID: req.task_id,
+  });
+
+  const startedAt = Date.now();
+  const status: RunStatus = {
+    run_id: req.run_id,
+    task_id: req.task_id,
+    pid: null,
+    wrapper_pid: process.pid,
+    state: "starting",
+    started_at: startedAt,
+    heartbeat_at: startedAt,
+    finished_at: null,
+    exit_code: null,
+    wrapper_version: VERSION_STRING,
+  };
+  const finish = (state: RunStatus["state"], exitCode: number | null) => {
+    const now = Date.now();
+    writeStatus(dir, { ...status, state, exit_code: exitCode, heartbeat_at: now, finished_at: now });
+  };
+
+  let child: ChildProcess;
+  try {
+    child = spawn(argv[0]!, argv.slice(1), { cwd: dir, env, detached: true, stdio: ["ignore", fd, fd] });
+  } catch (err) {
+    return failSpawn(err as Error);
+  }
+  closeSync(fd);
+  function failSpawn(err: Error & { code?: string }): number {
+    appendFileSync(output, `oyster: cannot start executor ${JSON.stringify(argv[0])}: ${err.message}\n`);
+    finish("failed", err.code === "ENOENT" ? 127 : 126);
+    return 0;
+  }
+  if (child.pid === undefined) {
+    const err = await new Promise<Error>((resolve) => child.once("error", resolve));
+    return failSpawn(err);
+  }
+
+  const pid = child.pid;
+  status.pid = pid;
+  status.state = "running";
+  writeStatus(dir, status);
+  const killRequested = () => existsSync(join(dir, FILES.killRequested));
+  // A kill that raced the spawn (dir existed, no status yet) is honoured now.
+  if (killRequested()) signalGroup(pid, "SIGTERM");
+
+  const timer = setInterval(() => {
+    status.heartbeat_at = Date.now();
+    try {
+      writeStatus(dir, status);
+    } catch {
+      // The disk may be full for a moment; the next beat retries.
+    }
+  }, heartbeatMs());
+  // The wrapper lives in its own session; a SIGTERM aimed at it means "stop this run".
+  process.on("SIGHUP", () => {});
+  const forward = (sig: NodeJS.Signals) => () => signalGroup(pid, sig);
+  process.on("SIGTERM", forward("SIGTERM"));
+  process.on("SIGINT", forward("SIGINT"));
+
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.once("exit", (c, s) => resolve([c, s])),
+  );
+  clearInterval(timer);
+  const exitCode = code ?? (signal ? 128 + (signalNumber(signal) ?? 0) : null);
+  const state = killRequested() ? "killed" : code === 0 ? "succeeded" : "failed";
+  finish(state, exitCode);
+  return 0;
+}
+
+export function signalGroup(pid: number, sig: NodeJS.Signals): boolean {
+  try {
+    process.kill(-pid, sig);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function signalNumber(sig: NodeJS.Signals): number | undefined {
+  const n = constants.signals[sig];
+  return typeof n === "number" ? n : undefined;
+}
