@@ -1,0 +1,212 @@
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import type { SFTPWrapper } from "ssh2";
+import type { NodeConfig } from "../../config/schema.ts";
+import { logger } from "../../log.ts";
+import { metrics } from "../../metrics.ts";
+import { quotePath, shellJoin } from "../quote.ts";
+import type { Resources, RunStatus, StartRequest, Transport } from "../transport.ts";
+import { TransportError } from "../transport.ts";
+import { AgentSession } from "./agent-session.ts";
+import { type ConnectionOptions, SshConnection } from "./connection.ts";
+
+const log = logger("ssh");
+
+export interface SshTransportOptions extends ConnectionOptions {
+  /** Grace between SIGTERM and SIGKILL for kill(). */
+  killGraceMs?: number;
+}
+
+/**
+ * Transport over ssh2: requests go over the node's long-lived agent session; if the agent
+ * cannot start there (old or missing binary) each call falls back to a one-off `oyster exec`.
+ */
+export class SshTransport implements Transport {
+  readonly node: string;
+  private readonly conn: SshConnection;
+  private readonly agent: AgentSession;
+  private readonly finished: ((s: RunStatus) => void)[] = [];
+  private readonly reconnected: (() => void)[] = [];
+
+  constructor(
+    private readonly cfg: NodeConfig,
+    private readonly opts: SshTransportOptions,
+  ) {
+    this.node = cfg.name;
+    this.conn = new SshConnection(cfg, opts);
+    this.agent = new AgentSession(
+      this.conn,
+      shellJoin([cfg.oyster_bin, "exec", "agent", "--home", cfg.oyster_home]),
+      {
+        onRunFinished: (s) => {
+          for (const cb of this.finished) cb(s);
+        },
+        onReconnected: () => {
+          log.info(`node ${this.node}: agent session reconnected`, { node: this.node });
+          for (const cb of this.reconnected) cb();
+        },
+      },
+      opts.commandTimeoutMs,
+    );
+  }
+
+  private async timed<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      metrics.sshCommandSeconds.observe({ node: this.node, op }, (performance.now() - t0) / 1000);
+    }
+  }
+
+  /** Agent request, or the one-off exec fallback when the agent cannot run on this node. */
+  private async call<T>(
+    op: string,
+    payload: Record<string, unknown>,
+    fallback: { argv: string[]; stdin?: string; parse: (stdout: string) => T },
+    timeoutMs = this.opts.commandTimeoutMs,
+  ): Promise<T> {
+    return this.timed(op, async () => {
+      try {
+        return (await this.agent.request(op, payload, timeoutMs)) as T;
+      } catch (err) {
+        // Only a node where the agent itself will not start uses the fallback; a dead connection
+        // or a request the node refused must surface as is.
+        if (
+          !(err instanceof TransportError) ||
+          (err.kind !== "protocol" && !/exited at start/.test(err.message))
+        )
+          throw err;
+        log.debug(`node ${this.node}: agent unavailable (${err.message}); using one-off exec`);
+      }
+      const res = await this.conn.exec(shellJoin(fallback.argv), { stdin: fallback.stdin, timeoutMs });
+      if (res.code !== 0) {
+        const why = (res.stderr.trim() || res.stdout.trim()).split("\n").slice(-3).join(" | ");
+        throw new TransportError(
+          `\`oyster exec ${op}\` on node "${this.node}" exited ${res.code ?? res.signal}${why ? `: ${why}` : ""}`,
+          "command",
+        );
+      }
+      try {
+        return fallback.parse(res.stdout);
+      } catch (e) {
+        throw new TransportError(
+          `node "${this.node}" sent unreadable ${op} output: ${(e as Error).message}`,
+          "protocol",
+        );
+      }
+    });
+  }
+
+  private exec(...args: string[]): string[] {
+    return [this.cfg.oyster_bin, "exec", ...args, "--home", this.cfg.oyster_home];
+  }
+
+  start(req: StartRequest): Promise<RunStatus> {
+    return this.call<RunStatus>(
+      "start",
+      { req },
+      { argv: this.exec("start"), stdin: JSON.stringify(req), parse: (o) => JSON.parse(o) as RunStatus },
+    );
+  }
+
+  list(): Promise<RunStatus[]> {
+    return this.call<RunStatus[]>(
+      "list",
+      {},
+      { argv: this.exec("list", "--json"), parse: (o) => JSON.parse(o) as RunStatus[] },
+    );
+  }
+
+  async kill(runId: string): Promise<void> {
+    const grace = this.opts.killGraceMs ?? 5_000;
+    await this.call(
+      "kill",
+      { run_id: runId, grace_ms: grace },
+      { argv: this.exec("kill", runId, "--grace", `${grace}ms`), parse: () => undefined },
+      this.opts.commandTimeoutMs + grace + 5_000,
+    );
+  }
+
+  resources(): Promise<Resources> {
+    return this.call<Resources>(
+      "resources",
+      {},
+      { argv: this.exec("resources", "--json"), parse: (o) => JSON.parse(o) as Resources },
+    );
+  }
+
+  version(): Promise<string> {
+    return this.call<string>(
+      "version",
+      {},
+      { argv: [this.cfg.oyster_bin, "--version"], parse: (o) => o.trim() },
+    );
+  }
+
+  onRunFinished(cb: (status: RunStatus) => void): void {
+    this.finished.push(cb);
+  }
+
+  /** Refinement: called when the agent session came back after a drop (reconcile with list()). */
+  onReconnected(cb: () => void): void {
+    this.reconnected.push(cb);
+  }
+
+  /** Open the connection and the agent session now instead of on the first call. */
+  async warm(): Promise<void> {
+    await this.agent.open();
+  }
+
+  /**
+   * Install `localPath` as the node's oyster_bin: SFTP to a temp name beside it, chmod 755, rename
+   * over the old one (atomic on the node; a running agent keeps its old inode).
+   */
+  upload(localPath: string): Promise<void> {
+    return this.timed("upload", async () => {
+      const data = readFileSync(localPath);
+      const bin = this.cfg.oyster_bin;
+      const dirOf = (p: string) => (p.includes("/") ? p.slice(0, p.lastIndexOf("/")) || "/" : ".");
+      const mk = await this.conn.exec(`mkdir -p ${quotePath(dirOf(bin))} && cd && pwd`);
+      if (mk.code !== 0)
+        throw new TransportError(
+          `cannot create the bin dir on node "${this.node}": ${mk.stderr.trim()}`,
+          "command",
+        );
+      // SFTP paths are relative to the login directory, so `~/x` becomes `x`.
+      const home = mk.stdout.trim();
+      const remote = bin === "~" ? home : bin.startsWith("~/") ? `${home}/${bin.slice(2)}` : bin;
+      const tmp = `${remote}.tmp-${randomBytes(6).toString("hex")}`;
+      const sftp = await this.conn.sftp();
+      try {
+        await sftpCall<void>((cb) => sftp.writeFile(tmp, data, { mode: 0o755 }, cb));
+        await sftpCall<void>((cb) => sftp.chmod(tmp, 0o755, cb));
+        await sftpCall<void>((cb) => sftp.ext_openssh_rename(tmp, remote, cb)).catch(async () => {
+          // Servers without posix-rename: remove then rename (not atomic, but rare).
+          await sftpCall<void>((cb) => sftp.unlink(remote, cb)).catch(() => {});
+          await sftpCall<void>((cb) => sftp.rename(tmp, remote, cb));
+        });
+      } catch (err) {
+        await sftpCall<void>((cb) => sftp.unlink(tmp, cb)).catch(() => {});
+        throw new TransportError(
+          `upload to node "${this.node}" failed: ${(err as Error).message}`,
+          "command",
+          { cause: err },
+        );
+      } finally {
+        sftp.end();
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    this.agent.close();
+    await this.conn.close();
+  }
+}
+
+function sftpCall<T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T))));
+}
+
+export type { SFTPWrapper };
