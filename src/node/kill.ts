@@ -2,22 +2,13 @@ import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { RunStatus } from "../remote/transport.ts";
 import { FILES, runDir } from "./home.ts";
-import { isFinal, pidAlive, readStatusFile, writeStatus } from "./status.ts";
+import { groupAlive, isFinal, pidAlive, readStatusFile, writeStatus } from "./status.ts";
 import { signalGroup } from "./wrapper.ts";
 
 export interface KillResult {
   found: boolean;
   status: RunStatus | null;
   note?: string;
-}
-
-function groupAlive(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 async function until(check: () => boolean, ms: number): Promise<boolean> {

@@ -30,8 +30,29 @@ export function readStatusFile(dir: string): RunStatus | null {
   }
 }
 
+/** [state, pgrp] from /proc/<pid>/stat, or null when the process is gone (Linux only). */
+function procStat(pid: number): [string, number] | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return [f[0]!, Number(f[2])];
+  } catch {
+    return null;
+  }
+}
+
+const HAVE_PROC = process.platform === "linux" && existsSync("/proc/self/stat");
+
+/**
+ * Is the process running? A zombie counts as gone: orphans are reparented to an init that may
+ * reap them late (some container inits never do), and kill(pid, 0) succeeds on zombies.
+ */
 export function pidAlive(pid: number | null): boolean {
   if (!pid || pid <= 0) return false;
+  if (HAVE_PROC) {
+    const st = procStat(pid);
+    return st !== null && st[0] !== "Z";
+  }
   try {
     process.kill(pid, 0);
     return true;
@@ -39,6 +60,22 @@ export function pidAlive(pid: number | null): boolean {
     // EPERM: it exists but belongs to someone else; still alive.
     return (err as NodeJS.ErrnoException).code === "EPERM";
   }
+}
+
+/** Does any non-zombie process remain in process group `pgid`? */
+export function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+  if (!HAVE_PROC) return true;
+  for (const d of readdirSync("/proc")) {
+    if (d.charCodeAt(0) < 48 || d.charCodeAt(0) > 57) continue;
+    const st = procStat(Number(d));
+    if (st && st[1] === pgid && st[0] !== "Z") return true;
+  }
+  return false;
 }
 
 /** A status that claims to run but whose wrapper is gone is reported `lost` (computed, never written). */
