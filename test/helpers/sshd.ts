@@ -171,7 +171,7 @@ export async function startSshNode(opts: SshNodeOptions = {}): Promise<SshNode> 
   const cfgPath = join(dir, "sshd_config");
 
   const writeConfig = () => {
-    const setEnv = Object.entries({ OYSTER_HOME: home, ...(opts.env ?? {}) })
+    const setEnv = Object.entries({ OYSTER_HOME: home, OYSTER_TEST_NODE: dir, ...(opts.env ?? {}) })
       .map(([k, v]) => `SetEnv ${k}=${v}`)
       .join("\n");
     writeFileSync(
@@ -255,6 +255,19 @@ ${setEnv}
     while ((await portOpen(host, port)) && Date.now() < deadline) await Bun.sleep(20);
   };
 
+  /** Every process started through this node's sshd carries OYSTER_TEST_NODE=<dir> (SetEnv). */
+  const marked = (): number[] => {
+    const needle = `OYSTER_TEST_NODE=${dir}\0`;
+    const out: number[] = [];
+    for (const d of readdirSync("/proc")) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        if (readFileSync(`/proc/${d}/environ`, "utf8").includes(needle)) out.push(Number(d));
+      } catch {}
+    }
+    return out;
+  };
+
   const killRuns = () => {
     for (const pid of runPids()) {
       try {
@@ -262,6 +275,8 @@ ${setEnv}
       } catch {}
       killTree(pid);
     }
+    // Orphans of closed sessions (a command that outlived its channel) and anything they started.
+    for (const pid of marked()) killTree(pid);
   };
 
   const node: SshNode = {

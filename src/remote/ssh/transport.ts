@@ -11,6 +11,8 @@ import { AgentSession } from "./agent-session.ts";
 import { type ConnectionOptions, SshConnection } from "./connection.ts";
 
 const log = logger("ssh");
+/** How long a node whose agent would not start is served by one-off execs before retrying. */
+const AGENT_RETRY_MS = 60_000;
 
 export interface SshTransportOptions extends ConnectionOptions {
   /** Grace between SIGTERM and SIGKILL for kill(). */
@@ -27,6 +29,8 @@ export class SshTransport implements Transport {
   private readonly agent: AgentSession;
   private readonly finished: ((s: RunStatus) => void)[] = [];
   private readonly reconnected: (() => void)[] = [];
+  /** After the agent failed to start, skip it for a while instead of paying a channel per call. */
+  private agentSkipUntil = 0;
 
   constructor(
     private readonly cfg: NodeConfig,
@@ -67,17 +71,16 @@ export class SshTransport implements Transport {
     timeoutMs = this.opts.commandTimeoutMs,
   ): Promise<T> {
     return this.timed(op, async () => {
-      try {
-        return (await this.agent.request(op, payload, timeoutMs)) as T;
-      } catch (err) {
-        // Only a node where the agent itself will not start uses the fallback; a dead connection
-        // or a request the node refused must surface as is.
-        if (
-          !(err instanceof TransportError) ||
-          (err.kind !== "protocol" && !/exited at start/.test(err.message))
-        )
-          throw err;
-        log.debug(`node ${this.node}: agent unavailable (${err.message}); using one-off exec`);
+      if (Date.now() >= this.agentSkipUntil) {
+        try {
+          return (await this.agent.request(op, payload, timeoutMs)) as T;
+        } catch (err) {
+          // Only a node where the agent itself will not start uses the fallback; a dead connection,
+          // a timeout or a request the node refused must surface as is.
+          if (!(err instanceof TransportError) || !/exited at start/.test(err.message)) throw err;
+          log.debug(`node ${this.node}: agent unavailable (${err.message}); using one-off exec`);
+          this.agentSkipUntil = Date.now() + AGENT_RETRY_MS;
+        }
       }
       const res = await this.conn.exec(shellJoin(fallback.argv), { stdin: fallback.stdin, timeoutMs });
       if (res.code !== 0) {
