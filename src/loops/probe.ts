@@ -1,0 +1,77 @@
+import { allows, type BreakerPolicy, nodeBreakerKey } from "../dispatch/breaker.ts";
+import { logger } from "../log.ts";
+import { getBreaker } from "../store/breakers.ts";
+import { recordProbe } from "../store/nodes.ts";
+import { announce, reportOutcome } from "./breakers.ts";
+import type { ControllerContext } from "./context.ts";
+import { mapLimit, withTimeout } from "./util.ts";
+
+const log = logger("probe");
+
+/**
+ * Reachability, version and resources of every node, all at once with bounded concurrency.
+ * A failed probe takes the node offline and counts on its breaker; an OPEN breaker is left
+ * alone until its open duration passes, and then this probe is the one HALF_OPEN lets through.
+ */
+export function createProbe(ctx: ControllerContext) {
+  const cfg = ctx.config;
+  const policy: BreakerPolicy = { failures: cfg.breaker.failures, openForMs: cfg.breaker.open_for };
+  const wasOnline = new Map<string, boolean>();
+
+  async function probeNode(name: string): Promise<void> {
+    const t = ctx.transports.get(name);
+    if (!t) return;
+    const now = ctx.now();
+    const breaker = ctx.store.tx((db) => getBreaker(db, nodeBreakerKey(name)));
+    if (!allows(breaker, now, policy)) return;
+    try {
+      const [resources, version] = await withTimeout(
+        Promise.all([t.resources(), t.version()]),
+        cfg.ssh.command_timeout,
+        `probe of ${name}`,
+      );
+      const done = ctx.now();
+      const transition = ctx.store.tx((db) => {
+        recordProbe(
+          db,
+          name,
+          {
+            ok: true,
+            version,
+            resources: {
+              load1: resources.load1,
+              load5: resources.load5,
+              load15: resources.load15,
+              mem_avail_mb: resources.mem_avail_mb,
+              swap_used_pct: resources.swap_used_pct,
+            },
+          },
+          done,
+        );
+        return reportOutcome(db, nodeBreakerKey(name), true, policy, done);
+      });
+      announce([transition], ctx.notify);
+      if (wasOnline.get(name) !== true) {
+        log.info(`node ${name} is online (${version})`, { node: name });
+        ctx.wakeScheduler();
+      }
+      wasOnline.set(name, true);
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      const done = ctx.now();
+      const transition = ctx.store.tx((db) => {
+        recordProbe(db, name, { ok: false, error: msg }, done);
+        return reportOutcome(db, nodeBreakerKey(name), false, policy, done);
+      });
+      announce([transition], ctx.notify);
+      if (wasOnline.get(name) !== false) log.warn(`node ${name} is offline: ${msg}`, { node: name });
+      wasOnline.set(name, false);
+    }
+  }
+
+  return {
+    async tick(): Promise<void> {
+      await mapLimit([...ctx.transports.keys()], cfg.ssh.concurrency, probeNode);
+    },
+  };
+}

@@ -1,0 +1,119 @@
+import type { NodeConfig } from "../config/schema.ts";
+import type { Db } from "./db.ts";
+
+/**
+ * Nodes come from config and are recorded here so every process (status, the API, metrics)
+ * sees their state: online, draining, last resource reading, version.
+ */
+export interface NodeRow {
+  name: string;
+  transport: string;
+  host: string | null;
+  slots: number;
+  executors: string | null;
+  online: number;
+  draining: number;
+  running: number;
+  version: string | null;
+  load1: number | null;
+  load5: number | null;
+  load15: number | null;
+  mem_avail_mb: number | null;
+  swap_pct: number | null;
+  last_probe_at: number | null;
+  last_seen_at: number | null;
+  last_error: string | null;
+  updated_at: number;
+}
+
+/**
+ * Insert new nodes, refresh existing ones from config. A node gone from config is deleted when
+ * it has no active run, else kept with 0 slots so its runs can still be reaped.
+ */
+export function upsertConfiguredNodes(db: Db, nodes: NodeConfig[], now: number): void {
+  const up = db.query(
+    `INSERT INTO nodes (name, transport, host, slots, executors, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+     ON CONFLICT(name) DO UPDATE SET transport = excluded.transport, host = excluded.host, slots = excluded.slots,
+       executors = excluded.executors, updated_at = excluded.updated_at`,
+  );
+  for (const n of nodes) {
+    up.run(
+      n.name,
+      n.transport,
+      n.transport === "local" ? null : `${n.user ? `${n.user}@` : ""}${n.host}:${n.port}`,
+      n.slots,
+      n.executors ? JSON.stringify(n.executors) : null,
+      now,
+    );
+  }
+  const names = new Set(nodes.map((n) => n.name));
+  for (const r of db.query("SELECT name FROM nodes").all() as { name: string }[]) {
+    if (names.has(r.name)) continue;
+    const active = db
+      .query("SELECT 1 FROM runs WHERE node = ? AND state IN ('launching','dispatched','running') LIMIT 1")
+      .get(r.name);
+    if (active)
+      db.query("UPDATE nodes SET slots = 0, online = 0, updated_at = ? WHERE name = ?").run(now, r.name);
+    else db.query("DELETE FROM nodes WHERE name = ?").run(r.name);
+  }
+}
+
+export function listNodes(db: Db): NodeRow[] {
+  return db.query("SELECT * FROM nodes ORDER BY name").all() as NodeRow[];
+}
+
+export function getNode(db: Db, name: string): NodeRow | null {
+  return db.query("SELECT * FROM nodes WHERE name = ?").get(name) as NodeRow | null;
+}
+
+export interface ProbeResult {
+  ok: boolean;
+  version?: string;
+  resources?: { load1: number; load5: number; load15: number; mem_avail_mb: number; swap_used_pct: number };
+  error?: string;
+}
+
+export function recordProbe(db: Db, name: string, p: ProbeResult, now: number): void {
+  if (p.ok) {
+    const r = p.resources;
+    db.query(
+      `UPDATE nodes SET online = 1, last_probe_at = ?, last_seen_at = ?, last_error = NULL,
+         version = COALESCE(?, version), load1 = ?, load5 = ?, load15 = ?, mem_avail_mb = ?, swap_pct = ?, updated_at = ?
+       WHERE name = ?`,
+    ).run(
+      now,
+      now,
+      p.version ?? null,
+      r?.load1 ?? null,
+      r?.load5 ?? null,
+      r?.load15 ?? null,
+      r?.mem_avail_mb ?? null,
+      r?.swap_used_pct ?? null,
+      now,
+      name,
+    );
+  } else {
+    db.query(
+      "UPDATE nodes SET online = 0, last_probe_at = ?, last_error = ?, updated_at = ? WHERE name = ?",
+    ).run(now, p.error ?? "unreachable", now, name);
+  }
+}
+
+export function setNodeOnline(
+  db: Db,
+  name: string,
+  online: boolean,
+  error: string | null,
+  now: number,
+): void {
+  db.query(
+    "UPDATE nodes SET online = ?, last_error = ?, last_seen_at = CASE WHEN ? THEN ? ELSE last_seen_at END, updated_at = ? WHERE name = ?",
+  ).run(online ? 1 : 0, error, online ? 1 : 0, now, now, name);
+}
+
+export function setDraining(db: Db, name: string, draining: boolean, now = Date.now()): boolean {
+  return (
+    db.query("UPDATE nodes SET draining = ?, updated_at = ? WHERE name = ?").run(draining ? 1 : 0, now, name)
+      .changes > 0
+  );
+}
