@@ -171,9 +171,10 @@ export async function startSshNode(opts: SshNodeOptions = {}): Promise<SshNode> 
   const cfgPath = join(dir, "sshd_config");
 
   const writeConfig = () => {
-    const setEnv = Object.entries({ OYSTER_HOME: home, OYSTER_TEST_NODE: dir, ...(opts.env ?? {}) })
-      .map(([k, v]) => `SetEnv ${k}=${v}`)
-      .join("\n");
+    // sshd keeps only the first SetEnv line, so every variable goes on one line.
+    const setEnv = `SetEnv ${Object.entries({ OYSTER_HOME: home, OYSTER_TEST_NODE: dir, ...(opts.env ?? {}) })
+      .map(([k, v]) => `"${k}=${v.replace(/["\\]/g, "\\$&")}"`)
+      .join(" ")}`;
     writeFileSync(
       cfgPath,
       `ListenAddress ${host}:${port}
