@@ -1,8 +1,10 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { userInfo } from "node:os";
 import { dirname } from "node:path";
 import { Client, type ConnectConfig } from "ssh2";
+// A static import, so `bun build --compile` bundles it (a runtime require finds no node_modules).
+// @ts-expect-error ssh2 ships no types for its internal constants module
+import * as ssh2Constants from "ssh2/lib/protocol/constants.js";
 import type { NodeConfig } from "../../config/schema.ts";
 import { expandHome } from "../paths.ts";
 import { TransportError } from "../transport.ts";
@@ -31,10 +33,7 @@ export type SshNode = Pick<
   "name" | "host" | "port" | "user" | "key" | "known_hosts" | "host_key"
 >;
 
-const require = createRequire(import.meta.url);
-const { DEFAULT_SERVER_HOST_KEY } = require("ssh2/lib/protocol/constants.js") as {
-  DEFAULT_SERVER_HOST_KEY: string[];
-};
+const { DEFAULT_SERVER_HOST_KEY } = ssh2Constants as unknown as { DEFAULT_SERVER_HOST_KEY: string[] };
 
 /** Host key algorithms to offer: those already known for this host first, as OpenSSH does. */
 function hostKeyAlgorithms(known: string[]): string[] {
