@@ -73,6 +73,11 @@ export interface Transport {
   version(): Promise<string>;
   /** Pushed when a run ends on the node (agent session); may never fire: the reaper reconciles. */
   onRunFinished(cb: (status: RunStatus) => void): void;
+  /**
+   * The node's session came back after dropping (ssh only): reconcile with list(). Pushed ends
+   * that happened while it was down are not replayed.
+   */
+  onReconnected?(cb: () => void): void;
   /** Replace the node's binary with `localPath` (temp file + rename). */
   upload?(localPath: string): Promise<void>;
   close(): Promise<void>;
