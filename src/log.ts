@@ -41,8 +41,41 @@ export function configureLogging(opts: LogOptions): void {
       ],
     });
   } else {
-    // Logs go to stderr so stdout stays clean for --json output and pipes.
-    root = createConsola({ level, stdout: process.stderr, stderr: process.stderr });
+    // Logs go to stderr so stdout stays clean for --json output and pipes. Structured context
+    // objects are for JSON logs; people get one plain line.
+    const color = !process.env.NO_COLOR && process.stderr.isTTY;
+    const paint = (code: number, s: string) => (color ? `\u001b[${code}m${s}\u001b[0m` : s);
+    const LABEL: Record<string, string> = {
+      fatal: paint(31, "FATAL"),
+      error: paint(31, "ERROR"),
+      warn: paint(33, "WARN "),
+      info: paint(36, "INFO "),
+      success: paint(32, "OK   "),
+      debug: paint(90, "DEBUG"),
+      trace: paint(90, "TRACE"),
+    };
+    root = createConsola({
+      level,
+      reporters: [
+        {
+          log(obj) {
+            const parts: string[] = [];
+            let stack = "";
+            for (const a of obj.args) {
+              if (a instanceof Error) {
+                parts.push(a.message);
+                if (verboseMode && a.stack) stack = `\n${a.stack}`;
+              } else if (typeof a !== "object" || a === null) parts.push(String(a));
+            }
+            const time = obj.date.toISOString().slice(11, 19);
+            const tag = obj.tag ? paint(90, `[${obj.tag}] `) : "";
+            process.stderr.write(
+              `${paint(90, time)} ${LABEL[obj.type] ?? obj.type} ${tag}${parts.join(" ")}${stack}\n`,
+            );
+          },
+        },
+      ],
+    });
   }
 }
 

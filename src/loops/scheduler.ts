@@ -16,7 +16,7 @@ import {
 } from "../store/dispatch.ts";
 import { pruneDispatchEvents, recordDispatch, windowStats } from "../store/dispatch-events.ts";
 import { recordEvent } from "../store/events.ts";
-import { claimRun, finishRun, markRunning, type RunRow } from "../store/runs.ts";
+import { claimRun, finishRun, markRunning, type RunRow, requeueDueFailures } from "../store/runs.ts";
 import { getFlag } from "../store/settings.ts";
 import { announce, reportOutcome } from "./breakers.ts";
 import type { ControllerContext } from "./context.ts";
@@ -42,6 +42,8 @@ export function createScheduler(ctx: ControllerContext) {
     const now = ctx.now();
     const snap = ctx.store.tx((db) => {
       if (cycle % PRUNE_EVERY === 0) pruneDispatchEvents(db, now - cfg.dispatch.window);
+      // Failed tasks whose backoff passed are ready again now, not at the reaper's next sweep.
+      requeueDueFailures(db, now);
       const ready = readyTasks(db, now, READY_WINDOW);
       if (ready.length === 0) return null;
       return {
@@ -72,7 +74,11 @@ export function createScheduler(ctx: ControllerContext) {
   function recordRefusals(refusals: Refusal[], now: number): void {
     ctx.store.tx((db) => {
       for (const r of refusals) {
-        recordDispatch(db, { kind: "refusal", success: false, reason: r.reason, task_id: r.task_id, node: r.node }, now);
+        recordDispatch(
+          db,
+          { kind: "refusal", success: false, reason: r.reason, task_id: r.task_id, node: r.node },
+          now,
+        );
         metrics.dispatches.inc({ result: "refused", reason: r.reason });
       }
     });
@@ -88,7 +94,11 @@ export function createScheduler(ctx: ControllerContext) {
       const claim = claimRun(db, l.task_id, l.node, runTimeoutMs(task, cfg.timeouts), now);
       if (!claim.ok) {
         if (claim.reason === "already_running") {
-          recordDispatch(db, { kind: "refusal", success: false, reason: "already_running", task_id: l.task_id }, now);
+          recordDispatch(
+            db,
+            { kind: "refusal", success: false, reason: "already_running", task_id: l.task_id },
+            now,
+          );
         }
         return null;
       }
@@ -107,7 +117,12 @@ export function createScheduler(ctx: ControllerContext) {
       const status = await transport.start(buildStartRequest(task, run, attempt, ctx));
       const done = ctx.now();
       const transitions = ctx.store.tx((db) => {
-        markRunning(db, run.run_id, { pid: status.pid, started_at: status.started_at, heartbeat_at: status.heartbeat_at }, done);
+        markRunning(
+          db,
+          run.run_id,
+          { pid: status.pid, started_at: status.started_at, heartbeat_at: status.heartbeat_at },
+          done,
+        );
         recordDispatch(db, { kind: "launch", success: true, task_id: l.task_id, node: l.node }, done);
         return [
           reportOutcome(db, nodeBreakerKey(l.node), true, policy, done),
@@ -116,21 +131,46 @@ export function createScheduler(ctx: ControllerContext) {
       });
       announce(transitions, ctx.notify);
       metrics.dispatches.inc({ result: "success", reason: "success" });
-      log.info(`launched ${l.task_id} on ${l.node} (attempt ${attempt}, ${Math.round(performance.now() - t0)} ms)`, {
-        task: l.task_id,
-        run: run.run_id,
-        node: l.node,
-      });
+      log.info(
+        `launched ${l.task_id} on ${l.node} (attempt ${attempt}, ${Math.round(performance.now() - t0)} ms)`,
+        {
+          task: l.task_id,
+          run: run.run_id,
+          node: l.node,
+        },
+      );
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
       const kind = err instanceof TransportError ? err.kind : "command";
       const done = ctx.now();
       const transitions = ctx.store.tx((db) => {
-        finishRun(db, run.run_id, { state: "failed", reason: "executor_failed", launchFailed: true }, retry, done);
-        recordDispatch(db, { kind: "launch", success: false, reason: "executor_failed", task_id: l.task_id, node: l.node }, done);
-        recordEvent(db, { kind: "launch_failed", source: "scheduler", task_id: l.task_id, run_id: run.run_id, node: l.node, data: { error: msg } }, done);
+        finishRun(
+          db,
+          run.run_id,
+          { state: "failed", reason: "executor_failed", launchFailed: true },
+          retry,
+          done,
+        );
+        recordDispatch(
+          db,
+          { kind: "launch", success: false, reason: "executor_failed", task_id: l.task_id, node: l.node },
+          done,
+        );
+        recordEvent(
+          db,
+          {
+            kind: "launch_failed",
+            source: "scheduler",
+            task_id: l.task_id,
+            run_id: run.run_id,
+            node: l.node,
+            data: { error: msg },
+          },
+          done,
+        );
         const out = [reportOutcome(db, nodeBreakerKey(l.node), false, policy, done)];
-        if (!NODE_LEVEL_FAILURES.has(kind)) out.push(reportOutcome(db, executorBreakerKey(l.executor), false, policy, done));
+        if (!NODE_LEVEL_FAILURES.has(kind))
+          out.push(reportOutcome(db, executorBreakerKey(l.executor), false, policy, done));
         return out;
       });
       announce(transitions, ctx.notify);
@@ -148,7 +188,12 @@ export function createScheduler(ctx: ControllerContext) {
   };
 }
 
-export function buildStartRequest(task: LaunchTask, run: RunRow, attempt: number, ctx: ControllerContext): StartRequest {
+export function buildStartRequest(
+  task: LaunchTask,
+  run: RunRow,
+  attempt: number,
+  ctx: ControllerContext,
+): StartRequest {
   const executor = ctx.config.executors[task.executor];
   if (!executor) throw new TransportError(`executor "${task.executor}" is not configured`, "command");
   const vars: Record<string, string> = {
