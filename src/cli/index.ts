@@ -15,5 +15,6 @@ export const main = defineCommand({
     breaker: () => import("./breaker.ts").then((m) => m.default),
     stats: () => import("./stats.ts").then((m) => m.default),
     exec: () => import("./exec.ts").then((m) => m.default),
+    supervise: () => import("./supervise.ts").then((m) => m.default),
   },
 });

@@ -1,0 +1,282 @@
+import type { Client, ClientChannel } from "ssh2";
+import type { NodeConfig } from "../config/schema.ts";
+import type { ServiceConfig } from "../config/services.ts";
+import { quote, quotePath } from "../remote/quote.ts";
+import { connectSsh } from "../remote/ssh/connect.ts";
+import { parseStatusLine } from "./health.ts";
+import type { RotatingLog } from "./logfile.ts";
+import type { CheckResult, Instance, Runner } from "./runner.ts";
+
+export interface RemoteOptions {
+  connectTimeoutMs: number;
+  keepaliveMs: number;
+  /** Deadline for the small helper commands (clean-up, kill). */
+  commandTimeoutMs: number;
+}
+
+/** First line the launch wrapper prints on stderr, so we learn the remote process group id. */
+const PGID_MARK = "oyster-pgid ";
+
+/**
+ * The wrapper that starts a remote service: a new session (so it leads its own process group),
+ * its group id in a pid file, then `exec` of the service argv. `setsid -w` keeps the channel open
+ * until the service ends, so the channel is the liveness signal. Only "$@" carries user data.
+ */
+const LAUNCH_SCRIPT = `echo $$ > "$1" && echo "${PGID_MARK}$$" >&2 && shift && exec "$@"`;
+
+/**
+ * Make sure the instance named by a pid file is gone: SIGTERM to its group, wait, SIGKILL,
+ * verify. Exit 0 only when no process of the group remains. Args: pidfile, wait in tenths of a second.
+ */
+const KILL_SCRIPT = `f=$1; t=$2
+[ -f "$f" ] || exit 0
+p=$(cat "$f")
+case "$p" in ''|*[!0-9]*) rm -f "$f"; exit 0;; esac
+alive() { kill -s 0 -- "-$p" 2>/dev/null; }
+if alive; then
+  kill -s TERM -- "-$p" 2>/dev/null
+  i=0; while alive && [ "$i" -lt "$t" ]; do sleep 0.1; i=$((i+1)); done
+  kill -s KILL -- "-$p" 2>/dev/null
+  i=0; while alive && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+  if alive; then echo "process group $p is still alive after SIGKILL" >&2; exit 1; fi
+fi
+rm -f "$f"`;
+
+export function remotePidFile(node: NodeConfig, service: string): string {
+  const home = node.oyster_home.replace(/\/+$/, "");
+  return `${home}/supervise/${service}.pid`;
+}
+
+/** The exec line that launches a service on a node (exported for tests of its quoting). */
+export function launchCommand(svc: ServiceConfig, pidFile: string): string {
+  const dir = pidFile.slice(0, pidFile.lastIndexOf("/"));
+  const envArgs = Object.entries(svc.env).map(([k, v]) => quote(`${k}=${v}`));
+  const argv = [...(envArgs.length ? ["env", ...envArgs] : []), ...svc.command.map(quote)];
+  const cd = svc.cwd ? `cd ${quotePath(svc.cwd)} && ` : "";
+  return `mkdir -p ${quotePath(dir)} && ${cd}exec setsid -w sh -c ${quote(LAUNCH_SCRIPT)} sh ${quotePath(pidFile)} ${argv.join(" ")}`;
+}
+
+export function killCommand(pidFile: string, waitMs: number): string {
+  return `sh -c ${quote(KILL_SCRIPT)} sh ${quotePath(pidFile)} ${Math.max(1, Math.ceil(waitMs / 100))}`;
+}
+
+function execOn(conn: Client, cmd: string): Promise<ClientChannel> {
+  return new Promise((resolve, reject) => {
+    conn.exec(cmd, (err, ch) => (err ? reject(err) : resolve(ch)));
+  });
+}
+
+/** Run a short command; resolves with exit code and stderr. */
+async function runShort(
+  conn: Client,
+  cmd: string,
+  timeoutMs: number,
+): Promise<{ code: number | null; stderr: string }> {
+  const ch = await execOn(conn, cmd);
+  return new Promise((resolve) => {
+    let stderr = "";
+    let code: number | null = null;
+    const timer = setTimeout(() => {
+      ch.close();
+      resolve({ code: null, stderr: `timed out after ${timeoutMs}ms` });
+    }, timeoutMs);
+    ch.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    ch.on("data", () => {});
+    ch.on("exit", (c: number | null) => {
+      code = c;
+    });
+    ch.on("close", () => {
+      clearTimeout(timer);
+      resolve({ code, stderr: stderr.trim() });
+    });
+  });
+}
+
+/** One HTTP GET through the SSH connection to host:port as the node sees it (its loopback). */
+function tunnelCheck(
+  conn: Client,
+  host: string,
+  port: number,
+  path: string,
+  timeoutMs: number,
+): Promise<CheckResult> {
+  return new Promise((resolve) => {
+    let done = false;
+    let stream: ClientChannel | undefined;
+    const finish = (r: CheckResult) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      stream?.destroy();
+      resolve(r);
+    };
+    const timer = setTimeout(() => finish({ ok: false, reason: `timeout after ${timeoutMs}ms` }), timeoutMs);
+    conn.forwardOut("127.0.0.1", 0, host, port, (err, s) => {
+      if (err)
+        return finish({
+          ok: false,
+          reason: /refused/i.test(err.message) ? "connection refused" : err.message,
+        });
+      stream = s;
+      if (done) return s.destroy();
+      let head = "";
+      s.on("data", (d: Buffer) => {
+        head += d.toString("latin1");
+        const eol = head.indexOf("\r\n");
+        if (eol >= 0) {
+          const status = parseStatusLine(head.slice(0, eol));
+          finish(
+            status === 200 ? { ok: true } : { ok: false, reason: status ? `HTTP ${status}` : "not HTTP" },
+          );
+        }
+      });
+      s.on("close", () => finish({ ok: false, reason: "connection closed before a response" }));
+      s.on("error", (e: Error) => finish({ ok: false, reason: e.message }));
+      s.end(`GET ${path} HTTP/1.0\r\nHost: ${host}:${port}\r\nConnection: close\r\n\r\n`);
+    });
+  });
+}
+
+/**
+ * A service on a node over SSH. One connection per service, reopened on demand; before every
+ * start the previous instance (named by the pid file on the node) is killed and verified gone,
+ * so a dropped connection can never leave two instances running.
+ */
+export function remoteRunner(
+  svc: ServiceConfig,
+  node: NodeConfig,
+  log: RotatingLog,
+  opts: RemoteOptions,
+): Runner {
+  let conn: Client | null = null;
+  let connecting: Promise<Client> | null = null;
+  const pidFile = remotePidFile(node, svc.name);
+  const target = healthTarget(svc);
+
+  const connection = (): Promise<Client> => {
+    if (conn) return Promise.resolve(conn);
+    connecting ??= connectSsh(node, {
+      connectTimeoutMs: opts.connectTimeoutMs,
+      keepaliveMs: opts.keepaliveMs,
+    })
+      .then((c) => {
+        conn = c;
+        c.on("close", () => {
+          if (conn === c) conn = null;
+        });
+        c.on("error", () => {});
+        return c;
+      })
+      .finally(() => {
+        connecting = null;
+      });
+    return connecting;
+  };
+
+  const killOld = async (c: Client, waitMs: number): Promise<void> => {
+    const r = await runShort(c, killCommand(pidFile, waitMs), waitMs + opts.commandTimeoutMs);
+    if (r.code !== 0)
+      throw new Error(
+        `could not stop the previous instance on node "${node.name}": ${r.stderr || `exit ${r.code}`}`,
+      );
+  };
+
+  return {
+    host: node.name,
+    async start(): Promise<Instance> {
+      const c = await connection();
+      // Never two instances: an instance left over from a dropped connection goes first.
+      await killOld(c, svc.stop_timeout);
+      const ch = await execOn(c, launchCommand(svc, pidFile));
+      let pgid: number | null = null;
+      let resolvePid: (n: number | null) => void = () => {};
+      const pidKnown = new Promise<number | null>((r) => {
+        resolvePid = r;
+      });
+      let errHead = "";
+      let code: number | null = null;
+      let signal: string | null = null;
+      ch.on("data", (d: Buffer) => log.write(d));
+      ch.stderr.on("data", (d: Buffer) => {
+        if (pgid !== null) return log.write(d);
+        errHead += d.toString("latin1");
+        const eol = errHead.indexOf("\n");
+        if (eol < 0) return;
+        const line = errHead.slice(0, eol);
+        if (line.startsWith(PGID_MARK)) {
+          pgid = Number(line.slice(PGID_MARK.length)) || null;
+          resolvePid(pgid);
+          const rest = errHead.slice(eol + 1);
+          if (rest) log.write(rest);
+        } else {
+          log.write(errHead);
+          pgid = 0;
+          resolvePid(null);
+        }
+      });
+      ch.on("exit", (c2: number | null, sig?: string) => {
+        code = c2;
+        signal = sig ?? null;
+      });
+      const exited = new Promise<string>((resolve) => {
+        ch.on("close", () => {
+          resolvePid(null);
+          if (code !== null)
+            resolve(code > 128 ? `exit ${code} (signal ${code - 128} on the node)` : `exit ${code}`);
+          else if (signal) resolve(`signal ${signal}`);
+          else resolve(`ssh connection to node "${node.name}" lost`);
+        });
+      });
+      const pid = await Promise.race([pidKnown, Bun.sleep(opts.commandTimeoutMs).then(() => null)]);
+      let stopping: Promise<void> | null = null;
+      return {
+        pid,
+        exited,
+        stop(timeoutMs) {
+          stopping ??= (async () => {
+            const c2 = conn;
+            if (!c2) {
+              log.note(`node "${node.name}" unreachable: the instance is cleaned up before the next start`);
+              return;
+            }
+            try {
+              await killOld(c2, timeoutMs);
+            } catch (err) {
+              log.note((err as Error).message);
+            }
+            await Promise.race([exited, Bun.sleep(2_000)]);
+            ch.close();
+          })();
+          return stopping;
+        },
+        kill() {
+          if (conn && pid) void runShort(conn, `kill -s KILL -- -${pid}`, 2_000).catch(() => {});
+        },
+      };
+    },
+    async check(): Promise<CheckResult> {
+      if (!target) return { ok: true };
+      const c = conn;
+      if (!c) return { ok: false, reason: `ssh connection to node "${node.name}" is down` };
+      return tunnelCheck(c, target.host, target.port, target.path, svc.health?.timeout ?? 2_000);
+    },
+    async close() {
+      conn?.end();
+      conn = null;
+    },
+  };
+}
+
+/** Where a remote service's health is probed, as seen from the node. */
+export function healthTarget(svc: ServiceConfig): { host: string; port: number; path: string } | null {
+  const h = svc.health;
+  if (!h) return null;
+  if (h.url) {
+    const u = new URL(h.url);
+    const port = Number(u.port) || (u.protocol === "https:" ? 443 : 80);
+    return { host: u.hostname, port, path: `${u.pathname}${u.search}` };
+  }
+  return { host: "127.0.0.1", port: h.port ?? 80, path: h.path };
+}

@@ -1,0 +1,284 @@
+import type { ConsolaInstance } from "consola";
+import type { ServiceConfig } from "../config/services.ts";
+import type { RotatingLog } from "./logfile.ts";
+import {
+  freshLedger,
+  type HealthCounter,
+  onFailure,
+  onHealthResult,
+  type RestartLedger,
+  shouldAlert,
+  shouldReset,
+} from "./policy.ts";
+import type { Instance, Runner } from "./runner.ts";
+import type { HealthState, ServiceState, ServiceStatus } from "./types.ts";
+
+/** While a fresh instance is in its grace period and not yet healthy, probe this often so it is
+ * seen healthy quickly after a restart (normal checks then follow `health.interval`). */
+const STARTING_PROBE_MS = 100;
+/** Without a health check, an instance that stayed up this long counts as having been healthy. */
+const MIN_UPTIME_MS = 1_000;
+
+export interface ServiceDeps {
+  log: ConsolaInstance;
+  file: RotatingLog;
+  /** Alert hook: error log is written here too; the supervisor adds the webhook. */
+  alert: (payload: Record<string, unknown>) => void;
+  now?: () => number;
+}
+
+/**
+ * One supervised service: start, watch exit and health, restart with backoff, stop on request.
+ * Every asynchronous event carries the instance generation it belongs to; events of an older
+ * instance are ignored, so a restart and a late exit can never start two instances.
+ */
+export class Service {
+  private state: ServiceState = "stopped";
+  private health: HealthState;
+  private instance: Instance | null = null;
+  private gen = 0;
+  private startedAt: number | null = null;
+  private healthySince: number | null = null;
+  private everHealthy = false;
+  private counter: HealthCounter = { consecutiveFailures: 0 };
+  private ledger: RestartLedger = freshLedger();
+  private restarts = 0;
+  private lastError: string | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private nextStartAt: number | null = null;
+  /** Chains operator actions so restart/stop/start never overlap. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly now: () => number;
+  /** The launch in flight, so shutdown can wait for it (a remote start may be mid-connect). */
+  private launching: Promise<void> | null = null;
+
+  constructor(
+    readonly cfg: ServiceConfig,
+    private readonly runner: Runner,
+    private readonly deps: ServiceDeps,
+  ) {
+    this.now = deps.now ?? Date.now;
+    this.health = cfg.health ? "unknown" : "none";
+  }
+
+  get name(): string {
+    return this.cfg.name;
+  }
+
+  status(): ServiceStatus {
+    return {
+      name: this.cfg.name,
+      host: this.runner.host,
+      pid: this.instance?.pid ?? null,
+      status: this.state,
+      started_at: this.instance ? this.startedAt : null,
+      health: this.instance ? this.health : this.cfg.health ? "unknown" : "none",
+      restarts: this.restarts,
+      streak: this.ledger.streak,
+      next_start_at: this.state === "backoff" ? this.nextStartAt : null,
+      last_error: this.lastError,
+      log_file: this.deps.file.path,
+    };
+  }
+
+  /** Start if stopped (operator `start`, or supervisor start-up). */
+  start(): Promise<ServiceStatus> {
+    return this.serial(async () => {
+      if (this.state !== "stopped") return;
+      this.ledger = freshLedger();
+      await this.launch();
+    });
+  }
+
+  /** Stop and stay stopped until `start`. */
+  stop(): Promise<ServiceStatus> {
+    return this.serial(() => this.halt("stopped by request"));
+  }
+
+  /** Stop the current instance (gracefully) and start a new one at once. */
+  restart(): Promise<ServiceStatus> {
+    return this.serial(async () => {
+      const wasRunning = this.instance !== null;
+      await this.halt("restart requested");
+      if (wasRunning) this.restarts++;
+      this.ledger = freshLedger();
+      await this.launch();
+    });
+  }
+
+  /** Supervisor shutdown: stop without queueing behind a pending operator action. */
+  async shutdown(): Promise<void> {
+    await this.halt("supervisor shutting down");
+    if (this.launching) await this.launching;
+  }
+
+  /** Second signal: SIGKILL the group now. */
+  killNow(): void {
+    this.instance?.kill();
+  }
+
+  private serial(fn: () => Promise<void>): Promise<ServiceStatus> {
+    const next = this.queue.then(fn, fn).then(() => this.status());
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  private async halt(why: string): Promise<void> {
+    this.gen++;
+    this.clearTimer();
+    const inst = this.instance;
+    if (inst) {
+      this.state = "stopping";
+      this.deps.file.note(`stopping pid ${inst.pid ?? "?"}: ${why}`);
+      await inst.stop(this.cfg.stop_timeout);
+      this.deps.file.note(`stopped pid ${inst.pid ?? "?"}`);
+    }
+    this.instance = null;
+    this.state = "stopped";
+    this.nextStartAt = null;
+  }
+
+  private launch(): Promise<void> {
+    const p = this.doLaunch().finally(() => {
+      if (this.launching === p) this.launching = null;
+    });
+    this.launching = p;
+    return p;
+  }
+
+  private async doLaunch(): Promise<void> {
+    const gen = ++this.gen;
+    this.clearTimer();
+    this.state = "starting";
+    this.health = this.cfg.health ? "unknown" : "none";
+    this.healthySince = null;
+    this.everHealthy = false;
+    this.counter = { consecutiveFailures: 0 };
+    this.startedAt = this.now();
+    let inst: Instance;
+    try {
+      inst = await this.runner.start();
+    } catch (err) {
+      if (gen !== this.gen) return;
+      this.fail(`start failed: ${(err as Error).message}`);
+      return;
+    }
+    if (gen !== this.gen) {
+      // Stopped while starting (e.g. shutdown during an ssh connect): do not leave it running.
+      await inst.stop(this.cfg.stop_timeout);
+      return;
+    }
+    this.instance = inst;
+    this.startedAt = this.now();
+    this.deps.file.note(
+      `started pid ${inst.pid ?? "?"} on ${this.runner.host}: ${JSON.stringify(this.cfg.command)}`,
+    );
+    this.deps.log.info(
+      `${this.name}: started (pid ${inst.pid ?? "?"}${this.runner.host === "local" ? "" : ` on ${this.runner.host}`})`,
+    );
+    if (!this.cfg.health) this.state = "running";
+    void inst.exited.then((reason) => {
+      if (gen !== this.gen) return;
+      this.instance = null;
+      this.deps.file.note(`pid ${inst.pid ?? "?"} ended: ${reason}`);
+      this.fail(reason);
+    });
+    if (this.cfg.health) void this.healthLoop(gen);
+  }
+
+  private async healthLoop(gen: number): Promise<void> {
+    const h = this.cfg.health;
+    if (!h) return;
+    while (gen === this.gen) {
+      const t0 = this.now();
+      const inGrace = !this.everHealthy && t0 - (this.startedAt ?? t0) < h.grace;
+      const r = await this.runner.check();
+      if (gen !== this.gen) return;
+      const now = this.now();
+      const res = onHealthResult(this.counter, r.ok, { inGrace, threshold: h.unhealthy_threshold });
+      this.counter = res.counter;
+      if (res.verdict === "healthy") {
+        if (!this.everHealthy) this.deps.log.info(`${this.name}: healthy`);
+        this.everHealthy = true;
+        this.health = "healthy";
+        this.state = "running";
+        this.healthySince ??= now;
+        if (this.ledger.streak > 0 && shouldReset(this.healthySince, now, this.cfg.backoff))
+          this.ledger = freshLedger();
+      } else if (res.verdict !== "ignored") {
+        this.healthySince = null;
+        if (this.everHealthy || !inGrace) this.health = "unhealthy";
+        this.lastError = `unhealthy: ${r.reason ?? "failed"}`;
+        this.deps.log.warn(
+          `${this.name}: health check failed (${r.reason}), ${res.counter.consecutiveFailures}/${h.unhealthy_threshold}`,
+        );
+        if (res.verdict === "restart") {
+          await this.replaceUnhealthy(gen, r.reason ?? "failed");
+          return;
+        }
+      }
+      const period = !this.everHealthy && inGrace ? Math.min(h.interval, STARTING_PROBE_MS) : h.interval;
+      await Bun.sleep(Math.max(0, period - (this.now() - t0)));
+    }
+  }
+
+  private async replaceUnhealthy(gen: number, reason: string): Promise<void> {
+    const inst = this.instance;
+    if (!inst || gen !== this.gen) return;
+    // Take this instance out of the event flow first, so its exit is not counted a second time.
+    this.gen++;
+    const wasHealthy = this.everHealthy;
+    this.deps.log.warn(`${this.name}: unhealthy (${reason}); restarting`);
+    this.deps.file.note(`unhealthy (${reason}): stopping pid ${inst.pid ?? "?"}`);
+    this.state = "stopping";
+    await inst.stop(this.cfg.stop_timeout);
+    this.instance = null;
+    this.everHealthy = wasHealthy;
+    this.fail(`unhealthy: ${reason}`);
+  }
+
+  /** The current instance is gone (or never came up): schedule the next start. */
+  private fail(reason: string): void {
+    const now = this.now();
+    const wasHealthy = this.cfg.health
+      ? this.everHealthy
+      : this.startedAt !== null && now - this.startedAt >= MIN_UPTIME_MS;
+    // Without health checks, "stayed up for reset_after" ends a crash loop.
+    if (!this.cfg.health && this.startedAt !== null && now - this.startedAt >= this.cfg.backoff.reset_after)
+      this.ledger = freshLedger();
+    if (this.cfg.health && shouldReset(this.healthySince, now, this.cfg.backoff)) this.ledger = freshLedger();
+    const { delayMs, ledger } = onFailure(this.ledger, wasHealthy, this.cfg.backoff);
+    this.ledger = ledger;
+    this.restarts++;
+    this.lastError = reason;
+    this.instance = null;
+    this.health = this.cfg.health ? "unknown" : "none";
+    this.state = "backoff";
+    this.nextStartAt = now + delayMs;
+    const gen = ++this.gen;
+    this.deps.log.warn(`${this.name}: ${reason}; restart #${this.restarts} in ${delayMs}ms`);
+    if (shouldAlert(ledger.streak, this.cfg.alert_after_restarts)) {
+      this.deps.log.error(
+        `${this.name}: restarted ${ledger.streak} times in a row (last: ${reason}); still trying, next in ${delayMs}ms`,
+      );
+      this.deps.alert({
+        kind: "service_crash_loop",
+        service: this.name,
+        host: this.runner.host,
+        restarts: ledger.streak,
+        last_error: reason,
+        next_delay_ms: delayMs,
+      });
+    }
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (gen !== this.gen) return;
+      void this.serial(() => (gen === this.gen ? this.launch() : Promise.resolve()));
+    }, delayMs);
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}

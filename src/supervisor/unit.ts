@@ -1,0 +1,76 @@
+/**
+ * OS service definitions that run the supervisor, so it is the one process the OS keeps alive
+ * (seeds/001 "single guardian point"). Pure text builders; the CLI passes absolute paths.
+ */
+export interface UnitOptions {
+  /** argv of the supervisor, absolute binary path first. */
+  argv: string[];
+  workingDirectory: string;
+  /** Longest stop_timeout of any service, so the OS waits for a graceful stop before SIGKILL. */
+  stopTimeoutMs: number;
+  label?: string;
+}
+
+/** systemd quoting: double quotes with `\` and `"` escaped, `%` doubled, `$` doubled. */
+function systemdQuote(arg: string): string {
+  if (/^[A-Za-z0-9_@+=:,./-]+$/.test(arg)) return arg;
+  return `"${arg.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/%/g, "%%").replace(/\$/g, "$$$$")}"`;
+}
+
+export function systemdUnit(o: UnitOptions): string {
+  const stopSec = Math.ceil(o.stopTimeoutMs / 1000) + 5;
+  return `[Unit]
+Description=oyster supervisor (${o.label ?? "oyster"})
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=simple
+WorkingDirectory=${systemdQuote(o.workingDirectory)}
+ExecStart=${o.argv.map(systemdQuote).join(" ")}
+Restart=always
+RestartSec=2
+# The supervisor stops its services' process groups itself on SIGTERM; SIGKILL for all only after this.
+KillMode=mixed
+KillSignal=SIGTERM
+TimeoutStopSec=${stopSec}
+
+[Install]
+WantedBy=multi-user.target
+`;
+}
+
+function xml(s: string): string {
+  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+}
+
+export function launchdPlist(o: UnitOptions): string {
+  const label = o.label ?? "dev.oyster.supervise";
+  const args = o.argv.map((a) => `    <string>${xml(a)}</string>`).join("\n");
+  const logDir = `${o.workingDirectory.replace(/\/+$/, "")}/logs`;
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+  <key>Label</key>
+  <string>${xml(label)}</string>
+  <key>ProgramArguments</key>
+  <array>
+${args}
+  </array>
+  <key>WorkingDirectory</key>
+  <string>${xml(o.workingDirectory)}</string>
+  <key>RunAtLoad</key>
+  <true/>
+  <key>KeepAlive</key>
+  <true/>
+  <key>ExitTimeOut</key>
+  <integer>${Math.ceil(o.stopTimeoutMs / 1000) + 5}</integer>
+  <key>StandardOutPath</key>
+  <string>${xml(logDir)}/supervise.out.log</string>
+  <key>StandardErrorPath</key>
+  <string>${xml(logDir)}/supervise.err.log</string>
+</dict>
+</plist>
+`;
+}
