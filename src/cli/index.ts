@@ -9,6 +9,9 @@ export const main = defineCommand({
   meta: { name: "oyster", version: VERSION, description: "Run coding-agent tasks on a fleet of nodes" },
   subCommands: {
     init: () => import("./init.ts").then((m) => m.default),
+    submit: () => import("./submit.ts").then((m) => m.default),
+    tasks: () => import("./tasks.ts").then((m) => m.default),
+    nodes: () => import("./nodes.ts").then((m) => m.default),
     run: () => import("./run.ts").then((m) => m.default),
     drain: () => import("./switches.ts").then((m) => m.drain),
     pause: () => import("./switches.ts").then((m) => m.pause),

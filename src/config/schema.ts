@@ -149,7 +149,11 @@ export type NodeConfig = z.output<typeof nodeSchema>;
 export type ExecutorConfig = z.output<typeof executorSchema>;
 export type LoopName = keyof Config["loops"];
 
-/** The executors every setup has, merged under the configured ones. */
+/**
+ * The executors every setup has, merged under the configured ones: `shell` runs the spec's
+ * `command`; `glm` is the coding agent the original specs name (seeds/000–002).
+ */
 export const BUILTIN_EXECUTORS: Record<string, ExecutorConfig> = {
   shell: { command: ["sh", "-c", "{command}"] },
+  glm: { command: ["glm-agent", "run", "--spec", "{spec}"] },
 };

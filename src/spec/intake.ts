@@ -1,0 +1,133 @@
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { extname, join, resolve } from "node:path";
+import type { Store } from "../store/db.ts";
+import { recordEvent } from "../store/events.ts";
+import { existingTaskIds, insertTasks, taskDeps } from "../store/tasks.ts";
+import { decodeSpec, parseSpecText, type SpecProblem, type TaskSpec } from "./parse.ts";
+import { topoOrder, validateBatch } from "./validate.ts";
+
+/**
+ * The one intake used by `oyster submit`, `POST /api/tasks` and the factory inbox: parse,
+ * validate the whole batch, then insert it in one transaction — all of it or none of it.
+ */
+export interface SpecInput {
+  source: string;
+  text: string;
+}
+
+export interface IntakeOptions {
+  dryRun?: boolean;
+  allowMissingDeps?: boolean;
+  executors: Record<string, { command: string[] }>;
+  defaultMaxAttempts: number;
+  now?: number;
+  /** Event source name (cli, api, factory). */
+  origin?: string;
+}
+
+export interface IntakeResult {
+  ok: boolean;
+  /** In dependency order. Empty when refused. */
+  accepted: TaskSpec[];
+  problems: SpecProblem[];
+}
+
+export const SPEC_EXTENSIONS = [".md", ".txt"];
+
+/** Files named directly are taken as they are; directories contribute their *.md / *.txt. */
+export function collectSpecFiles(paths: string[]): { files: string[]; problems: SpecProblem[] } {
+  const files: string[] = [];
+  const problems: SpecProblem[] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (SPEC_EXTENSIONS.includes(extname(e.name).toLowerCase())) files.push(p);
+    }
+  };
+  for (const raw of paths) {
+    const p = resolve(raw);
+    let st: ReturnType<typeof statSync>;
+    try {
+      st = statSync(p);
+    } catch {
+      problems.push({ source: raw, message: "no such file or directory" });
+      continue;
+    }
+    if (st.isDirectory()) {
+      const before = files.length;
+      try {
+        walk(p);
+      } catch (err) {
+        problems.push({ source: raw, message: `cannot read directory: ${(err as Error).message}` });
+      }
+      if (files.length === before)
+        problems.push({ source: raw, message: "directory holds no .md or .txt spec files" });
+    } else files.push(p);
+  }
+  return { files, problems };
+}
+
+export function readSpecFiles(files: string[]): { inputs: SpecInput[]; problems: SpecProblem[] } {
+  const inputs: SpecInput[] = [];
+  const problems: SpecProblem[] = [];
+  for (const f of files) {
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(f);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      problems.push({
+        source: f,
+        message:
+          code === "EISDIR" ? "is a directory, expected a file" : `cannot read: ${(err as Error).message}`,
+      });
+      continue;
+    }
+    const d = decodeSpec(bytes, f);
+    if ("problems" in d) problems.push(...d.problems);
+    else inputs.push({ source: f, text: d.text });
+  }
+  return { inputs, problems };
+}
+
+export function intake(store: Store, inputs: SpecInput[], opts: IntakeOptions): IntakeResult {
+  const specs: TaskSpec[] = [];
+  const problems: SpecProblem[] = [];
+  for (const i of inputs) {
+    const r = parseSpecText(i.text, i.source);
+    if ("problems" in r) problems.push(...r.problems);
+    else specs.push(r.spec);
+  }
+  if (inputs.length === 0) problems.push({ source: "(batch)", message: "no specs given" });
+  const check = () =>
+    validateBatch(specs, {
+      existing: (ids) => existingTaskIds(store.db, ids),
+      storeDeps: (ids) => taskDeps(store.db, ids),
+      executors: opts.executors,
+      allowMissingDeps: Boolean(opts.allowMissingDeps),
+    });
+  problems.push(...check());
+  if (problems.length) return { ok: false, accepted: [], problems };
+  const ordered = topoOrder(specs);
+  if (opts.dryRun) return { ok: true, accepted: ordered, problems: [] };
+  const now = opts.now ?? Date.now();
+  // Validate again under the write lock: another process may have submitted meanwhile.
+  const late = store.tx((db) => {
+    const again = check();
+    if (again.length) return again;
+    insertTasks(db, ordered, opts.defaultMaxAttempts, now);
+    recordEvent(
+      db,
+      { kind: "tasks_submitted", source: opts.origin ?? "cli", data: { count: ordered.length } },
+      now,
+    );
+    return [];
+  });
+  if (late.length) return { ok: false, accepted: [], problems: late };
+  return { ok: true, accepted: ordered, problems: [] };
+}
+
+export function formatProblem(p: SpecProblem): string {
+  return `${p.source}: ${p.field ? `${p.field}: ` : ""}${p.message}`;
+}

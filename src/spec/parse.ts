@@ -1,0 +1,171 @@
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { parseDuration } from "../config/duration.ts";
+
+/**
+ * A task spec: Markdown with YAML front matter (seeds/000–002). Parsing is pure: text in,
+ * a spec or every problem with the file in.
+ */
+export interface TaskSpec {
+  task_id: string;
+  project: string;
+  priority: number;
+  estimated_minutes: number | null;
+  depends_on: string[];
+  modifies: string[];
+  executor: string;
+  timeout_ms: number | null;
+  max_attempts: number | null;
+  command: string | null;
+  body: string;
+  source: string;
+}
+
+export interface SpecProblem {
+  source: string;
+  field?: string;
+  message: string;
+}
+
+/** Specs are prompts, not payloads: anything bigger is almost certainly a mistake. */
+export const MAX_SPEC_BYTES = 1024 * 1024;
+
+const TASK_ID = z
+  .string()
+  .min(1, "must not be empty")
+  .max(200, "must be at most 200 characters")
+  .refine((s) => !s.includes("/") && !s.includes("\\"), "must not contain '/' or '\\'")
+  .refine((s) => s !== "." && s !== ".." && !s.includes(".."), "must not contain '..'")
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), "must not contain control characters")
+  .refine((s) => s.trim() === s, "must not start or end with whitespace");
+
+const stringList = z.array(z.string().min(1, "entries must not be empty"));
+
+const frontMatter = z
+  .object({
+    task_id: z.union([TASK_ID, z.number().transform(String)]),
+    project: z.string().default(""),
+    priority: z.number().int("must be a whole number").min(0, "must be ≥ 0").default(5),
+    estimated_minutes: z.number().positive("must be > 0").nullable().default(null),
+    depends_on: stringList
+      .nullable()
+      .default([])
+      .transform((v) => v ?? []),
+    modifies: stringList
+      .nullable()
+      .default([])
+      .transform((v) => v ?? []),
+    executor: z.string().min(1).default("shell"),
+    timeout: z
+      .union([z.string(), z.number()])
+      .optional()
+      .transform((v, ctx) => {
+        if (v === undefined) return null;
+        const ms = parseDuration(v);
+        if (ms === null || ms <= 0) {
+          ctx.addIssue({
+            code: "custom",
+            message: `expected a duration like "90s" or "30m", got ${JSON.stringify(v)}`,
+          });
+          return z.NEVER;
+        }
+        return ms;
+      }),
+    max_attempts: z.number().int("must be a whole number").min(1, "must be ≥ 1").nullable().default(null),
+    command: z.string().nullable().default(null),
+  })
+  .passthrough();
+
+/** Split `---\n yaml \n---\n body`; null when the text does not start with front matter. */
+export function splitFrontMatter(text: string): { yaml: string; body: string } | null {
+  const t = text.startsWith("\uFEFF") ? text.slice(1) : text;
+  const m = /^---[ \t]*\r?\n([\s\S]*?)\r?\n---[ \t]*(?:\r?\n|$)/.exec(t);
+  if (!m) return null;
+  return { yaml: m[1] ?? "", body: t.slice(m[0].length) };
+}
+
+export function parseSpecText(
+  text: string,
+  source: string,
+): { spec: TaskSpec } | { problems: SpecProblem[] } {
+  const parts = splitFrontMatter(text);
+  if (!parts) {
+    return {
+      problems: [
+        {
+          source,
+          message:
+            "no YAML front matter (expected the file to start with a line '---', then task_id: …, then '---')",
+        },
+      ],
+    };
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(parts.yaml, { maxAliasCount: 100 });
+  } catch (err) {
+    const msg = (err as Error).message.split("\n")[0];
+    return { problems: [{ source, message: `front matter is not valid YAML: ${msg}` }] };
+  }
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    return { problems: [{ source, message: "front matter must be a mapping of fields (task_id: …)" }] };
+  }
+  if (!("task_id" in raw) || (raw as { task_id: unknown }).task_id == null) {
+    return { problems: [{ source, field: "task_id", message: "missing (every spec needs a task_id)" }] };
+  }
+  const r = frontMatter.safeParse(raw, { reportInput: true });
+  if (!r.success) {
+    return {
+      problems: r.error.issues.map((i) => {
+        const input = "input" in i ? i.input : undefined;
+        const got =
+          i.code !== "custom" && (input === null || ["string", "number", "boolean"].includes(typeof input))
+            ? ` (got ${JSON.stringify(input)})`
+            : "";
+        return { source, field: i.path.join(".") || undefined, message: `${i.message}${got}` };
+      }),
+    };
+  }
+  const d = r.data;
+  return {
+    spec: {
+      task_id: d.task_id,
+      project: d.project,
+      priority: d.priority,
+      estimated_minutes: d.estimated_minutes,
+      depends_on: [...new Set(d.depends_on)],
+      modifies: [...new Set(d.modifies)],
+      executor: d.executor,
+      timeout_ms: d.timeout,
+      max_attempts: d.max_attempts,
+      command: d.command,
+      body: parts.body,
+      source,
+    },
+  };
+}
+
+/** Decode bytes as strict UTF-8 and refuse what is plainly not text. */
+export function decodeSpec(
+  bytes: Uint8Array,
+  source: string,
+): { text: string } | { problems: SpecProblem[] } {
+  if (bytes.byteLength > MAX_SPEC_BYTES) {
+    return {
+      problems: [
+        {
+          source,
+          message: `too large: ${bytes.byteLength} bytes (a spec may be at most ${MAX_SPEC_BYTES} bytes)`,
+        },
+      ],
+    };
+  }
+  if (bytes.includes(0))
+    return { problems: [{ source, message: "binary data (NUL bytes), expected a UTF-8 text file" }] };
+  try {
+    return { text: new TextDecoder("utf-8", { fatal: true }).decode(bytes) };
+  } catch {
+    return { problems: [{ source, message: "not valid UTF-8 text" }] };
+  }
+}

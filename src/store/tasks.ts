@@ -1,0 +1,188 @@
+import type { TaskSpec } from "../spec/parse.ts";
+import type { Db } from "./db.ts";
+import { recordEvent } from "./events.ts";
+import { type RunRow, runsOfTask } from "./runs.ts";
+
+export const TASK_STATUSES = [
+  "pending",
+  "dispatched",
+  "running",
+  "succeeded",
+  "failed",
+  "dead",
+  "blocked",
+  "cancelled",
+] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+export const FINAL_STATUSES: readonly TaskStatus[] = ["succeeded", "dead", "cancelled"];
+
+export interface TaskRow {
+  task_id: string;
+  project: string;
+  priority: number;
+  estimated_minutes: number | null;
+  executor: string;
+  command: string | null;
+  body: string;
+  source: string | null;
+  timeout_ms: number | null;
+  max_attempts: number;
+  status: TaskStatus;
+  attempts: number;
+  not_before: number;
+  last_reason: string | null;
+  blocked_by: string | null;
+  created_at: number;
+  updated_at: number;
+  finished_at: number | null;
+}
+
+/** Insert a validated batch; call inside store.tx so it lands whole or not at all. */
+export function insertTasks(db: Db, specs: TaskSpec[], defaultMaxAttempts: number, now: number): void {
+  const task = db.query(
+    `INSERT INTO tasks (task_id, project, priority, estimated_minutes, executor, command, body, source, timeout_ms,
+       max_attempts, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const dep = db.query("INSERT OR IGNORE INTO task_deps (task_id, depends_on) VALUES (?, ?)");
+  const path = db.query("INSERT OR IGNORE INTO task_paths (task_id, path) VALUES (?, ?)");
+  for (const s of specs) {
+    task.run(
+      s.task_id,
+      s.project,
+      s.priority,
+      s.estimated_minutes,
+      s.executor,
+      s.command,
+      s.body,
+      s.source,
+      s.timeout_ms,
+      s.max_attempts ?? defaultMaxAttempts,
+      now,
+      now,
+    );
+    for (const d of s.depends_on) dep.run(s.task_id, d);
+    for (const p of s.modifies) path.run(s.task_id, p);
+  }
+}
+
+/** Which of `ids` exist. Chunked so a 10k batch stays within SQLite's parameter limit. */
+export function existingTaskIds(db: Db, ids: string[]): Set<string> {
+  const found = new Set<string>();
+  for (let i = 0; i < ids.length; i += 500) {
+    const chunk = ids.slice(i, i + 500);
+    const rows = db
+      .query(`SELECT task_id FROM tasks WHERE task_id IN (${chunk.map(() => "?").join(",")})`)
+      .all(...chunk) as { task_id: string }[];
+    for (const r of rows) found.add(r.task_id);
+  }
+  return found;
+}
+
+export function taskDeps(db: Db, ids: string[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const q = db.query("SELECT depends_on FROM task_deps WHERE task_id = ?");
+  for (const id of ids)
+    out.set(
+      id,
+      (q.all(id) as { depends_on: string }[]).map((r) => r.depends_on),
+    );
+  return out;
+}
+
+export interface TaskListItem extends TaskRow {
+  node: string | null;
+}
+
+export function listTasks(
+  db: Db,
+  opts: { status?: string; project?: string; limit?: number } = {},
+): TaskListItem[] {
+  const where: string[] = [];
+  const params: (string | number)[] = [];
+  if (opts.status) {
+    where.push("t.status = ?");
+    params.push(opts.status);
+  }
+  if (opts.project) {
+    where.push("t.project = ?");
+    params.push(opts.project);
+  }
+  params.push(opts.limit ?? 1000);
+  return db
+    .query(
+      `SELECT t.*, (SELECT r.node FROM runs r WHERE r.task_id = t.task_id ORDER BY r.attempt DESC LIMIT 1) AS node
+       FROM tasks t ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+       ORDER BY t.priority, t.created_at, t.rowid LIMIT ?`,
+    )
+    .all(...params) as TaskListItem[];
+}
+
+export interface TaskDetail extends TaskRow {
+  depends_on: { task_id: string; status: string | null }[];
+  modifies: string[];
+  runs: RunRow[];
+}
+
+export function getTask(db: Db, id: string): TaskDetail | null {
+  const t = db.query("SELECT * FROM tasks WHERE task_id = ?").get(id) as TaskRow | null;
+  if (!t) return null;
+  const deps = db
+    .query(
+      "SELECT d.depends_on AS task_id, u.status AS status FROM task_deps d LEFT JOIN tasks u ON u.task_id = d.depends_on WHERE d.task_id = ? ORDER BY d.depends_on",
+    )
+    .all(id) as { task_id: string; status: string | null }[];
+  const paths = db.query("SELECT path FROM task_paths WHERE task_id = ? ORDER BY path").all(id) as {
+    path: string;
+  }[];
+  return { ...t, depends_on: deps, modifies: paths.map((p) => p.path), runs: runsOfTask(db, id) };
+}
+
+export function countByStatus(db: Db): Record<TaskStatus, number> {
+  const out = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
+  for (const r of db.query("SELECT status, COUNT(*) AS n FROM tasks GROUP BY status").all() as {
+    status: TaskStatus;
+    n: number;
+  }[])
+    out[r.status] = r.n;
+  return out;
+}
+
+export type TaskChange = { ok: true; from: string } | { ok: false; error: string };
+
+/** Any non-final status → cancelled. A running run is killed by the reaper (an orphan now). */
+export function cancelTask(db: Db, id: string, now: number): TaskChange {
+  const t = db.query("SELECT status FROM tasks WHERE task_id = ?").get(id) as { status: string } | null;
+  if (!t) return { ok: false, error: `no task named "${id}"` };
+  if ((FINAL_STATUSES as readonly string[]).includes(t.status)) {
+    return { ok: false, error: `task "${id}" is already final (${t.status})` };
+  }
+  db.query("UPDATE tasks SET status = 'cancelled', updated_at = ?, finished_at = ? WHERE task_id = ?").run(
+    now,
+    now,
+    id,
+  );
+  recordEvent(db, { kind: "task_cancelled", source: "cli", task_id: id, data: { from: t.status } }, now);
+  return { ok: true, from: t.status };
+}
+
+/** failed / dead / cancelled / blocked → pending, with one more attempt allowed. */
+export function retryTask(db: Db, id: string, now: number): TaskChange {
+  const t = db.query("SELECT status, attempts, max_attempts FROM tasks WHERE task_id = ?").get(id) as {
+    status: string;
+    attempts: number;
+    max_attempts: number;
+  } | null;
+  if (!t) return { ok: false, error: `no task named "${id}"` };
+  if (!["failed", "dead", "cancelled", "blocked"].includes(t.status)) {
+    return {
+      ok: false,
+      error: `task "${id}" is ${t.status}; only failed, dead, cancelled or blocked tasks can be retried`,
+    };
+  }
+  db.query(
+    `UPDATE tasks SET status = 'pending', not_before = 0, blocked_by = NULL, finished_at = NULL, updated_at = ?,
+       max_attempts = MAX(max_attempts, attempts + 1) WHERE task_id = ?`,
+  ).run(now, id);
+  recordEvent(db, { kind: "task_retried", source: "cli", task_id: id, data: { from: t.status } }, now);
+  return { ok: true, from: t.status };
+}
