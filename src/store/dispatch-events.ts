@@ -10,14 +10,9 @@ export interface DispatchEventInput {
 }
 
 export function recordDispatch(db: Db, e: DispatchEventInput, now = Date.now()): void {
-  db.query("INSERT INTO dispatch_events (ts, kind, success, reason, task_id, node) VALUES (?, ?, ?, ?, ?, ?)").run(
-    now,
-    e.kind,
-    e.success ? 1 : 0,
-    e.reason ?? null,
-    e.task_id ?? null,
-    e.node ?? null,
-  );
+  db.query(
+    "INSERT INTO dispatch_events (ts, kind, success, reason, task_id, node) VALUES (?, ?, ?, ?, ?, ?)",
+  ).run(now, e.kind, e.success ? 1 : 0, e.reason ?? null, e.task_id ?? null, e.node ?? null);
 }
 
 export interface WindowReport extends WindowStats {

@@ -21,7 +21,11 @@ export function readyTasks(db: Db, now: number, limit: number): ReadyTask[] {
   if (rows.length === 0) return [];
   const paths = new Map<string, string[]>();
   const q = db.query("SELECT path FROM task_paths WHERE task_id = ?");
-  for (const r of rows) paths.set(r.task_id, (q.all(r.task_id) as { path: string }[]).map((p) => p.path));
+  for (const r of rows)
+    paths.set(
+      r.task_id,
+      (q.all(r.task_id) as { path: string }[]).map((p) => p.path),
+    );
   return rows.map((r) => ({ task_id: r.task_id, executor: r.executor, paths: paths.get(r.task_id) ?? [] }));
 }
 
@@ -30,7 +34,9 @@ export function lockedPaths(db: Db): Set<string> {
 }
 
 export function leasedTasks(db: Db): Set<string> {
-  return new Set((db.query("SELECT task_id FROM leases").all() as { task_id: string }[]).map((r) => r.task_id));
+  return new Set(
+    (db.query("SELECT task_id FROM leases").all() as { task_id: string }[]).map((r) => r.task_id),
+  );
 }
 
 /** Running counts come from the runs themselves (the truth), not from a counter. */
@@ -68,7 +74,13 @@ export function nodeViews(db: Db): NodeView[] {
     resources:
       r.last_probe_at === null
         ? null
-        : { load1: r.load1, load5: r.load5, load15: r.load15, mem_avail_mb: r.mem_avail_mb, swap_pct: r.swap_pct },
+        : {
+            load1: r.load1,
+            load5: r.load5,
+            load15: r.load15,
+            mem_avail_mb: r.mem_avail_mb,
+            swap_pct: r.swap_pct,
+          },
   }));
 }
 
@@ -94,7 +106,9 @@ export function launchTask(db: Db, taskId: string): LaunchTask | null {
     )
     .get(taskId) as Omit<LaunchTask, "depends_on" | "modifies"> | null;
   if (!t) return null;
-  const deps = db.query("SELECT depends_on FROM task_deps WHERE task_id = ?").all(taskId) as { depends_on: string }[];
+  const deps = db.query("SELECT depends_on FROM task_deps WHERE task_id = ?").all(taskId) as {
+    depends_on: string;
+  }[];
   const paths = db.query("SELECT path FROM task_paths WHERE task_id = ?").all(taskId) as { path: string }[];
   return { ...t, depends_on: deps.map((d) => d.depends_on), modifies: paths.map((p) => p.path) };
 }

@@ -40,7 +40,11 @@ export function retryDelay(attempts: number, p: RetryPolicy): number {
 
 export function newRunId(taskId: string, attempt: number, now = Date.now()): string {
   // The task id may hold anything; the run id must be a safe directory name on the node.
-  const slug = taskId.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^[._-]+/, "").slice(0, 40) || "task";
+  const slug =
+    taskId
+      .replace(/[^A-Za-z0-9._-]+/g, "_")
+      .replace(/^[._-]+/, "")
+      .slice(0, 40) || "task";
   const rand = crypto.getRandomValues(new Uint32Array(1))[0]!.toString(36);
   return `${slug}-a${attempt}-${now.toString(36)}${rand}`;
 }
@@ -53,26 +57,41 @@ export type ClaimResult =
  * The first launch transaction: check the task is still pending and unleased, create the run,
  * take the lease and the file locks, mark the task dispatched. Call inside store.tx.
  */
-export function claimRun(db: Db, taskId: string, node: string, timeoutMs: number | null, now: number): ClaimResult {
+export function claimRun(
+  db: Db,
+  taskId: string,
+  node: string,
+  timeoutMs: number | null,
+  now: number,
+): ClaimResult {
   const task = db.query("SELECT status, attempts FROM tasks WHERE task_id = ?").get(taskId) as {
     status: string;
     attempts: number;
   } | null;
   if (!task) return { ok: false, reason: "task_not_found" };
-  if (db.query("SELECT 1 FROM leases WHERE task_id = ?").get(taskId)) return { ok: false, reason: "already_running" };
+  if (db.query("SELECT 1 FROM leases WHERE task_id = ?").get(taskId))
+    return { ok: false, reason: "already_running" };
   if (task.status !== "pending") return { ok: false, reason: "not_ready" };
   const paths = db.query("SELECT path FROM task_paths WHERE task_id = ?").all(taskId) as { path: string }[];
   for (const p of paths) {
-    if (db.query("SELECT 1 FROM file_locks WHERE path = ?").get(p.path)) return { ok: false, reason: "files_locked" };
+    if (db.query("SELECT 1 FROM file_locks WHERE path = ?").get(p.path))
+      return { ok: false, reason: "files_locked" };
   }
-  const seq = (db.query("SELECT COALESCE(MAX(attempt), 0) + 1 AS n FROM runs WHERE task_id = ?").get(taskId) as {
-    n: number;
-  }).n;
+  const seq = (
+    db.query("SELECT COALESCE(MAX(attempt), 0) + 1 AS n FROM runs WHERE task_id = ?").get(taskId) as {
+      n: number;
+    }
+  ).n;
   const runId = newRunId(taskId, seq, now);
   db.query(
     "INSERT INTO runs (run_id, task_id, node, attempt, state, created_at, timeout_ms) VALUES (?, ?, ?, ?, 'launching', ?, ?)",
   ).run(runId, taskId, node, seq, now, timeoutMs);
-  db.query("INSERT INTO leases (task_id, run_id, node, acquired_at) VALUES (?, ?, ?, ?)").run(taskId, runId, node, now);
+  db.query("INSERT INTO leases (task_id, run_id, node, acquired_at) VALUES (?, ?, ?, ?)").run(
+    taskId,
+    runId,
+    node,
+    now,
+  );
   const lock = db.query("INSERT INTO file_locks (path, run_id, task_id, acquired_at) VALUES (?, ?, ?, ?)");
   for (const p of paths) lock.run(p.path, runId, taskId, now);
   db.query("UPDATE tasks SET status = 'dispatched', updated_at = ? WHERE task_id = ?").run(now, taskId);
@@ -90,12 +109,9 @@ export function markRunning(
   const run = getRun(db, runId);
   if (!run || !ACTIVE_RUN_STATES.includes(run.state as (typeof ACTIVE_RUN_STATES)[number])) return false;
   if (run.state !== "running") {
-    db.query("UPDATE runs SET state = 'running', pid = ?, started_at = ?, heartbeat_at = ? WHERE run_id = ?").run(
-      s.pid,
-      s.started_at,
-      s.heartbeat_at,
-      runId,
-    );
+    db.query(
+      "UPDATE runs SET state = 'running', pid = ?, started_at = ?, heartbeat_at = ? WHERE run_id = ?",
+    ).run(s.pid, s.started_at, s.heartbeat_at, runId);
     db.query(
       "UPDATE tasks SET status = 'running', attempts = attempts + 1, updated_at = ? WHERE task_id = ? AND status = 'dispatched'",
     ).run(now, run.task_id);
@@ -126,10 +142,17 @@ export interface FinishResult {
  * End a run and move its task on, exactly once. Returns null when the run was already final
  * (or no longer holds the lease), so callers can report transitions without double counting.
  */
-export function finishRun(db: Db, runId: string, end: RunEnd, policy: RetryPolicy, now: number): FinishResult | null {
+export function finishRun(
+  db: Db,
+  runId: string,
+  end: RunEnd,
+  policy: RetryPolicy,
+  now: number,
+): FinishResult | null {
   const run = getRun(db, runId);
   if (!run || !ACTIVE_RUN_STATES.includes(run.state as (typeof ACTIVE_RUN_STATES)[number])) return null;
-  const reason = end.reason ?? (end.state === "failed" ? `exit_nonzero` : end.state === "lost" ? "lost" : null);
+  const reason =
+    end.reason ?? (end.state === "failed" ? `exit_nonzero` : end.state === "lost" ? "lost" : null);
   db.query("UPDATE runs SET state = ?, exit_code = ?, reason = ?, finished_at = ? WHERE run_id = ?").run(
     end.state,
     end.exit_code ?? null,
@@ -140,7 +163,9 @@ export function finishRun(db: Db, runId: string, end: RunEnd, policy: RetryPolic
   const held = db.query("DELETE FROM leases WHERE run_id = ?").run(runId).changes > 0;
   db.query("DELETE FROM file_locks WHERE run_id = ?").run(runId);
   db.query("UPDATE nodes SET running = MAX(0, running - 1) WHERE name = ?").run(run.node);
-  const task = db.query("SELECT status, attempts, max_attempts FROM tasks WHERE task_id = ?").get(run.task_id) as {
+  const task = db
+    .query("SELECT status, attempts, max_attempts FROM tasks WHERE task_id = ?")
+    .get(run.task_id) as {
     status: string;
     attempts: number;
     max_attempts: number;
