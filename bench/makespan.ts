@@ -61,6 +61,12 @@ try {
     b: number;
   };
   const oysterSec = (span.b - span.a) / 1000;
+  const lat = db
+    .query(
+      "SELECT AVG(started_at - created_at) AS launch, AVG(finished_at - started_at) AS run, MAX(started_at - created_at) AS worst FROM runs",
+    )
+    .get() as { launch: number; run: number; worst: number };
+  if (process.env.BENCH_DEBUG) console.error(lat, db.query("SELECT node, COUNT(*) n FROM runs GROUP BY node").all());
   await Bun.sleep(3_000);
   const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${ctl.pid}/status`, "utf8"))?.[1] ?? 0);
   ctl.kill("SIGTERM");

@@ -22,7 +22,7 @@ export interface AgentOptions {
   home: string;
   input: Readable;
   write: (line: string) => void;
-  /** Poll interval for run status files (default 200 ms). */
+  /** Poll interval for the status files of runs this session watches (default 25 ms: a few small reads). */
   pollMs?: number;
   self?: string[];
 }
@@ -89,7 +89,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
       }
     }
   };
-  const timer = setInterval(poll, opts.pollMs ?? 200);
+  const timer = setInterval(poll, opts.pollMs ?? 25);
   const pending = new Set<Promise<void>>();
   const rl = createInterface({ input: opts.input, crlfDelay: Number.POSITIVE_INFINITY });
   for await (const line of rl) {

@@ -1,7 +1,16 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import type { RunStatus, StartRequest } from "../remote/transport.ts";
+import { VERSION_STRING } from "../version.ts";
 import { FILES, runDir } from "./home.ts";
 import { parseStartRequest } from "./request.ts";
 import { selfArgv } from "./self.ts";
@@ -51,6 +60,33 @@ export async function startRun(
     spawnError = err;
   });
   child.unref();
+
+  // Launch latency is one process spawn, not the wrapper's startup: record "starting" with the
+  // wrapper's pid at once. link() is an exclusive create, so if the wrapper already wrote its
+  // own status (rename), that one stays; the wrapper's later writes replace this one.
+  if (child.pid && !spawnError) {
+    const now = Date.now();
+    const initial: RunStatus = {
+      run_id: req.run_id,
+      task_id: req.task_id,
+      pid: null,
+      wrapper_pid: child.pid,
+      state: "starting",
+      started_at: now,
+      heartbeat_at: now,
+      finished_at: null,
+      exit_code: null,
+      wrapper_version: VERSION_STRING,
+    };
+    const tmp = join(dir, `${FILES.status}.start.tmp`);
+    writeFileSync(tmp, JSON.stringify(initial));
+    try {
+      linkSync(tmp, join(dir, FILES.status));
+    } catch {
+      // the wrapper was faster
+    }
+    unlinkSync(tmp);
+  }
 
   const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
   for (;;) {

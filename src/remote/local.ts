@@ -99,7 +99,7 @@ export class LocalTransport implements Transport {
 
   private watch(runId: string): void {
     this.watched.add(runId);
-    this.timer ??= setInterval(() => this.poll(), this.opts.pollMs ?? 200);
+    this.timer ??= setInterval(() => this.poll(), this.opts.pollMs ?? 25);
   }
 
   private poll(): void {
