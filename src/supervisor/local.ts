@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from "node:fs";
 import type { ServiceConfig } from "../config/services.ts";
 import { httpCheck } from "./health.ts";
 import { pipeToLog, type RotatingLog } from "./logfile.ts";
@@ -16,10 +17,34 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
   }
 }
 
+/**
+ * Whether any live process is in the group. On Linux zombies are ignored (read from /proc): an
+ * exited grandchild waiting for a slow reaper holds no port and must not delay a restart.
+ */
+export function groupAlive(pgid: number): boolean {
+  if (!signalGroup(pgid, 0)) return false;
+  if (process.platform !== "linux") return true;
+  try {
+    for (const d of readdirSync("/proc")) {
+      if (d.charCodeAt(0) > 57) continue;
+      try {
+        const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        if (Number(f[2]) === pgid && f[0] !== "Z" && f[0] !== "X") return true;
+      } catch {
+        // Gone while we looked.
+      }
+    }
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 /** Wait until no process of the group remains, up to timeoutMs; true when it is gone. */
 export async function waitGroupGone(pgid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  while (signalGroup(pgid, 0)) {
+  while (groupAlive(pgid)) {
     if (Date.now() >= deadline) return false;
     await Bun.sleep(GROUP_POLL_MS);
   }
@@ -53,24 +78,26 @@ export function localRunner(svc: ServiceConfig, log: RotatingLog, healthUrl: str
         pipeToLog(proc.stdout as ReadableStream<Uint8Array>, log),
         pipeToLog(proc.stderr as ReadableStream<Uint8Array>, log),
       ]);
+      let stopping: Promise<void> | null = null;
       const exited = proc.exited.then((code) => {
-        // The leader is gone; whatever it left behind in its group goes too, so a restart never
-        // finds an old grandchild still holding the port.
-        signalGroup(pgid, "SIGKILL");
+        // The leader died on its own: whatever it left in its group goes too, so a restart never
+        // finds an old grandchild still holding the port. (A requested stop gives them stop_timeout.)
+        if (!stopping) signalGroup(pgid, "SIGKILL");
         return proc.signalCode ? `signal ${proc.signalCode}` : `exit ${code}`;
       });
-      let stopping: Promise<void> | null = null;
+      let leaderGone = false;
+      void exited.then(() => {
+        leaderGone = true;
+      });
       return {
         pid: pgid,
         exited,
         stop(timeoutMs) {
           stopping ??= (async () => {
             signalGroup(pgid, "SIGTERM");
-            const done = await Promise.race([
-              exited.then(() => true),
-              Bun.sleep(timeoutMs).then(() => false),
-            ]);
-            if (!done || !(await waitGroupGone(pgid, 0))) signalGroup(pgid, "SIGKILL");
+            const deadline = Date.now() + timeoutMs;
+            while (Date.now() < deadline && (!leaderGone || groupAlive(pgid))) await Bun.sleep(GROUP_POLL_MS);
+            if (!leaderGone || groupAlive(pgid)) signalGroup(pgid, "SIGKILL");
             await exited;
             await waitGroupGone(pgid, 2_000);
             await Promise.race([piped, Bun.sleep(200)]);

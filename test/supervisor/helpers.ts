@@ -1,0 +1,122 @@
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { type Subprocess, spawn } from "bun";
+import { OYSTER_BIN } from "../helpers/cli.ts";
+
+export const BUN = process.execPath;
+export const SERVICE_SCRIPT = resolve(import.meta.dir, "fixtures/service.ts");
+
+/** A free-ish TCP port on 127.0.0.1 (bound and released). */
+export function freePort(): number {
+  const s = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
+  const port = s.port as number;
+  s.stop(true);
+  return port;
+}
+
+export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env))
+    if (v !== undefined && !k.startsWith("OYSTER_")) env[k] = v;
+  return { ...env, NO_COLOR: "1", ...extra };
+}
+
+export interface RunningSupervisor {
+  proc: Subprocess<"ignore", "pipe", "pipe">;
+  stderr(): string;
+}
+
+/** Start `oyster supervise` in dir (with dir/oyster.yaml) in the background. */
+export function startSupervise(dir: string, yaml: string, args: string[] = []): RunningSupervisor {
+  writeFileSync(join(dir, "oyster.yaml"), yaml);
+  const proc = spawn([OYSTER_BIN, "supervise", "--log-format", "json", ...args], {
+    cwd: dir,
+    env: cleanEnv(),
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let err = "";
+  void (async () => {
+    for await (const c of proc.stderr) err += Buffer.from(c).toString();
+  })();
+  return { proc, stderr: () => err };
+}
+
+export async function httpStatus(port: number, path = "/health"): Promise<number> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${port}${path}`, {
+      signal: AbortSignal.timeout(500),
+      keepalive: false,
+    });
+    await r.text();
+    return r.status;
+  } catch {
+    return 0;
+  }
+}
+
+export async function servicePid(port: number): Promise<number | null> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${port}/pid`, {
+      signal: AbortSignal.timeout(500),
+      keepalive: false,
+    });
+    return Number(await r.text()) || null;
+  } catch {
+    return null;
+  }
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** Live (non-zombie) processes whose process group is pgid. */
+export function groupMembers(pgid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(f[2]) === pgid && f[0] !== "Z") out.push(Number(d));
+    } catch {}
+  }
+  return out;
+}
+
+/** Live processes whose command line mentions `needle` (e.g. a test's temp dir). */
+export function processesMentioning(needle: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8");
+      const env = readFileSync(`/proc/${d}/environ`, "utf8");
+      if ((cmd.includes(needle) || env.includes(needle)) && alive(Number(d))) out.push(Number(d));
+    } catch {}
+  }
+  return out;
+}
+
+export function killAll(pids: number[]): void {
+  for (const p of pids) {
+    try {
+      process.kill(-p, "SIGKILL");
+    } catch {}
+    try {
+      process.kill(p, "SIGKILL");
+    } catch {}
+  }
+}
