@@ -28,6 +28,9 @@ const result = await Bun.build({
   entrypoints: ["src/cli/main.ts"],
   compile: target ? { target: `bun-${target}` as Bun.Build.CompileTarget, outfile: out } : { outfile: out },
   minify: true,
+  // Precompiled bytecode: the node-side wrapper starts once per run, so startup time is launch latency.
+  bytecode: true,
+  format: "esm",
   sourcemap: "none",
   define: {
     OYSTER_VERSION: JSON.stringify(pkg.version),

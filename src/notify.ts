@@ -4,7 +4,10 @@ import { logger } from "./log.ts";
  * Webhook notifications (breaker transitions, alerts): a JSON POST with a short timeout that
  * never blocks the caller and never throws.
  */
-export function createNotifier(webhook: string, timeoutMs: number): (payload: Record<string, unknown>) => void {
+export function createNotifier(
+  webhook: string,
+  timeoutMs: number,
+): (payload: Record<string, unknown>) => void {
   const log = logger("notify");
   if (!webhook) return () => {};
   return (payload) => {

@@ -99,6 +99,6 @@ function stripAnsi(s: string): string {
   return s.replace(/\u001b\[[0-9;]*m/g, "");
 }
 
-const code = await run(process.argv.slice(2));
 // Long-running commands (run, supervise) resolve only when they are done, so exiting here is safe.
-process.exit(code);
+// (No top-level await: the binary is built as bytecode, which needs a plain script entry.)
+void run(process.argv.slice(2)).then((code) => process.exit(code));

@@ -27,7 +27,14 @@ export interface BreakerTransition {
 }
 
 export function closedBreaker(key: string): BreakerState {
-  return { key, state: "CLOSED", failures: 0, opened_at: null, last_failure_at: null, probe_in_flight: false };
+  return {
+    key,
+    state: "CLOSED",
+    failures: 0,
+    opened_at: null,
+    last_failure_at: null,
+    probe_in_flight: false,
+  };
 }
 
 /** The state as of `now`: an OPEN breaker past its duration reads as HALF_OPEN. */
@@ -52,14 +59,22 @@ export function admit(b: BreakerState, now: number, p: BreakerPolicy): BreakerSt
   return s.state === "HALF_OPEN" ? { ...s, probe_in_flight: true } : s;
 }
 
-export function onSuccess(b: BreakerState, now: number, p: BreakerPolicy): [BreakerState, BreakerTransition | null] {
+export function onSuccess(
+  b: BreakerState,
+  now: number,
+  p: BreakerPolicy,
+): [BreakerState, BreakerTransition | null] {
   const s = currentState(b, now, p);
   const next = closedBreaker(b.key);
   if (s.state !== "CLOSED") return [next, { kind: "circuit_closed", key: b.key, failures: s.failures }];
   return [next, null];
 }
 
-export function onFailure(b: BreakerState, now: number, p: BreakerPolicy): [BreakerState, BreakerTransition | null] {
+export function onFailure(
+  b: BreakerState,
+  now: number,
+  p: BreakerPolicy,
+): [BreakerState, BreakerTransition | null] {
   const s = currentState(b, now, p);
   const failures = s.failures + 1;
   if (s.state === "HALF_OPEN") {

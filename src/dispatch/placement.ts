@@ -1,4 +1,10 @@
-import { allows, type BreakerPolicy, type BreakerState, executorBreakerKey, nodeBreakerKey } from "./breaker.ts";
+import {
+  allows,
+  type BreakerPolicy,
+  type BreakerState,
+  executorBreakerKey,
+  nodeBreakerKey,
+} from "./breaker.ts";
 import type { Reason } from "./reasons.ts";
 import { lowSuccessRate, type WindowStats } from "./stats.ts";
 
@@ -22,7 +28,13 @@ export interface NodeView {
   draining: boolean;
   /** null: every executor. */
   executors: string[] | null;
-  resources: { load1: number | null; load5: number | null; load15: number | null; mem_avail_mb: number | null; swap_pct: number | null } | null;
+  resources: {
+    load1: number | null;
+    load5: number | null;
+    load15: number | null;
+    mem_avail_mb: number | null;
+    swap_pct: number | null;
+  } | null;
 }
 
 export interface Thresholds {
@@ -74,7 +86,8 @@ export function resourceProblem(n: NodeView, t: Thresholds): string | null {
   if (!r) return null;
   const loads = [r.load1, r.load5, r.load15].filter((x): x is number => x !== null);
   // seeds/004: all three load averages above the threshold (a short spike alone does not refuse).
-  if (loads.length && Math.min(...loads) >= t.max_load) return `high_cpu_load (${loads[0]!.toFixed(2)} ≥ ${t.max_load})`;
+  if (loads.length && Math.min(...loads) >= t.max_load)
+    return `high_cpu_load (${loads[0]!.toFixed(2)} ≥ ${t.max_load})`;
   if (r.mem_avail_mb !== null && r.mem_avail_mb < t.min_mem_mb)
     return `insufficient_memory (${Math.round(r.mem_avail_mb)} MB < ${t.min_mem_mb} MB)`;
   if (r.swap_pct !== null && r.swap_pct > t.max_swap_pct)
@@ -102,13 +115,18 @@ export function decide(input: DecisionInput): Decision {
 
   const withBreaker = candidates.filter((n) => (free.get(n.name) ?? 0) > 0 && nodeAllowed(n.name));
   if (withBreaker.length === 0) {
-    return { launches, refusals: [{ reason: "circuit_breaker_open", detail: "every node with a free slot is open" }] };
+    return {
+      launches,
+      refusals: [{ reason: "circuit_breaker_open", detail: "every node with a free slot is open" }],
+    };
   }
   if (lowSuccessRate(input.stats, input.minSuccessRate, input.minSamples)) {
     const pct = ((input.stats.rate ?? 0) * 100).toFixed(0);
     return {
       launches,
-      refusals: [{ reason: "low_success_rate", detail: `${pct}% over ${input.stats.total} dispatches in the window` }],
+      refusals: [
+        { reason: "low_success_rate", detail: `${pct}% over ${input.stats.total} dispatches in the window` },
+      ],
     };
   }
   const healthy: NodeView[] = [];

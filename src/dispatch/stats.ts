@@ -25,7 +25,13 @@ export function computeWindow(samples: DispatchSample[], now: number, windowMs: 
     if (s.success) success++;
     else if (s.reason) failure_reasons[s.reason] = (failure_reasons[s.reason] ?? 0) + 1;
   }
-  return { total, success, failed: total - success, rate: total > 0 ? success / total : null, failure_reasons };
+  return {
+    total,
+    success,
+    failed: total - success,
+    rate: total > 0 ? success / total : null,
+    failure_reasons,
+  };
 }
 
 /** Block dispatch when the rate is below the threshold with enough samples to mean something. */

@@ -1,12 +1,7 @@
-import {
-  type BreakerPolicy,
-  type BreakerTransition,
-  onFailure,
-  onSuccess,
-} from "../dispatch/breaker.ts";
+import { type BreakerPolicy, type BreakerTransition, onFailure, onSuccess } from "../dispatch/breaker.ts";
 import { logger } from "../log.ts";
-import type { Db } from "../store/db.ts";
 import { getBreaker, saveBreaker } from "../store/breakers.ts";
+import type { Db } from "../store/db.ts";
 import { recordEvent } from "../store/events.ts";
 
 const log = logger("breaker");
@@ -41,7 +36,10 @@ export function reportOutcome(
   return transition;
 }
 
-export function announce(transitions: (BreakerTransition | null)[], notify: (p: Record<string, unknown>) => void): void {
+export function announce(
+  transitions: (BreakerTransition | null)[],
+  notify: (p: Record<string, unknown>) => void,
+): void {
   for (const t of transitions) {
     if (!t) continue;
     const msg = `${t.key} ${t.kind === "circuit_open" ? `opened (${t.reason}, ${t.failures} failures)` : "closed"}`;

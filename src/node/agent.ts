@@ -40,11 +40,12 @@ export async function handle(
   msg: AgentRequest,
   watch: (runId: string) => void,
   self?: string[],
+  poke?: () => void,
 ) {
   switch (msg.op) {
     case "start": {
       const req = parseStartRequest(msg.req);
-      const s = await startRun(home, req, { self });
+      const s = await startRun(home, req, { self, onExit: poke });
       watch(s.run_id);
       return s;
     }
@@ -101,7 +102,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
       send({ id: null, ok: false, error: `not JSON: ${line.slice(0, 100)}` });
       continue;
     }
-    const p = handle(home, msg, (id) => watched.add(id), opts.self)
+    const p = handle(home, msg, (id) => watched.add(id), opts.self, poll)
       .then((result) => send({ id: msg.id, ok: true, result }))
       .catch((err: unknown) =>
         send({ id: msg.id, ok: false, error: err instanceof Error ? err.message : String(err) }),

@@ -32,9 +32,13 @@ export async function killRun(home: string, runId: string, graceMs = 5_000): Pro
   if (before && isFinal(before))
     return { found: true, status: before, note: `run ${runId} already ${before.state}` };
   writeFileSync(join(dir, FILES.killRequested), `${Date.now()}\n`);
-  if (!before) {
-    // Start is still in flight; the wrapper checks the marker right after spawning.
-    await until(() => readStatusFile(dir) !== null, 2_000);
+  if (!before || before.state === "starting") {
+    // Start is still in flight: the wrapper checks the marker right after spawning the executor,
+    // but only a recorded pid lets us escalate to SIGKILL, so wait for it.
+    await until(() => {
+      const now = readStatusFile(dir);
+      return now !== null && (now.state !== "starting" || !pidAlive(now.wrapper_pid));
+    }, 2_000);
   }
   const s = readStatusFile(dir);
   const pid = s?.pid;

@@ -21,6 +21,11 @@ export interface StartOptions {
   self?: string[];
   /** How long to wait for the wrapper's first status.json. */
   timeoutMs?: number;
+  /**
+   * Called when the wrapper (our child) exits: it has just written the final status, so a
+   * watcher can look now instead of at its next poll.
+   */
+  onExit?: () => void;
 }
 
 function writeAtomic(path: string, text: string): void {
@@ -59,6 +64,7 @@ export async function startRun(
   child.on("error", (err) => {
     spawnError = err;
   });
+  if (opts.onExit) child.on("exit", opts.onExit);
   child.unref();
 
   // Launch latency is one process spawn, not the wrapper's startup: record "starting" with the

@@ -51,7 +51,10 @@ export class LocalTransport implements Transport {
 
   start(req: StartRequest): Promise<RunStatus> {
     return this.wrap("start", async () => {
-      const s = await startRun(this.opts.home, req, { self: this.opts.self ?? selfArgv() });
+      const s = await startRun(this.opts.home, req, {
+        self: this.opts.self ?? selfArgv(),
+        onExit: () => this.poll(),
+      });
       if (!isFinal(s)) this.watch(s.run_id);
       else queueMicrotask(() => this.emit(s));
       return s;

@@ -24,9 +24,11 @@ function startRun(req: unknown) {
 test("start (JSON on stdin) → list → kill, and usage errors", async () => {
   const s = startRun({ run_id: "cli-1", task_id: "t", spec: "x", argv: ["sleep", "30"], vars: {} });
   expect(s.code).toBe(0);
-  expect(JSON.parse(s.stdout)).toMatchObject({ run_id: "cli-1", state: "running" });
-  const list = oyster(["exec", "list", "--home", home.path], { cwd: home.path });
-  expect(list.stdout).toMatch(/cli-1\s+t\s+running/);
+  expect(JSON.parse(s.stdout)).toMatchObject({ run_id: "cli-1" });
+  expect(["starting", "running"]).toContain(JSON.parse(s.stdout).state);
+  await waitFor("listed as running", () =>
+    /cli-1\s+t\s+running/.test(oyster(["exec", "list", "--home", home.path], { cwd: home.path }).stdout),
+  );
   const k = oyster(["exec", "kill", "cli-1", "--grace", "1s", "--home", home.path], { cwd: home.path });
   expect(k).toMatchObject({ code: 0, stdout: "run cli-1 killed\n" });
   const again = oyster(["exec", "kill", "nope", "--home", home.path], { cwd: home.path });

@@ -73,7 +73,7 @@ describe("ssh transport over a real sshd", () => {
 
     const quick = req(["sh", "-c", "echo hello from $OYSTER_RUN_ID; exit 0"]);
     const s = await t.start(quick);
-    expect(["running", "succeeded"]).toContain(s.state);
+    expect(["starting", "running", "succeeded"]).toContain(s.state);
     const ev = await waitFor("run_finished push", () => finished.find((f) => f.run_id === quick.run_id));
     expect(ev).toMatchObject({ state: "succeeded", exit_code: 0, task_id: quick.task_id });
     expect(readFileSync(join(a.home, "runs", quick.run_id, "output.log"), "utf8")).toBe(
@@ -82,9 +82,10 @@ describe("ssh transport over a real sshd", () => {
 
     const long = req(["sleep", "30"]);
     const ls = await t.start(long);
-    expect(ls.state).toBe("running");
-    const listed = await t.list();
-    expect(listed.map((x) => [x.run_id, x.state])).toContainEqual([long.run_id, "running"]);
+    expect(["starting", "running"]).toContain(ls.state);
+    await waitFor("listed as running", async () =>
+      (await t.list()).some((x) => x.run_id === long.run_id && x.state === "running"),
+    );
     await t.kill(long.run_id);
     await t.kill(long.run_id); // idempotent
     await t.kill("never-existed");
