@@ -59,6 +59,7 @@ export async function startController(config: Config): Promise<Controller> {
     transports,
     now: Date.now,
     notify: createNotifier(config.notify.webhook, config.notify.timeout),
+    launching: new Set(),
     wakeScheduler: () => loopsByName.get("scheduler")?.wake(),
   };
   for (const t of transports.values()) {
@@ -72,11 +73,12 @@ export async function startController(config: Config): Promise<Controller> {
   }
 
   const scheduler = createScheduler(ctx);
+  const probe = createProbe(ctx);
   const hang = process.env.OYSTER_TEST_HANG_LOOP; // test hook: make one loop stop turning
   const ticks: Record<keyof Config["loops"], (cycle: number) => Promise<void>> = {
     scheduler: scheduler.tick,
-    probe: createProbe(ctx).tick,
-    reaper: createReaper(ctx).tick,
+    probe: probe.tick,
+    reaper: createReaper(ctx, { probeNodes: probe.probeNodes }).tick,
     guardian: createGuardian(ctx).tick,
     factory: createFactory(ctx).tick,
   };

@@ -1,7 +1,10 @@
 import { defineCommand } from "citty";
+import { createTransports } from "../remote/index.ts";
+import { installBinary } from "../remote/install.ts";
 import { listNodes, upsertConfiguredNodes } from "../store/nodes.ts";
 import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
-import { withStore } from "./context.ts";
+import { cliConfig, withStore } from "./context.ts";
+import { CliError } from "./errors.ts";
 import { ago, formatTable, printJson } from "./table.ts";
 
 const list = withExamples(
@@ -54,11 +57,43 @@ const list = withExamples(
   ["oyster nodes", "oyster nodes --json"],
 );
 
+const install = withExamples(
+  defineCommand({
+    meta: {
+      name: "install",
+      description: "Copy this oyster binary to a node over SFTP (temp file + rename) and check its version",
+    },
+    args: {
+      ...sharedArgs,
+      name: { type: "positional", description: "Node name from config", required: true },
+    },
+    async run({ args }) {
+      const { config } = cliConfig(args);
+      const node = config.nodes.find((n) => n.name === args.name);
+      if (!node)
+        throw new CliError(
+          `no node named "${args.name}" in config (nodes: ${config.nodes.map((n) => n.name).join(", ")})`,
+          2,
+        );
+      const transports = createTransports({ ...config, nodes: [node] });
+      const t = transports.get(node.name)!;
+      try {
+        const res = await installBinary(t);
+        if (!res.ok) throw new CliError(`cannot install on node "${node.name}": ${res.error}`, 1);
+        process.stdout.write(`node ${node.name} now runs ${res.version}\n`);
+      } finally {
+        await t.close().catch(() => {});
+      }
+    },
+  }),
+  ["oyster nodes install gpu-1"],
+);
+
 export default withExamples(
   defineCommand({
     meta: { name: "nodes", description: "Nodes from config and their state" },
     args: { ...sharedArgs, ...jsonArg },
-    subCommands: { list },
+    subCommands: { list, install },
     default: "list",
   }),
   ["oyster nodes", "oyster nodes --json"],

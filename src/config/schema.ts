@@ -78,6 +78,8 @@ export const configSchema = z
         max_attempts: z.number().int().min(1).default(3),
         backoff: duration.default(30_000),
         max_backoff: duration.default(30 * 60_000),
+        /** How many times the guardian gives a dead task one more attempt when its failure was recoverable. */
+        auto_revive: z.number().int().min(0).default(1),
       })
       .strict()
       .prefault({}),

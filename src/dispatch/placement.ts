@@ -18,6 +18,8 @@ export interface ReadyTask {
   task_id: string;
   executor: string;
   paths: string[];
+  /** Where its last attempt was lost or failed: another node is preferred when one is free. */
+  avoid?: string | null;
 }
 
 export interface NodeView {
@@ -174,7 +176,8 @@ export function decide(input: DecisionInput): Decision {
       if (!everywhere) refusals.push({ reason: "no_executor", task_id: task.task_id, detail: task.executor });
       continue;
     }
-    const node = pickNode(able, free, admits);
+    const elsewhere = task.avoid ? able.filter((n) => n.name !== task.avoid) : able;
+    const node = pickNode(elsewhere, free, admits) ?? pickNode(able, free, admits);
     if (!node) continue;
     launches.push({ task_id: task.task_id, node: node.name, executor: task.executor });
     free.set(node.name, (free.get(node.name) ?? 0) - 1);

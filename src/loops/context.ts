@@ -13,6 +13,11 @@ export interface ControllerContext {
   now: () => number;
   /** Fire-and-forget JSON POST to notify.webhook (never blocks, never throws). */
   notify: (payload: Record<string, unknown>) => void;
+  /**
+   * Runs this process is launching right now (claimed, start request not answered yet): the
+   * reaper must not call them ghosts just because the node does not list them yet.
+   */
+  launching: Set<string>;
   /** Ask the scheduler for a cycle soon (a run ended, a slot freed). */
   wakeScheduler: () => void;
 }

@@ -1,6 +1,192 @@
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { basename, extname, join, resolve } from "node:path";
+import { logger } from "../log.ts";
+import { substitute } from "../node/template.ts";
+import { formatProblem, intake, readSpecFiles, SPEC_EXTENSIONS } from "../spec/intake.ts";
+import type { SpecProblem } from "../spec/parse.ts";
+import { recordEvent } from "../store/events.ts";
+import { newlyCompletedProjects, pendingCount } from "../store/healing.ts";
 import type { ControllerContext } from "./context.ts";
 
-/** Placeholder until the factory is built: the controller wires it as a loop already. */
-export function createFactory(_ctx: ControllerContext): { tick(cycle: number): Promise<void> } {
-  return { tick: async () => {} };
+const log = logger("factory");
+
+/** A file this young may still be being written by a generator; it is taken next cycle. */
+export const SETTLE_MS = 300;
+
+export interface InboxResult {
+  accepted: string[];
+  refused: { file: string; problems: SpecProblem[] }[];
+}
+
+/**
+ * Take in the inbox with the rules of `oyster submit`. The batch is tried whole; the files named
+ * by problems are refused and the rest is tried again, so one broken file does not hold back
+ * the others, and specs that depend on each other across files still go in together.
+ */
+export function processInbox(ctx: ControllerContext, inbox: string, now: number): InboxResult {
+  const result: InboxResult = { accepted: [], refused: [] };
+  if (!existsSync(inbox)) mkdirSync(inbox, { recursive: true });
+  let files = readdirSync(inbox, { withFileTypes: true })
+    .filter(
+      (e) => e.isFile() && !e.name.startsWith(".") && SPEC_EXTENSIONS.includes(extname(e.name).toLowerCase()),
+    )
+    .map((e) => join(inbox, e.name))
+    .filter((f) => now - statSync(f).mtimeMs >= SETTLE_MS)
+    .sort();
+  while (files.length) {
+    const read = readSpecFiles(files);
+    const r = read.problems.length
+      ? { ok: false, problems: read.problems, accepted: [] }
+      : intake(ctx.store, read.inputs, {
+          executors: ctx.config.executors,
+          defaultMaxAttempts: ctx.config.retry.max_attempts,
+          origin: "factory",
+          now,
+        });
+    if (r.ok) {
+      for (const f of files) move(f, join(inbox, "processed"));
+      result.accepted.push(...files);
+      break;
+    }
+    const byFile = new Map<string, SpecProblem[]>();
+    for (const p of r.problems) {
+      const f = files.find((x) => x === p.source || resolve(x) === resolve(p.source));
+      if (f) byFile.set(f, [...(byFile.get(f) ?? []), p]);
+    }
+    // Problems that name no file (a cycle through the store): nothing can be separated, refuse all.
+    const refuse = byFile.size ? [...byFile.keys()] : files;
+    for (const f of refuse) {
+      const problems = byFile.get(f) ?? r.problems;
+      const dest = move(f, join(inbox, "failed"));
+      writeFileSync(`${dest}.error`, `${problems.map(formatProblem).join("\n")}\n`);
+      result.refused.push({ file: f, problems });
+    }
+    files = files.filter((f) => !refuse.includes(f));
+  }
+  return result;
+}
+
+function move(file: string, dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  let dest = join(dir, basename(file));
+  if (existsSync(dest)) dest = join(dir, `${Date.now()}-${basename(file)}`);
+  renameSync(file, dest);
+  return dest;
+}
+
+/**
+ * Run a configured hook command (argv, no shell) in the background with a timeout; its output
+ * goes to the log. Resolves when it ends; never rejects.
+ */
+export async function runHook(
+  what: string,
+  argv: string[],
+  vars: Record<string, string>,
+  timeoutMs: number,
+): Promise<number | null> {
+  const cmd = substitute(argv, vars);
+  try {
+    const p = Bun.spawn(cmd, {
+      stdout: "pipe",
+      stderr: "pipe",
+      env: {
+        ...process.env,
+        ...Object.fromEntries(Object.entries(vars).map(([k, v]) => [`OYSTER_${k.toUpperCase()}`, v])),
+      },
+      timeout: timeoutMs,
+      killSignal: "SIGKILL",
+    });
+    const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
+    const code = await p.exited;
+    const tail = `${out}${err}`.trim().split("\n").slice(-5).join(" | ");
+    if (p.signalCode)
+      log.warn(`${what} (${cmd[0]}) was stopped after ${timeoutMs} ms${tail ? `: ${tail}` : ""}`);
+    else if (code !== 0) log.warn(`${what} (${cmd[0]}) exited ${code}${tail ? `: ${tail}` : ""}`);
+    else log.debug(`${what} (${cmd[0]}) done${tail ? `: ${tail}` : ""}`);
+    return code;
+  } catch (err) {
+    log.warn(`${what}: cannot run ${cmd[0]}: ${(err as Error).message}`);
+    return null;
+  }
+}
+
+/**
+ * The factory: the inbox, and the hooks around intake — generate when work runs low, announce
+ * finished projects, research at most every research_interval. Hooks run in the background so
+ * a slow generator never stalls the loop's heartbeat; one of each at a time.
+ */
+export function createFactory(ctx: ControllerContext) {
+  const cfg = ctx.config.factory;
+  const inbox = resolve(cfg.inbox);
+  const busy = new Set<string>();
+  let lastResearch = 0;
+
+  function background(
+    key: string,
+    what: string,
+    argv: string[],
+    vars: Record<string, string>,
+    timeoutMs: number,
+  ) {
+    if (busy.has(key)) return;
+    busy.add(key);
+    void runHook(what, argv, vars, timeoutMs).finally(() => busy.delete(key));
+  }
+
+  return {
+    async tick(): Promise<void> {
+      const now = ctx.now();
+      const r = processInbox(ctx, inbox, now);
+      if (r.accepted.length) {
+        log.info(`took in ${r.accepted.length} spec file(s) from ${inbox}`);
+        ctx.wakeScheduler();
+      }
+      for (const f of r.refused) {
+        log.warn(`refused ${basename(f.file)}: ${f.problems.map(formatProblem).join("; ")}`);
+      }
+      if (r.refused.length) {
+        ctx.store.tx((db) =>
+          recordEvent(
+            db,
+            {
+              kind: "inbox_refused",
+              source: "factory",
+              data: { files: r.refused.map((f) => basename(f.file)) },
+            },
+            now,
+          ),
+        );
+      }
+
+      const pending = ctx.store.tx((db) => pendingCount(db));
+      if (cfg.generate.length && pending < cfg.min_pending) {
+        background(
+          "generate",
+          "factory.generate",
+          cfg.generate,
+          { inbox, pending: String(pending) },
+          cfg.generate_timeout,
+        );
+      }
+
+      const done = ctx.store.tx((db) => newlyCompletedProjects(db, now));
+      for (const p of done) {
+        log.info(`project ${p.project} is complete (${p.tasks} tasks succeeded)`);
+        ctx.notify({ kind: "project_complete", project: p.project, tasks: p.tasks });
+        if (cfg.on_project_complete.length)
+          background(
+            `complete:${p.project}`,
+            "factory.on_project_complete",
+            cfg.on_project_complete,
+            { project: p.project, inbox },
+            cfg.generate_timeout,
+          );
+      }
+
+      if (cfg.research.length && now - lastResearch >= cfg.research_interval) {
+        lastResearch = now;
+        background("research", "factory.research", cfg.research, { inbox }, cfg.generate_timeout);
+      }
+    },
+  };
 }

@@ -69,9 +69,12 @@ export function createProbe(ctx: ControllerContext) {
     }
   }
 
+  const probeNodes = async (names: string[]): Promise<void> => {
+    await mapLimit(names, cfg.ssh.concurrency, probeNode);
+  };
   return {
-    async tick(): Promise<void> {
-      await mapLimit([...ctx.transports.keys()], cfg.ssh.concurrency, probeNode);
-    },
+    tick: () => probeNodes([...ctx.transports.keys()]),
+    /** Probe some nodes now (the reaper's recovery of offline nodes). */
+    probeNodes,
   };
 }

@@ -1,6 +1,162 @@
+import { findOrphans, type NodeRun, reconcileNode } from "../dispatch/reconcile.ts";
+import { logger } from "../log.ts";
+import { metrics } from "../metrics.ts";
+import type { RunStatus } from "../remote/transport.ts";
+import { recordEvent } from "../store/events.ts";
+import {
+  activeRunsWithTask,
+  cleanupStaleClaims,
+  requeueOrphanedTasks,
+  runStates,
+  syncRunningCounts,
+} from "../store/healing.ts";
+import { listNodes, setNodeOnline } from "../store/nodes.ts";
+import { finishRun, requeueDueFailures } from "../store/runs.ts";
 import type { ControllerContext } from "./context.ts";
+import { applyRunStatus } from "./run-status.ts";
+import { everyNth, mapLimit, withTimeout } from "./util.ts";
 
-/** Placeholder until the reaper is built: the controller wires it as a loop already. */
-export function createReaper(_ctx: ControllerContext): { tick(cycle: number): Promise<void> } {
-  return { tick: async () => {} };
+const log = logger("reaper");
+
+/** seeds/002: orphan processes every 10 cycles, offline nodes every 5. */
+export const ORPHAN_EVERY = 10;
+export const RECOVER_EVERY = 5;
+
+export interface ReaperDeps {
+  /** Probe these nodes now (the probe loop's function); brings answering nodes back online. */
+  probeNodes: (names: string[]) => Promise<void>;
+}
+
+/**
+ * The reaper: one `list` per node per cycle, all nodes at once (bounded, with a timeout), folded
+ * into the store — ghosts become lost, stuck runs fail with `timeout` and are killed, ends the
+ * push missed are recorded. Then store hygiene: due retries, stale leases and locks, running
+ * counts from the truth. Every store write is its own short transaction between node calls.
+ */
+export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
+  const cfg = ctx.config;
+  const retry = { backoffMs: cfg.retry.backoff, maxBackoffMs: cfg.retry.max_backoff };
+
+  async function sweepNode(node: string, orphans: boolean): Promise<void> {
+    const t = ctx.transports.get(node);
+    if (!t) return;
+    // Candidates are fixed before the node is asked: a run launched after the list was taken is
+    // absent from it without being a ghost.
+    const candidates = ctx.store
+      .tx((db) => activeRunsWithTask(db, node))
+      .filter((r) => !ctx.launching.has(r.run_id));
+    let listed: RunStatus[];
+    try {
+      listed = await withTimeout(t.list(), cfg.ssh.command_timeout, `list on ${node}`);
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      ctx.store.tx((db) => setNodeOnline(db, node, false, msg, ctx.now()));
+      log.warn(`node ${node}: cannot list runs (${msg}); its runs stay as they are until it answers`, {
+        node,
+      });
+      return;
+    }
+    const byId = new Map(listed.map((s) => [s.run_id, s]));
+    const now = ctx.now();
+    for (const action of reconcileNode(candidates, listed as NodeRun[], now, cfg.ssh.command_timeout)) {
+      if (action.kind === "apply") {
+        applyRunStatus(ctx, byId.get(action.run_id)!);
+      } else if (action.kind === "ghost") {
+        const done = ending(action.run_id, { state: "lost", reason: "lost" }, "run_ghost", node, {
+          why: "the node does not know this run",
+        });
+        if (done) log.warn(`run ${action.run_id} of ${action.task_id} is a ghost on ${node}: lost`, { node });
+      } else if (action.kind === "stuck") {
+        const done = ending(action.run_id, { state: "failed", reason: "timeout" }, "run_timeout", node, {
+          elapsed_ms: action.elapsed_ms,
+          timeout_ms: action.timeout_ms,
+        });
+        if (done) {
+          log.warn(
+            `run ${action.run_id} of ${action.task_id} on ${node} passed its timeout (${Math.round(action.timeout_ms / 1000)} s): killing it`,
+            { node },
+          );
+          await kill(node, action.run_id);
+        }
+      } else {
+        ending(action.run_id, { state: "cancelled", reason: "cancelled" }, "run_cancelled", node, {});
+        await kill(node, action.run_id);
+      }
+    }
+    if (orphans) {
+      const states = ctx.store.tx((db) =>
+        runStates(
+          db,
+          listed.map((s) => s.run_id),
+        ),
+      );
+      for (const id of findOrphans(listed as NodeRun[], (runId) => states.get(runId) ?? null)) {
+        log.warn(`run ${id} is still alive on ${node} though it is over: killing the orphan`, { node });
+        ctx.store.tx((db) =>
+          recordEvent(db, { kind: "orphan_killed", source: "reaper", run_id: id, node }, ctx.now()),
+        );
+        await kill(node, id);
+      }
+    }
+  }
+
+  /** finishRun in its own transaction; true when this call was the one that ended the run. */
+  function ending(
+    runId: string,
+    end: { state: "lost" | "failed" | "cancelled"; reason: string },
+    event: string,
+    node: string,
+    data: Record<string, unknown>,
+  ): boolean {
+    const now = ctx.now();
+    const done = ctx.store.tx((db) => {
+      const r = finishRun(db, runId, end, retry, now);
+      if (r)
+        recordEvent(
+          db,
+          { kind: event, source: "reaper", run_id: runId, task_id: r.task_id, node, data },
+          now,
+        );
+      return r;
+    });
+    if (done) {
+      metrics.runsFinished.inc({ outcome: end.reason === "timeout" ? "timeout" : end.state });
+      ctx.wakeScheduler();
+    }
+    return done !== null;
+  }
+
+  async function kill(node: string, runId: string): Promise<void> {
+    const t = ctx.transports.get(node);
+    if (!t) return;
+    try {
+      await t.kill(runId);
+    } catch (err) {
+      // The run is already recorded as over; the orphan sweep tries again.
+      log.warn(`could not kill run ${runId} on ${node}: ${(err as Error).message}`, { node });
+    }
+  }
+
+  async function tick(cycle: number): Promise<void> {
+    const nodes = ctx.store.tx((db) => listNodes(db));
+    const online = nodes.filter((n) => n.online && ctx.transports.has(n.name)).map((n) => n.name);
+    const offline = nodes.filter((n) => !n.online && ctx.transports.has(n.name)).map((n) => n.name);
+    if (everyNth(cycle, RECOVER_EVERY) && offline.length) await deps.probeNodes(offline);
+    await mapLimit(online, cfg.ssh.concurrency, (n) => sweepNode(n, everyNth(cycle, ORPHAN_EVERY)));
+    const now = ctx.now();
+    const fixed = ctx.store.tx((db) => {
+      const requeued = requeueDueFailures(db, now);
+      const stale = cleanupStaleClaims(db);
+      const orphaned = requeueOrphanedTasks(db, now);
+      const counts = syncRunningCounts(db);
+      return { requeued, ...stale, orphaned, counts };
+    });
+    if (fixed.leases || fixed.locks || fixed.orphaned.length)
+      log.info(
+        `cleaned up ${fixed.leases} stale lease(s), ${fixed.locks} stale lock(s), requeued ${fixed.orphaned.length} task(s) without a run`,
+      );
+    if (fixed.requeued || fixed.leases || fixed.locks || fixed.orphaned.length) ctx.wakeScheduler();
+  }
+
+  return { tick };
 }

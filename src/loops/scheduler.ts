@@ -112,6 +112,7 @@ export function createScheduler(ctx: ControllerContext) {
     if (!claimed) return;
     const { task, run, attempt } = claimed;
     const t0 = performance.now();
+    ctx.launching.add(run.run_id);
     try {
       if (!transport) throw new TransportError(`no transport for node ${l.node}`, "closed");
       const status = await transport.start(buildStartRequest(task, run, attempt, ctx));
@@ -176,6 +177,8 @@ export function createScheduler(ctx: ControllerContext) {
       announce(transitions, ctx.notify);
       metrics.dispatches.inc({ result: "failed", reason: "executor_failed" });
       log.warn(`launch of ${l.task_id} on ${l.node} failed: ${msg}`, { task: l.task_id, node: l.node });
+    } finally {
+      ctx.launching.delete(run.run_id);
     }
   }
 

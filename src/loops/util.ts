@@ -25,3 +25,8 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
+
+/** Cycles count from 1; periodic work runs on the first cycle (right after a restart) and every n-th after. */
+export function everyNth(cycle: number, n: number): boolean {
+  return (cycle - 1) % n === 0;
+}

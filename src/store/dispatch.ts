@@ -9,7 +9,10 @@ import type { Db } from "./db.ts";
 export function readyTasks(db: Db, now: number, limit: number): ReadyTask[] {
   const rows = db
     .query(
-      `SELECT t.task_id, t.executor FROM tasks t
+      `SELECT t.task_id, t.executor,
+         (SELECT r.node FROM runs r WHERE r.task_id = t.task_id AND r.state IN ('failed','lost')
+          ORDER BY r.attempt DESC LIMIT 1) AS avoid
+       FROM tasks t
        WHERE t.status = 'pending' AND t.not_before <= ?
          AND NOT EXISTS (
            SELECT 1 FROM task_deps d LEFT JOIN tasks u ON u.task_id = d.depends_on
@@ -17,7 +20,7 @@ export function readyTasks(db: Db, now: number, limit: number): ReadyTask[] {
        ORDER BY t.priority, t.created_at, t.rowid
        LIMIT ?`,
     )
-    .all(now, limit) as { task_id: string; executor: string }[];
+    .all(now, limit) as { task_id: string; executor: string; avoid: string | null }[];
   if (rows.length === 0) return [];
   const paths = new Map<string, string[]>();
   const q = db.query("SELECT path FROM task_paths WHERE task_id = ?");
@@ -26,7 +29,12 @@ export function readyTasks(db: Db, now: number, limit: number): ReadyTask[] {
       r.task_id,
       (q.all(r.task_id) as { path: string }[]).map((p) => p.path),
     );
-  return rows.map((r) => ({ task_id: r.task_id, executor: r.executor, paths: paths.get(r.task_id) ?? [] }));
+  return rows.map((r) => ({
+    task_id: r.task_id,
+    executor: r.executor,
+    paths: paths.get(r.task_id) ?? [],
+    avoid: r.avoid,
+  }));
 }
 
 export function lockedPaths(db: Db): Set<string> {

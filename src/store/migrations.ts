@@ -144,6 +144,16 @@ const MIGRATIONS: string[] = [
     updated_at INTEGER NOT NULL
   );
   `,
+  // 2: healing. revivals caps the guardian's auto-retry of dead tasks; projects remembers when a
+  // project's completion was announced so project_complete fires once per completion.
+  `
+  ALTER TABLE tasks ADD COLUMN revivals INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE projects (
+    name TEXT PRIMARY KEY,
+    completed_at INTEGER NOT NULL
+  );
+  CREATE INDEX runs_alert ON runs(state, started_at) WHERE state = 'running' AND alerted_at IS NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -196,6 +196,22 @@ export class AgentSession {
     this.reconnectTimer.unref?.();
   }
 
+  /** End the current agent process; the next request starts a fresh one (after a binary upgrade). */
+  recycle(): void {
+    const ch = this.channel;
+    this.channel = null;
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new TransportError(`agent session to node "${this.name}" was restarted`, "closed"));
+      this.pending.delete(id);
+    }
+    if (ch) {
+      try {
+        ch.end();
+      } catch {}
+    }
+  }
+
   close(): void {
     this.closed = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);

@@ -199,6 +199,9 @@ export class SshTransport implements Transport {
       } finally {
         sftp.end();
       }
+      // The running agent is the old binary (its old inode): replace it so requests reach the new one.
+      this.agent.recycle();
+      this.agentSkipUntil = 0;
     });
   }
 
