@@ -85,14 +85,15 @@ export function reconcileNode(
 }
 
 /**
- * Runs still alive on the node whose store run is over (finished, lost, cancelled, timed out):
+ * Runs still alive (or lost: wrapper gone, executor maybe not) on the node whose store run is over (finished, lost, cancelled, timed out):
  * their processes are orphans to kill. Run ids the store never issued are left alone — they are
  * not ours to touch.
  */
 export function findOrphans(listed: NodeRun[], storeState: (runId: string) => string | null): string[] {
   const out: string[] = [];
   for (const r of listed) {
-    if (FINAL.has(r.state)) continue;
+    // `lost` means the wrapper died, not the executor: its process group may still be running.
+    if (FINAL.has(r.state) && r.state !== "lost") continue;
     const st = storeState(r.run_id);
     if (st === null) continue;
     if (st !== "launching" && st !== "dispatched" && st !== "running") out.push(r.run_id);

@@ -14,7 +14,7 @@ import { listNodes, setNodeOnline } from "../store/nodes.ts";
 import { finishRun, requeueDueFailures } from "../store/runs.ts";
 import type { ControllerContext } from "./context.ts";
 import { applyRunStatus } from "./run-status.ts";
-import { everyNth, mapLimit, withTimeout } from "./util.ts";
+import { crashPoint, everyNth, mapLimit, withTimeout } from "./util.ts";
 
 const log = logger("reaper");
 
@@ -48,6 +48,7 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
     let listed: RunStatus[];
     try {
       listed = await withTimeout(t.list(), cfg.ssh.command_timeout, `list on ${node}`);
+      crashPoint("reap-listed");
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
       ctx.store.tx((db) => setNodeOnline(db, node, false, msg, ctx.now()));
@@ -60,7 +61,10 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
     const now = ctx.now();
     for (const action of reconcileNode(candidates, listed as NodeRun[], now, cfg.ssh.command_timeout)) {
       if (action.kind === "apply") {
-        applyRunStatus(ctx, byId.get(action.run_id)!);
+        const seen = byId.get(action.run_id)!;
+        applyRunStatus(ctx, seen);
+        // Lost: the wrapper died (a ghost), but the executor's process group may live on.
+        if (seen.state === "lost") await kill(node, action.run_id);
       } else if (action.kind === "ghost") {
         const done = ending(action.run_id, { state: "lost", reason: "lost" }, "run_ghost", node, {
           why: "the node does not know this run",

@@ -20,6 +20,7 @@ import { claimRun, finishRun, markRunning, type RunRow, requeueDueFailures } fro
 import { getFlag } from "../store/settings.ts";
 import { announce, reportOutcome } from "./breakers.ts";
 import type { ControllerContext } from "./context.ts";
+import { crashPoint } from "./util.ts";
 
 const log = logger("scheduler");
 
@@ -115,7 +116,9 @@ export function createScheduler(ctx: ControllerContext) {
     ctx.launching.add(run.run_id);
     try {
       if (!transport) throw new TransportError(`no transport for node ${l.node}`, "closed");
+      crashPoint("launch-claimed");
       const status = await transport.start(buildStartRequest(task, run, attempt, ctx));
+      crashPoint("launch-started");
       const done = ctx.now();
       const transitions = ctx.store.tx((db) => {
         markRunning(

@@ -30,3 +30,20 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
 export function everyNth(cycle: number, n: number): boolean {
   return (cycle - 1) % n === 0;
 }
+
+const crashHits = new Map<string, number>();
+
+/**
+ * Test hook for the crash-safety tests: OYSTER_TEST_CRASH=<point>:<n> kills this process with
+ * SIGKILL the n-th time execution passes <point> — a real kill -9 at an exact moment, not a
+ * hoped-for one. Unset (always, outside tests) it costs one env lookup.
+ */
+export function crashPoint(point: string): void {
+  const spec = process.env.OYSTER_TEST_CRASH;
+  if (!spec) return;
+  const [name, n] = spec.split(":");
+  if (name !== point) return;
+  const hits = (crashHits.get(point) ?? 0) + 1;
+  crashHits.set(point, hits);
+  if (hits >= Number(n ?? 1)) process.kill(process.pid, "SIGKILL");
+}

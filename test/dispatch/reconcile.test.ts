@@ -96,8 +96,10 @@ describe("findOrphans", () => {
       onNode("active", "running"),
       onNode("finished-on-node", "failed"),
       onNode("stranger", "running"),
+      onNode("wrapper-died", "lost"),
     ];
-    expect(findOrphans(listed, (id) => states.get(id) ?? null)).toEqual(["done", "lost"]);
+    states.set("wrapper-died", "lost");
+    expect(findOrphans(listed, (id) => states.get(id) ?? null)).toEqual(["done", "lost", "wrapper-died"]);
   });
 });
 
