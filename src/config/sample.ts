@@ -40,18 +40,27 @@ loops:
   guardian:  { interval: 300s }
   factory:   { interval: 60s }
 
-retry:     { max_attempts: 3, backoff: 30s, max_backoff: 30m }
+# Failed tasks wait backoff × 2^(n-1) (capped) before the next attempt; past max_attempts they are
+# dead. auto_revive: how many times the guardian gives a dead task one more attempt when its
+# failure was the fleet's fault (lost node, timeout, launch failure), not the task's.
+retry:     { max_attempts: 3, backoff: 30s, max_backoff: 30m, auto_revive: 1 }
 breaker:   { failures: 3, open_for: 5m }
 dispatch:  { min_success_rate: 0.3, min_samples: 10 }
 resources: { max_load: 8, min_mem_mb: 512, max_swap_pct: 50 }
+# A run is stuck (killed, reason timeout) after its spec's timeout, else estimate_factor ×
+# estimated_minutes, never more than task_max. The guardian alerts once per run past long_running.
 timeouts:  { task_max: 4h, estimate_factor: 3, long_running: 4h }
 
 factory:
-  inbox: ./specs/inbox        # spec files dropped here are submitted
+  inbox: ./specs/inbox        # spec files dropped here are submitted (→ processed/ or failed/ + .error)
   min_pending: 5
-  generate: []                # argv run when pending tasks < min_pending
-  on_project_complete: []
+  # Hooks are argv (no shell). Placeholders {inbox} {pending} {project} are also passed as
+  # OYSTER_INBOX, OYSTER_PENDING, OYSTER_PROJECT. Spec files they write into the inbox are taken in.
+  generate: []                # run when pending tasks < min_pending, e.g. ["./gen-specs", "{inbox}"]
+  generate_timeout: 10m       # also bounds on_project_complete and research
+  on_project_complete: []     # run once when every task of a project has succeeded
   research: []
+  research_interval: 1h
 
 notify:
   webhook: ""                 # JSON POST on breaker transitions and alerts
