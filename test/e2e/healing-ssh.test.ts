@@ -142,6 +142,26 @@ describe("guardian", () => {
   });
 });
 
+describe("oyster nodes install", () => {
+  test("installs this binary on a node and says which version it runs; bad names and local nodes are refused", () => {
+    const ok = oyster(["nodes", "install", "h1"], { cwd: dir.path });
+    expect(ok.stderr).toBe("");
+    expect(ok).toMatchObject({ code: 0 });
+    expect(ok.stdout).toBe(
+      `node h1 now runs ${Bun.spawnSync([OYSTER_BIN, "--version"]).stdout.toString().trim()}\n`,
+    );
+    const unknown = oyster(["nodes", "install", "nope"], { cwd: dir.path });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('no node named "nope"');
+    const local = oyster(["nodes", "install", "local"], {
+      cwd: dir.path,
+      env: { OYSTER_CONFIG: "/dev/null" },
+    });
+    expect(local.code).toBe(1);
+    expect(local.stderr).toContain("runs on this host");
+  });
+});
+
 describe("reaper", () => {
   test("a killed wrapper makes a ghost: the run is lost and the task reruns on the other node", async () => {
     submit("ghost", { "ghost-1": { command: "sleep 2" } });
