@@ -1,6 +1,6 @@
 import { Database } from "bun:sqlite";
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
 
@@ -121,9 +121,22 @@ describe("oyster run on the local node", () => {
       status: string;
     }[];
     expect(status.find((t) => t.task_id === "late")?.status).toBe("pending");
+    // Everything the controller started itself (not detached runs, which outlive it by design).
+    const children = () =>
+      readdirSync("/proc")
+        .filter((d) => /^\d+$/.test(d))
+        .filter((d) => {
+          try {
+            return readFileSync(`/proc/${d}/stat`, "utf8").split(") ")[1]!.split(" ")[1] === String(run.pid);
+          } catch {
+            return false;
+          }
+        });
+    const before = children();
     const t0 = Date.now();
     run.kill("SIGINT");
     expect(await run.exited).toBe(0);
     expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(before.filter((pid) => existsSync(`/proc/${pid}`))).toEqual([]);
   });
 });
