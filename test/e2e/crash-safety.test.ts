@@ -1,8 +1,8 @@
-import { Database } from "bun:sqlite";
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { oyster, spawnController, tempDir, waitFor } from "../helpers/cli.ts";
+import { storeReader } from "../helpers/store.ts";
 
 /**
  * kill -9 of `oyster run` at exact moments (OYSTER_TEST_CRASH=<point>:<n>), then a restart:
@@ -30,14 +30,7 @@ writeFileSync(
   ].join("\n"),
 );
 
-const q = <T>(sql: string, ...p: (string | number)[]): T[] => {
-  const d = new Database(join(dir.path, "o.db"), { readonly: true });
-  try {
-    return d.query(sql).all(...p) as T[];
-  } finally {
-    d.close();
-  }
-};
+const { q } = storeReader(join(dir.path, "o.db"));
 
 function submitBatch(prefix: string, n: number): string[] {
   const d = join(dir.path, prefix);
@@ -59,12 +52,7 @@ function submitBatch(prefix: string, n: number): string[] {
 }
 
 async function runUntilCrash(point: string): Promise<void> {
-  const p = Bun.spawn([OYSTER_BIN, "run"], {
-    cwd: dir.path,
-    stdout: "ignore",
-    stderr: "ignore",
-    env: { ...process.env, NO_COLOR: "1", OYSTER_TEST_CRASH: point },
-  });
+  const p = spawnController(dir.path, { OYSTER_TEST_CRASH: point });
   const exited = await Promise.race([p.exited.then(() => true), Bun.sleep(30_000).then(() => false)]);
   if (!exited) p.kill("SIGKILL");
   expect(exited).toBe(true);
@@ -72,12 +60,7 @@ async function runUntilCrash(point: string): Promise<void> {
 }
 
 async function runUntilDone(ids: string[]): Promise<void> {
-  const p = Bun.spawn([OYSTER_BIN, "run", "--until-done"], {
-    cwd: dir.path,
-    stdout: "ignore",
-    stderr: "ignore",
-    env: { ...process.env, NO_COLOR: "1" },
-  });
+  const p = spawnController(dir.path, {}, ["--until-done"]);
   try {
     await waitFor(
       "every task final",

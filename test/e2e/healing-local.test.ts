@@ -1,9 +1,9 @@
-import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { oyster, spawnController, tempDir, waitFor } from "../helpers/cli.ts";
+import { storeReader } from "../helpers/store.ts";
 
 /**
  * Guardian and factory hooks on the local node, from the built binary: the generator fills the
@@ -23,15 +23,7 @@ const webhook = Bun.serve({
 });
 let controller: Subprocess | null = null;
 
-const q = <T>(sql: string, ...p: (string | number)[]): T[] => {
-  const d = new Database(join(dir.path, "o.db"), { readonly: true });
-  try {
-    return d.query(sql).all(...p) as T[];
-  } finally {
-    d.close();
-  }
-};
-const count = (sql: string, ...p: (string | number)[]) => q<{ n: number }>(sql, ...p)[0]!.n;
+const { q, count } = storeReader(join(dir.path, "o.db"));
 
 beforeAll(async () => {
   // The generator writes one spec per call into the inbox it is given, at most three times.
@@ -58,12 +50,7 @@ beforeAll(async () => {
       "",
     ].join("\n"),
   );
-  controller = Bun.spawn([OYSTER_BIN, "run"], {
-    cwd: dir.path,
-    stdout: "ignore",
-    stderr: "ignore",
-    env: { ...process.env, NO_COLOR: "1" },
-  });
+  controller = spawnController(dir.path);
 });
 
 afterAll(async () => {

@@ -1,10 +1,10 @@
-import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { OYSTER_BIN, oyster, spawnController, tempDir, waitFor } from "../helpers/cli.ts";
 import { type SshNode, startSshNode } from "../helpers/sshd.ts";
+import { storeReader } from "../helpers/store.ts";
 
 /**
  * Self-healing against two real OpenSSH nodes (127.0.0.5–6) and the built binary: the reaper,
@@ -16,16 +16,7 @@ const nodes: SshNode[] = [];
 let controller: Subprocess | null = null;
 const inbox = join(dir.path, "inbox");
 
-const db = () => new Database(join(dir.path, "o.db"), { readonly: true });
-function q<T>(sql: string, ...params: (string | number)[]): T[] {
-  const d = db();
-  try {
-    return d.query(sql).all(...params) as T[];
-  } finally {
-    d.close();
-  }
-}
-const count = (sql: string, ...params: (string | number)[]) => q<{ n: number }>(sql, ...params)[0]!.n;
+const { q, count } = storeReader(join(dir.path, "o.db"));
 
 function spec(id: string, fm: Record<string, unknown>): string {
   const lines = Object.entries({ task_id: id, ...fm }).map(([k, v]) => `${k}: ${JSON.stringify(v)}`);
@@ -79,12 +70,7 @@ beforeAll(async () => {
     `  - ${JSON.stringify(nodes[1]!.nodeConfig({ slots: 2, auto_upgrade: true }))}`,
   ];
   writeFileSync(join(dir.path, "oyster.yaml"), `${cfg.join("\n")}\n`);
-  controller = Bun.spawn([OYSTER_BIN, "run"], {
-    cwd: dir.path,
-    stdout: "ignore",
-    stderr: "ignore",
-    env: { ...process.env, NO_COLOR: "1" },
-  });
+  controller = spawnController(dir.path);
   await waitFor("both nodes online", () => count("SELECT COUNT(*) AS n FROM nodes WHERE online = 1") === 2, {
     timeoutMs: 20_000,
   });

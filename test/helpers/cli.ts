@@ -54,3 +54,13 @@ export async function waitFor<T>(
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
 }
+
+/** `oyster run` in `cwd` from the built binary, output discarded (tests read the store instead). */
+export function spawnController(cwd: string, env: Record<string, string> = {}, args: string[] = []) {
+  return Bun.spawn([OYSTER_BIN, "run", ...args], {
+    cwd,
+    stdout: "ignore",
+    stderr: "ignore",
+    env: { ...process.env, NO_COLOR: "1", ...env },
+  });
+}

@@ -1,3 +1,4 @@
+import { Database } from "bun:sqlite";
 import { openStore, type Store } from "../../src/store/db.ts";
 
 /** An in-memory store with the real migrations, for tests of store and loop logic. */
@@ -47,4 +48,21 @@ export function taskStatus(
     attempts: number;
     not_before: number;
   };
+}
+
+/**
+ * Read a store file the way an operator's tool would, from outside the controller: a fresh
+ * read-only connection per query, so no test ever holds the database open.
+ */
+export function storeReader(path: string) {
+  const q = <T>(sql: string, ...params: (string | number)[]): T[] => {
+    const d = new Database(path, { readonly: true });
+    try {
+      return d.query(sql).all(...params) as T[];
+    } finally {
+      d.close();
+    }
+  };
+  const count = (sql: string, ...params: (string | number)[]) => q<{ n: number }>(sql, ...params)[0]!.n;
+  return { q, count };
 }
