@@ -14,8 +14,11 @@ import type { Instance, Runner } from "./runner.ts";
 import type { HealthState, ServiceState, ServiceStatus } from "./types.ts";
 
 /** While a fresh instance is in its grace period and not yet healthy, probe this often so it is
- * seen healthy quickly after a restart (normal checks then follow `health.interval`). */
+ * seen healthy quickly after a restart (normal checks then follow `health.interval`): every
+ * 20 ms for its first second (most services are up by then), then every 100 ms. */
+const STARTING_PROBE_FAST_MS = 20;
 const STARTING_PROBE_MS = 100;
+const STARTING_FAST_FOR_MS = 1_000;
 /** Without a health check, an instance that stayed up this long counts as having been healthy. */
 const MIN_UPTIME_MS = 1_000;
 
@@ -81,9 +84,17 @@ export class Service {
     };
   }
 
-  /** Start if stopped (operator `start`, or supervisor start-up). */
+  /**
+   * Start if stopped (operator `start`, or supervisor start-up). In backoff it starts now instead
+   * of waiting out the delay: the operator asked for it (the crash-loop count is kept).
+   */
   start(): Promise<ServiceStatus> {
     return this.serial(async () => {
+      if (this.state === "backoff") {
+        this.clearTimer();
+        await this.launch();
+        return;
+      }
       if (this.state !== "stopped") return;
       this.ledger = freshLedger();
       await this.launch();
@@ -217,7 +228,9 @@ export class Service {
           return;
         }
       }
-      const period = !this.everHealthy && inGrace ? Math.min(h.interval, STARTING_PROBE_MS) : h.interval;
+      const starting =
+        t0 - (this.startedAt ?? t0) < STARTING_FAST_FOR_MS ? STARTING_PROBE_FAST_MS : STARTING_PROBE_MS;
+      const period = !this.everHealthy && inGrace ? Math.min(h.interval, starting) : h.interval;
       await Bun.sleep(Math.max(0, period - (this.now() - t0)));
     }
   }

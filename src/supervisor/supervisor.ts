@@ -5,7 +5,6 @@ import { type ControlServer, startControlServer } from "./control.ts";
 import { localRunner } from "./local.ts";
 import { RotatingLog } from "./logfile.ts";
 import { configBase, type PlannedService, planServices } from "./plan.ts";
-import { remoteRunner } from "./remote.ts";
 import type { Runner } from "./runner.ts";
 import { Service } from "./service.ts";
 
@@ -29,13 +28,15 @@ export async function startSupervisor(config: Config, configPath: string | null)
   const log = logger("supervise");
   const planned = planServices(config, configPath, configBase(configPath));
   const notify = createNotifier(config.notify.webhook, config.notify.timeout);
+  // ssh2 (and node:crypto, node:net behind it) costs ~12 MB of RSS: load it only for remote services.
+  const remote = planned.some((p) => p.node) ? await import("./remote.ts") : null;
   const services = new Map<string, Service>();
   const files: RotatingLog[] = [];
   const runners: Runner[] = [];
   for (const p of planned) {
     const file = new RotatingLog(p.logFile, p.cfg.log.max_size_mb * 1024 * 1024, p.cfg.log.keep);
     files.push(file);
-    const runner = makeRunner(p, file, config);
+    const runner = makeRunner(p, file, config, remote);
     runners.push(runner);
     services.set(p.cfg.name, new Service(p.cfg, runner, { log, file, alert: notify }));
   }
@@ -86,9 +87,15 @@ export async function startSupervisor(config: Config, configPath: string | null)
   return { services, done, shutdown };
 }
 
-function makeRunner(p: PlannedService, file: RotatingLog, config: Config): Runner {
+function makeRunner(
+  p: PlannedService,
+  file: RotatingLog,
+  config: Config,
+  remote: typeof import("./remote.ts") | null,
+): Runner {
   if (!p.node) return localRunner(p.cfg, file, p.healthUrl);
-  return remoteRunner(p.cfg, p.node, file, {
+  if (!remote) throw new Error(`service "${p.cfg.name}": remote runner not loaded`);
+  return remote.remoteRunner(p.cfg, p.node, file, {
     connectTimeoutMs: config.ssh.connect_timeout,
     keepaliveMs: config.ssh.keepalive,
     commandTimeoutMs: config.ssh.command_timeout,

@@ -238,8 +238,12 @@ ${svc("factory", { PORT: String(ports[2]) }, `    health: { port: ${ports[2]}, i
 
   test("a second signal kills everything at once and exits 130", async () => {
     const { dir, sup } = setup();
-    const s = sup(`services:\n${svc("stubborn", { IGNORE_TERM: "1" }, "    stop_timeout: 30s\n")}`);
-    const row = await waitFor("running", () => status(dir).find((r) => r.status === "running" && r.pid));
+    // Healthy, not just "running": only then has the service installed its SIGTERM handler.
+    const port = freePort();
+    const s = sup(
+      `services:\n${svc("stubborn", { IGNORE_TERM: "1", PORT: String(port) }, `    stop_timeout: 30s\n    health: { port: ${port} }\n`)}`,
+    );
+    const row = await waitFor("healthy", () => status(dir).find((r) => r.health === "healthy" && r.pid));
     s.proc.kill("SIGINT");
     await Bun.sleep(200);
     s.proc.kill("SIGINT");
