@@ -65,5 +65,22 @@ factory:
 notify:
   webhook: ""                 # JSON POST on breaker transitions and alerts
 
-services: []                  # for \`oyster supervise\`; none means it supervises \`oyster run\`
+# Services that \`oyster supervise\` keeps alive: restarted at once when they exit, or after
+# unhealthy_threshold failed checks in a row; a crash loop waits 1, 2, 4 … 60 s between starts.
+# None: it supervises \`oyster run\` itself. \`oyster supervise status|restart|stop|start|logs NAME\`.
+services: []
+# services:
+#   - name: api
+#     command: ["./bin/api", "--port", "8080"]  # argv, no shell
+#     cwd: ./api                  # relative to this file
+#     env: { LOG_LEVEL: info }
+#     health: { port: 8080, path: /health, interval: 10s, timeout: 2s, unhealthy_threshold: 3, grace: 5s }
+#     backoff: { initial: 1s, max: 60s, reset_after: 10s }  # reset once healthy this long
+#     stop_timeout: 10s           # SIGTERM to the process group, then SIGKILL
+#     alert_after_restarts: 10    # error log + notify.webhook; it keeps trying
+#     log: { file: logs/api.log, max_size_mb: 10, keep: 3 }   # the default file is logs/<name>.log
+#   - name: worker
+#     host: gpu1                  # an ssh node above: runs there; health is probed through SSH
+#     command: ["python3", "worker.py"]
+#     health: { url: "http://127.0.0.1:9000/health" }   # as the node sees it
 `;
