@@ -64,13 +64,21 @@ export function loadConfig(explicit?: string, env: NodeJS.ProcessEnv = process.e
 
 export function parseConfig(raw: unknown, source = "config"): Config {
   const result = configSchema.safeParse(raw, { reportInput: true });
-  if (!result.success) throw new ConfigError(formatIssues(source, result.error.issues));
+  if (!result.success) throw new ConfigError(formatIssues(source, result.error.issues, raw));
   return result.data;
 }
 
-export function formatIssues(source: string, issues: z.core.$ZodIssue[]): string {
+/** `services[1].health.interval` → also name the service (`service "api"`) when it has a name. */
+function serviceOf(path: PropertyKey[], raw: unknown): string {
+  if (path[0] !== "services" || typeof path[1] !== "number") return "";
+  const list = (raw as { services?: unknown } | null)?.services;
+  const name = Array.isArray(list) ? (list[path[1]] as { name?: unknown } | null)?.name : undefined;
+  return typeof name === "string" && name ? ` (service "${name}")` : "";
+}
+
+export function formatIssues(source: string, issues: z.core.$ZodIssue[], raw?: unknown): string {
   const lines = issues.map((i) => {
-    const key = formatPath(i.path) || "(top level)";
+    const key = (formatPath(i.path) || "(top level)") + serviceOf(i.path, raw);
     // Show the offending value when it is a scalar; objects would bury the message.
     const input = "input" in i ? i.input : undefined;
     const shown = input === null || ["string", "number", "boolean"].includes(typeof input);
