@@ -12,8 +12,11 @@ import { metrics } from "./metrics.ts";
 import { createNotifier } from "./notify.ts";
 import { createTransports } from "./remote/index.ts";
 import type { Transport } from "./remote/transport.ts";
+import { createApp } from "./server/app.ts";
+import { isLoopback, type RunningServer, ServeError, serveApp } from "./server/serve.ts";
 import { openStore, type Store } from "./store/db.ts";
 import { upsertConfiguredNodes } from "./store/nodes.ts";
+import { clearSetting, setSetting } from "./store/settings.ts";
 
 const log = logger("controller");
 
@@ -32,6 +35,8 @@ export interface Controller {
   loops: Loop[];
   state: ControllerState;
   startedAt: number;
+  /** null when http is disabled or the port could not be bound (the controller runs on). */
+  http: RunningServer | null;
   stop(): Promise<void>;
 }
 
@@ -43,6 +48,11 @@ export interface Controller {
 export async function startController(config: Config): Promise<Controller> {
   const startedAt = Date.now();
   const state: ControllerState = { ready: false, shuttingDown: false };
+  if (config.http.enabled && !isLoopback(config.http.host) && !config.http.token) {
+    throw new Error(
+      `http.host is ${config.http.host}, which is reachable from other machines, and http.token is empty: set a token (OYSTER_HTTP_TOKEN) or bind to 127.0.0.1`,
+    );
+  }
   const store: Store = openStore(config.store);
   let transports: Map<string, Transport>;
   try {
@@ -107,6 +117,7 @@ export async function startController(config: Config): Promise<Controller> {
   await loopsByName.get("probe")!.tick();
   for (const l of loops) l.start();
   state.ready = true;
+  const http = config.http.enabled ? startHttp(config, { store, startedAt, loops, state }) : null;
 
   let stopping: Promise<void> | null = null;
   const stop = () => {
@@ -117,10 +128,47 @@ export async function startController(config: Config): Promise<Controller> {
       // Producers first: no new launches while consumers finish their cycle.
       await loopsByName.get("scheduler")!.stop(LOOP_STOP_TIMEOUT_MS);
       await Promise.all(loops.filter((l) => l.name !== "scheduler").map((l) => l.stop(LOOP_STOP_TIMEOUT_MS)));
+      // /health kept answering 503 until here, so a balancer or probe saw the shutdown coming.
+      await http?.stop().catch(() => {});
+      if (http) {
+        try {
+          store.tx((db) => clearSetting(db, "http_url", http.url));
+        } catch {}
+      }
       await Promise.all([...transports.values()].map((t) => t.close().catch(() => {})));
       store.close();
     })();
     return stopping;
   };
-  return { ctx, loops, state, startedAt, stop };
+  return { ctx, loops, state, startedAt, http, stop };
+}
+
+/**
+ * Bind the HTTP server once the loops turn. A taken port is logged and the controller keeps
+ * dispatching without HTTP (seeds/003): scheduling matters more than its dashboard. The bound
+ * URL goes into the store so `oyster status` finds the controller even on a random port.
+ */
+function startHttp(
+  config: Config,
+  deps: { store: Store; startedAt: number; loops: Loop[]; state: ControllerState },
+): RunningServer | null {
+  const app = createApp({
+    service: "oyster",
+    startedAt: deps.startedAt,
+    store: deps.store,
+    config,
+    loops: () => deps.loops.map((l) => l.status()),
+    state: deps.state,
+  });
+  let server: RunningServer;
+  try {
+    server = serveApp(app, config.http.host, config.http.port);
+  } catch (err) {
+    if (!(err instanceof ServeError)) throw err;
+    log.error(`${err.message}; the controller keeps running without /health and /metrics`);
+    return null;
+  }
+  deps.store.tx((db) => setSetting(db, "http_url", server.url));
+  log.info(`http: ${server.url} (/health, /ready, /metrics, /api)`);
+  return server;
 }

@@ -13,6 +13,8 @@ export const main = defineCommand({
     tasks: () => import("./tasks.ts").then((m) => m.default),
     nodes: () => import("./nodes.ts").then((m) => m.default),
     run: () => import("./run.ts").then((m) => m.default),
+    status: () => import("./status.ts").then((m) => m.default),
+    health: () => import("./health.ts").then((m) => m.default),
     drain: () => import("./switches.ts").then((m) => m.drain),
     pause: () => import("./switches.ts").then((m) => m.pause),
     breaker: () => import("./breaker.ts").then((m) => m.default),

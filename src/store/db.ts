@@ -21,6 +21,8 @@ export interface Store {
   path: string;
   /** Run `fn` in one short BEGIN IMMEDIATE transaction. `fn` must be synchronous. */
   tx<T>(fn: (db: Db) => T): T;
+  /** Run `fn` in one read transaction: a consistent snapshot that never waits for writers (WAL). */
+  read<T>(fn: (db: Db) => T): T;
   close(): void;
 }
 
@@ -61,6 +63,7 @@ export function openStore(path: string, opts: { readonly?: boolean } = {}): Stor
     db,
     path,
     tx: (fn) => transaction(db, fn),
+    read: (fn) => transaction(db, fn, "DEFERRED"),
     close: () => db.close(),
   };
 }
@@ -70,9 +73,9 @@ export function openStore(path: string, opts: { readonly?: boolean } = {}): Stor
  * write halfway (the classic source of SQLITE_BUSY under WAL). A callback that returns a
  * promise is refused: awaiting inside would hold the lock across I/O.
  */
-export function transaction<T>(db: Db, fn: (db: Db) => T): T {
+export function transaction<T>(db: Db, fn: (db: Db) => T, mode: "IMMEDIATE" | "DEFERRED" = "IMMEDIATE"): T {
   if (db.inTransaction) return fn(db);
-  db.exec("BEGIN IMMEDIATE");
+  db.exec(`BEGIN ${mode}`);
   let result: T;
   try {
     result = fn(db);

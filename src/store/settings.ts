@@ -1,7 +1,10 @@
 import type { Db } from "./db.ts";
 
-/** Operator switches that must survive restarts and be visible to every process. */
-export type SettingKey = "drain" | "pause";
+/**
+ * Operator switches that must survive restarts and be visible to every process, and where the
+ * running controller can be reached (`http_url`, for `oyster status` and `oyster health`).
+ */
+export type SettingKey = "drain" | "pause" | "http_url";
 
 export function getSetting(db: Db, key: SettingKey): string | null {
   const row = db.query("SELECT value FROM settings WHERE key = ?").get(key) as { value: string } | null;
@@ -16,4 +19,9 @@ export function setSetting(db: Db, key: SettingKey, value: string, now = Date.no
 
 export function getFlag(db: Db, key: SettingKey): boolean {
   return getSetting(db, key) === "on";
+}
+
+/** Remove `key` only while it still holds `value` (a newer controller may have replaced it). */
+export function clearSetting(db: Db, key: SettingKey, value: string): void {
+  db.query("DELETE FROM settings WHERE key = ? AND value = ?").run(key, value);
 }

@@ -1,0 +1,56 @@
+import { existsSync } from "node:fs";
+import type { Config } from "../config/schema.ts";
+import { openStore } from "../store/db.ts";
+import { getSetting } from "../store/settings.ts";
+
+/**
+ * How CLI commands reach a running `oyster run`: an explicit --url, else the URL the controller
+ * wrote into the store when it bound (it may have picked a random port), else http.host:port.
+ */
+export function controllerUrl(config: Config, explicit?: string): string {
+  if (explicit) return explicit.replace(/\/+$/, "");
+  if (existsSync(config.store)) {
+    try {
+      const store = openStore(config.store, { readonly: true });
+      try {
+        const url = getSetting(store.db, "http_url");
+        if (url) return url;
+      } finally {
+        store.close();
+      }
+    } catch {
+      // An unreadable store is reported by the command that needs it; fall back to config here.
+    }
+  }
+  const host = config.http.host.includes(":") ? `[${config.http.host}]` : config.http.host;
+  return `http://${host}:${config.http.port}`;
+}
+
+export class ControllerUnreachable extends Error {
+  override name = "ControllerUnreachable";
+}
+
+/** GET a JSON document from the controller; any status is returned, transport errors throw. */
+export async function getJson<T>(url: string, timeoutMs = 3_000): Promise<{ status: number; body: T }> {
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    const why =
+      e.name === "TimeoutError"
+        ? `no answer within ${timeoutMs} ms`
+        : e.code === "ConnectionRefused" || /ECONNREFUSED|Unable to connect/.test(e.message)
+          ? "connection refused (is `oyster run` running?)"
+          : e.message;
+    throw new ControllerUnreachable(`controller not reachable at ${new URL(url).origin}: ${why}`);
+  }
+  const text = await res.text();
+  try {
+    return { status: res.status, body: JSON.parse(text) as T };
+  } catch {
+    throw new ControllerUnreachable(
+      `${url} answered ${res.status} with something that is not JSON (is another program on that port?)`,
+    );
+  }
+}

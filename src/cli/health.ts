@@ -1,0 +1,42 @@
+import { defineCommand } from "citty";
+import { type HealthBody, healthReason } from "../server/health.ts";
+import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
+import { cliConfig } from "./context.ts";
+import { ControllerUnreachable, controllerUrl, getJson } from "./controller-client.ts";
+import { printJson } from "./table.ts";
+
+/** For scripts, cron and Kubernetes exec probes: exit 0 healthy, 1 anything else, one line why. */
+export default withExamples(
+  defineCommand({
+    meta: { name: "health", description: "Exit 0 when the controller is healthy, 1 otherwise (prints why)" },
+    args: {
+      ...sharedArgs,
+      ...jsonArg,
+      url: {
+        type: "string",
+        description: "Controller base URL (default: from the store, else http.host:port)",
+      },
+      timeout: { type: "string", description: "Seconds to wait for an answer (default 3)" },
+    },
+    async run({ args }) {
+      const base = controllerUrl(cliConfig(args).config, args.url as string | undefined);
+      const timeoutMs = Math.max(0.1, Number(args.timeout ?? 3) || 3) * 1000;
+      try {
+        const r = await getJson<HealthBody>(`${base}/health`, timeoutMs);
+        if (args.json) printJson(r.body);
+        else process.stdout.write(`${healthReason(r.body)} (${base})\n`);
+        process.exitCode = r.status === 200 && r.body.status === "healthy" ? 0 : 1;
+      } catch (err) {
+        if (!(err instanceof ControllerUnreachable)) throw err;
+        if (args.json) printJson({ status: "unreachable", error: err.message });
+        else process.stdout.write(`unhealthy: ${err.message}\n`);
+        process.exitCode = 1;
+      }
+    },
+  }),
+  [
+    "oyster health",
+    "oyster health --url http://127.0.0.1:8090 --timeout 2",
+    "oyster health --json | jq .loops",
+  ],
+);

@@ -1,0 +1,144 @@
+import type { HealthBody } from "../server/health.ts";
+import type { FleetSnapshot } from "../server/snapshot.ts";
+import type { EventRow } from "../store/events.ts";
+import { SERVICES_HEADERS, servicesRows, uptime } from "../supervisor/table.ts";
+import type { ServiceStatus } from "../supervisor/types.ts";
+import { formatTable } from "./table.ts";
+
+/** Everything `oyster status` shows; `--json` prints exactly this. */
+export interface StatusReport {
+  at: number;
+  controller: {
+    up: boolean;
+    url: string;
+    /** /health's body while the controller answers, else null. */
+    health: HealthBody | null;
+    /** Why the controller could not be asked (when down). */
+    error: string | null;
+  };
+  /** Where the fleet numbers came from: the controller's API, or the store directly. */
+  source: "controller" | "store";
+  fleet: FleetSnapshot;
+  events: EventRow[];
+  /** The supervisor's services, or null when no supervisor runs from this state_dir. */
+  services: ServiceStatus[] | null;
+}
+
+const TASK_ORDER = [
+  "pending",
+  "dispatched",
+  "running",
+  "failed",
+  "succeeded",
+  "dead",
+  "blocked",
+  "cancelled",
+];
+
+export function formatStatus(r: StatusReport, now = Date.now()): string {
+  const out: string[] = [];
+  const c = r.controller;
+  if (c.up && c.health) {
+    const h = c.health;
+    out.push(
+      `controller  up, ${h.status.replace("_", " ")} — ${c.url} (pid ${h.pid}, up ${uptime(h.uptime_s * 1000)}, oyster ${h.version})`,
+    );
+  } else {
+    out.push(`controller  DOWN — ${c.error ?? "not reachable"}; figures below are read from the store`);
+  }
+  out.push(`switches    drain ${r.fleet.drain ? "ON" : "off"}, pause ${r.fleet.pause ? "ON" : "off"}`);
+
+  if (c.health) {
+    const loops = Object.entries(c.health.loops);
+    out.push(
+      "",
+      formatTable(
+        ["LOOP", "CYCLES", "LAST CYCLE", "HEARTBEAT", "HEALTHY", "LAST ERROR"],
+        loops.map(([name, l]) => [
+          name,
+          l.cycles,
+          l.last_duration_ms === null ? "-" : `${Math.round(l.last_duration_ms)} ms`,
+          l.last_heartbeat_age_s === null ? "never" : `${l.last_heartbeat_age_s.toFixed(1)}s ago`,
+          l.healthy ? "yes" : `NO (limit ${l.unhealthy_after_s}s)`,
+          l.last_error ? truncate(l.last_error, 60) : "-",
+        ]),
+      ),
+    );
+  }
+
+  out.push(
+    "",
+    r.fleet.nodes.length
+      ? formatTable(
+          ["NODE", "STATE", "SLOTS", "LOAD", "MEM", "BREAKER"],
+          r.fleet.nodes.map((n) => [
+            n.name,
+            n.draining
+              ? "draining"
+              : n.resources === null && !n.online
+                ? "unknown"
+                : n.online
+                  ? "online"
+                  : "offline",
+            `${n.running}/${n.slots}`,
+            n.resources?.load1 == null ? "-" : n.resources.load1.toFixed(2),
+            n.resources?.mem_avail_mb == null ? "-" : `${Math.round(n.resources.mem_avail_mb)} MB`,
+            n.breaker,
+          ]),
+        )
+      : "no nodes recorded yet",
+  );
+
+  const counts = TASK_ORDER.filter((s) => (r.fleet.tasks as Record<string, number>)[s]).map(
+    (s) => `${(r.fleet.tasks as Record<string, number>)[s]} ${s}`,
+  );
+  out.push("", `tasks       ${counts.join(", ") || "none"}`);
+  const w = r.fleet.window;
+  const rate = w.rate === null ? "no launches" : `${w.total} launches, ${(w.rate * 100).toFixed(1)}% ok`;
+  const top = topReasons(w.failure_reasons);
+  out.push(
+    `dispatch    last ${Math.round(w.window_s / 60)} min: ${rate}${top ? `; top failures: ${top}` : ""}`,
+  );
+  const held = topReasons(w.refusals);
+  if (held) out.push(`            held back: ${held}`);
+  const openBreakers = r.fleet.breakers.filter((b) => b.state !== "CLOSED");
+  if (openBreakers.length)
+    out.push(
+      `breakers    ${openBreakers.map((b) => `${b.key} ${b.state} (${b.failures} failures)`).join(", ")}`,
+    );
+
+  if (r.events.length) {
+    out.push(
+      "",
+      formatTable(
+        ["WHEN", "EVENT", "TASK", "NODE", "DETAIL"],
+        r.events.map((e) => [
+          `${uptime(now - e.ts)} ago`,
+          e.kind,
+          e.task_id ? truncate(e.task_id, 32) : "-",
+          e.node ?? "-",
+          e.data ? truncate(e.data, 60) : "-",
+        ]),
+      ),
+    );
+  }
+  if (r.services) {
+    out.push(
+      "",
+      r.services.length
+        ? formatTable(SERVICES_HEADERS, servicesRows(r.services, now))
+        : "supervisor: no services",
+    );
+  }
+  return `${out.join("\n")}\n`;
+}
+
+function topReasons(m: Record<string, number>, n = 3): string {
+  return Object.entries(m)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ");
+}
+
+const truncate = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);

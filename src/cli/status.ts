@@ -1,0 +1,120 @@
+import { existsSync } from "node:fs";
+import { defineCommand } from "citty";
+import type { LoadedConfig } from "../config/load.ts";
+import type { HealthBody } from "../server/health.ts";
+import { type FleetSnapshot, fleetSnapshot, recentEvents } from "../server/snapshot.ts";
+import type { EventRow } from "../store/events.ts";
+import { fetchSupervisorStatus } from "../supervisor/client.ts";
+import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
+import { cliConfig, withStore } from "./context.ts";
+import { ControllerUnreachable, controllerUrl, getJson } from "./controller-client.ts";
+import { CliError, usageError } from "./errors.ts";
+import { formatStatus, type StatusReport } from "./status-view.ts";
+import { printJson } from "./table.ts";
+
+export default withExamples(
+  defineCommand({
+    meta: {
+      name: "status",
+      description: "One screen: controller up or down, loops, nodes, tasks, dispatch rate, events",
+    },
+    args: {
+      ...sharedArgs,
+      ...jsonArg,
+      url: {
+        type: "string",
+        description: "Controller base URL (default: from the store, else http.host:port)",
+      },
+      watch: { type: "boolean", description: "Redraw until Ctrl+C" },
+      interval: { type: "string", description: "Seconds between redraws with --watch (default 2)" },
+    },
+    async run({ args }) {
+      const loaded = cliConfig(args);
+      const explicit = args.url as string | undefined;
+      if (!args.watch) {
+        const r = await collectStatus(loaded, args, explicit);
+        if (args.json) printJson(r);
+        else process.stdout.write(formatStatus(r));
+        return;
+      }
+      const every = Number(args.interval ?? 2);
+      if (!Number.isFinite(every) || every < 0.2)
+        throw usageError(`--interval must be ≥ 0.2 s, got ${args.interval}`);
+      let stop = false;
+      process.once("SIGINT", () => {
+        stop = true;
+      });
+      while (!stop) {
+        const r = await collectStatus(loaded, args, explicit);
+        if (args.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+        else {
+          if (process.stdout.isTTY) process.stdout.write("\u001b[H\u001b[2J");
+          process.stdout.write(`${formatStatus(r)}\n(every ${every}s; Ctrl+C to stop)\n`);
+        }
+        const until = Date.now() + every * 1000;
+        while (!stop && Date.now() < until) await Bun.sleep(Math.min(100, until - Date.now()));
+      }
+    },
+  }),
+  ["oyster status", "oyster status --watch", "oyster status --json | jq .fleet.tasks"],
+);
+
+/** Ask the controller; when it does not answer, read the same figures from the store. */
+async function collectStatus(
+  loaded: LoadedConfig,
+  args: { config?: string },
+  explicit: string | undefined,
+): Promise<StatusReport> {
+  const { config } = loaded;
+  const url = controllerUrl(config, explicit);
+  const services = await fetchSupervisorStatus(config.state_dir).catch(() => null);
+  try {
+    const r = await getJson<{ controller: HealthBody; fleet: FleetSnapshot; events: EventRow[] }>(
+      `${url}/api/status`,
+      2_000,
+    );
+    if (r.status === 200 && r.body.controller && r.body.fleet) {
+      return {
+        at: Date.now(),
+        controller: { up: true, url, health: r.body.controller, error: null },
+        source: "controller",
+        fleet: r.body.fleet,
+        events: r.body.events,
+        services,
+      };
+    }
+    return fromStore(loaded, args, url, `${url}/api/status answered ${r.status}`, services);
+  } catch (err) {
+    if (!(err instanceof ControllerUnreachable)) throw err;
+    return fromStore(loaded, args, url, err.message, services);
+  }
+}
+
+async function fromStore(
+  loaded: LoadedConfig,
+  args: { config?: string },
+  url: string,
+  error: string,
+  services: StatusReport["services"],
+): Promise<StatusReport> {
+  const { config } = loaded;
+  if (!existsSync(config.store)) {
+    throw new CliError(`${error}, and there is no store at ${config.store} yet (nothing submitted?)`);
+  }
+  const policy = { failures: config.breaker.failures, openForMs: config.breaker.open_for };
+  const now = Date.now();
+  const { fleet, events } = await withStore(args, (store) =>
+    store.read((db) => ({
+      fleet: fleetSnapshot(db, now, config.dispatch.window, policy),
+      events: recentEvents(db),
+    })),
+  );
+  return {
+    at: now,
+    controller: { up: false, url, health: null, error },
+    source: "store",
+    fleet,
+    events,
+    services,
+  };
+}

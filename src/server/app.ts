@@ -1,0 +1,214 @@
+import { timingSafeEqual } from "node:crypto";
+import { Hono } from "hono";
+import type { Config } from "../config/schema.ts";
+import type { LoopStatus } from "../loops/runner.ts";
+import { formatProblem, intake, type SpecInput } from "../spec/intake.ts";
+import type { Store } from "../store/db.ts";
+import { listEvents } from "../store/events.ts";
+import { cancelTask, getTask, listTasks, retryTask, TASK_STATUSES } from "../store/tasks.ts";
+import { VERSION } from "../version.ts";
+import { healthReport } from "./health.ts";
+import { CONTENT_TYPE } from "./prometheus.ts";
+import { createScraper } from "./scrape.ts";
+import { type FleetSnapshot, fleetSnapshot } from "./snapshot.ts";
+
+/**
+ * The controller's HTTP surface: probes (/health, /ready), /metrics, and a JSON API under /api
+ * for dashboards and scripts. Read routes are open (the server binds to loopback by default);
+ * routes that change anything need `Authorization: Bearer <http.token>` when a token is set.
+ */
+export interface AppDeps {
+  service: string;
+  startedAt: number;
+  store: Store;
+  config: Config;
+  loops: () => LoopStatus[];
+  state: { ready: boolean; shuttingDown: boolean };
+  now?: () => number;
+}
+
+const MAX_BODY_BYTES = 8 * 1024 * 1024;
+
+export function createApp(deps: AppDeps): Hono {
+  const now = deps.now ?? Date.now;
+  const { store, config } = deps;
+  const policy = { failures: config.breaker.failures, openForMs: config.breaker.open_for };
+  const snapshot = (): FleetSnapshot =>
+    store.read((db) => fleetSnapshot(db, now(), config.dispatch.window, policy));
+  const scrape = createScraper({
+    service: deps.service,
+    startedAt: deps.startedAt,
+    now,
+    loops: deps.loops,
+    snapshot,
+    shuttingDown: () => deps.state.shuttingDown,
+  });
+  const health = () =>
+    healthReport({
+      service: deps.service,
+      version: VERSION,
+      pid: process.pid,
+      startedAt: deps.startedAt,
+      now: now(),
+      shuttingDown: deps.state.shuttingDown,
+      loops: deps.loops(),
+    });
+
+  const app = new Hono();
+  app.onError((err, c) => c.json({ error: err.message }, 500));
+  app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
+
+  app.get("/health", (c) => {
+    const r = health();
+    return c.json(r.body, r.code);
+  });
+  app.get("/ready", (c) => {
+    const ready = deps.state.ready && !deps.state.shuttingDown;
+    return c.json(
+      { status: deps.state.shuttingDown ? "shutting_down" : ready ? "ready" : "starting" },
+      ready ? 200 : 503,
+    );
+  });
+  app.get("/metrics", (c) => c.body(scrape(), 200, { "Content-Type": CONTENT_TYPE }));
+
+  const api = new Hono();
+  api.use(async (c, next) => {
+    if (c.req.method === "GET" || c.req.method === "HEAD" || !config.http.token) return next();
+    if (!bearerMatches(c.req.header("authorization"), config.http.token)) {
+      return c.json({ error: "this route needs Authorization: Bearer <http.token>" }, 401);
+    }
+    return next();
+  });
+
+  api.get("/status", (c) => {
+    const r = health();
+    return c.json({
+      controller: r.body,
+      fleet: snapshot(),
+      events: store.read((db) => listEvents(db, { limit: 10 })),
+    });
+  });
+  api.get("/tasks", (c) => {
+    const status = c.req.query("status");
+    if (status && !(TASK_STATUSES as readonly string[]).includes(status)) {
+      return c.json(
+        { error: `unknown status "${status}"; expected one of ${TASK_STATUSES.join(", ")}` },
+        400,
+      );
+    }
+    const limit = intParam(c.req.query("limit"), 1000);
+    if (limit === null) return c.json({ error: "limit must be a positive integer" }, 400);
+    const rows = store.read((db) => listTasks(db, { status, project: c.req.query("project"), limit }));
+    return c.json(rows.map(({ body: _b, ...r }) => r));
+  });
+  api.get("/tasks/:id", (c) => {
+    const t = store.read((db) => getTask(db, c.req.param("id")));
+    return t ? c.json(t) : c.json({ error: `no task named "${c.req.param("id")}"` }, 404);
+  });
+  api.post("/tasks", async (c) => {
+    const parsed = await readSpecs(c.req.raw);
+    if ("error" in parsed) return c.json({ error: parsed.error }, 400);
+    const r = intake(store, parsed.specs, {
+      dryRun: parsed.dryRun,
+      allowMissingDeps: parsed.allowMissingDeps,
+      executors: config.executors,
+      defaultMaxAttempts: config.retry.max_attempts,
+      origin: "api",
+    });
+    if (!r.ok) {
+      return c.json(
+        { ok: false, problems: r.problems, message: r.problems.map(formatProblem).join("\n") },
+        422,
+      );
+    }
+    return c.json(
+      { ok: true, dry_run: parsed.dryRun, accepted: r.accepted.map((s) => s.task_id) },
+      parsed.dryRun ? 200 : 201,
+    );
+  });
+  for (const action of ["cancel", "retry"] as const) {
+    api.post(`/tasks/:id/${action}`, (c) => {
+      const id = c.req.param("id");
+      const r = store.tx((db) => (action === "cancel" ? cancelTask : retryTask)(db, id, now()));
+      if (!r.ok) return c.json({ error: r.error }, r.error.startsWith("no task") ? 404 : 409);
+      return c.json({
+        ok: true,
+        task_id: id,
+        from: r.from,
+        to: action === "cancel" ? "cancelled" : "pending",
+      });
+    });
+  }
+  api.get("/nodes", (c) => c.json(snapshot().nodes));
+  api.get("/breakers", (c) => c.json(snapshot().breakers));
+  api.get("/stats", (c) => c.json(snapshot().window));
+  api.get("/events", (c) => {
+    const limit = intParam(c.req.query("limit"), 50);
+    const before = intParam(c.req.query("before"), 0, 0);
+    if (limit === null || before === null) return c.json({ error: "limit and before must be integers" }, 400);
+    const rows = store.read((db) =>
+      listEvents(db, { limit, before, kind: c.req.query("kind"), task_id: c.req.query("task_id") }),
+    );
+    const last = rows.at(-1);
+    return c.json({ events: rows, next_before: rows.length === limit && last ? last.id : null });
+  });
+  app.route("/api", api);
+  return app;
+}
+
+function intParam(v: string | undefined, dflt: number, min = 1): number | null {
+  if (v === undefined || v === "") return dflt;
+  const n = Number(v);
+  return Number.isInteger(n) && n >= min ? n : null;
+}
+
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer\s+(.+)$/i.exec(header ?? "");
+  if (!m?.[1]) return false;
+  const a = Buffer.from(m[1].trim());
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * POST /api/tasks takes either one spec as text (Markdown with front matter, any text/* type;
+ * `?source=` names it) or JSON `{"specs":[{"source","text"}], "dry_run", "allow_missing_deps"}`.
+ */
+async function readSpecs(
+  req: Request,
+): Promise<{ specs: SpecInput[]; dryRun: boolean; allowMissingDeps: boolean } | { error: string }> {
+  const len = Number(req.headers.get("content-length") ?? 0);
+  if (len > MAX_BODY_BYTES) return { error: `body is larger than ${MAX_BODY_BYTES} bytes` };
+  const url = new URL(req.url);
+  const flag = (name: string) => ["1", "true", "yes"].includes(url.searchParams.get(name) ?? "");
+  const type = req.headers.get("content-type") ?? "";
+  const text = await req.text();
+  if (!type.includes("json")) {
+    return {
+      specs: [{ source: url.searchParams.get("source") || "api", text }],
+      dryRun: flag("dry_run"),
+      allowMissingDeps: flag("allow_missing_deps"),
+    };
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (err) {
+    return { error: `body is not valid JSON: ${(err as Error).message}` };
+  }
+  const b = body as { specs?: unknown; dry_run?: unknown; allow_missing_deps?: unknown };
+  if (!b || typeof b !== "object" || !Array.isArray(b.specs)) {
+    return { error: 'expected {"specs": [{"source": "...", "text": "..."}]}' };
+  }
+  const specs: SpecInput[] = [];
+  for (const [i, s] of b.specs.entries()) {
+    const e = s as { source?: unknown; text?: unknown };
+    if (!e || typeof e.text !== "string") return { error: `specs[${i}].text: expected a string` };
+    specs.push({ source: typeof e.source === "string" && e.source ? e.source : `specs[${i}]`, text: e.text });
+  }
+  return {
+    specs,
+    dryRun: b.dry_run === true || flag("dry_run"),
+    allowMissingDeps: b.allow_missing_deps === true,
+  };
+}

@@ -1,0 +1,93 @@
+import type { LoopStatus } from "../loops/runner.ts";
+
+/**
+ * What /health and /ready answer, decided from loop heartbeats alone (pure, so it is unit-tested
+ * with made-up clocks). A loop is healthy while its last heartbeat is younger than its
+ * `unhealthy_after`; a loop that was stopped on purpose during shutdown is not judged.
+ */
+export interface LoopHealth {
+  cycles: number;
+  errors: number;
+  interval_s: number;
+  unhealthy_after_s: number;
+  last_heartbeat_age_s: number | null;
+  last_duration_ms: number | null;
+  healthy: boolean;
+  last_error: string | null;
+}
+
+export interface HealthBody {
+  status: "healthy" | "unhealthy" | "shutting_down";
+  service: string;
+  version: string;
+  pid: number;
+  uptime_s: number;
+  loops: Record<string, LoopHealth>;
+  /** Names of the loops that made the verdict unhealthy (empty when healthy). */
+  unhealthy: string[];
+}
+
+export interface HealthInput {
+  service: string;
+  version: string;
+  pid: number;
+  startedAt: number;
+  now: number;
+  shuttingDown: boolean;
+  loops: LoopStatus[];
+}
+
+const round = (n: number, digits = 3) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+export function loopHealth(l: LoopStatus, now: number): LoopHealth {
+  const age = l.last_heartbeat === null ? null : Math.max(0, now - l.last_heartbeat);
+  return {
+    cycles: l.cycles,
+    errors: l.errors,
+    interval_s: l.interval_ms / 1000,
+    unhealthy_after_s: l.unhealthy_after_ms / 1000,
+    last_heartbeat_age_s: age === null ? null : round(age / 1000),
+    last_duration_ms: l.last_duration_ms === null ? null : round(l.last_duration_ms, 1),
+    healthy: age !== null && age <= l.unhealthy_after_ms,
+    last_error: l.last_error,
+  };
+}
+
+export function healthReport(i: HealthInput): { code: 200 | 503; body: HealthBody } {
+  const loops: Record<string, LoopHealth> = {};
+  const unhealthy: string[] = [];
+  for (const l of i.loops) {
+    const h = loopHealth(l, i.now);
+    loops[l.name] = h;
+    if (!h.healthy) unhealthy.push(l.name);
+  }
+  const status = i.shuttingDown ? "shutting_down" : unhealthy.length ? "unhealthy" : "healthy";
+  return {
+    code: status === "healthy" ? 200 : 503,
+    body: {
+      status,
+      service: i.service,
+      version: i.version,
+      pid: i.pid,
+      uptime_s: Math.floor((i.now - i.startedAt) / 1000),
+      loops,
+      unhealthy,
+    },
+  };
+}
+
+/** One line saying why, for `oyster health` and logs. */
+export function healthReason(body: HealthBody): string {
+  if (body.status === "shutting_down") return "shutting down";
+  if (body.status === "healthy") {
+    const n = Object.keys(body.loops).length;
+    return `healthy: ${n} loop(s) turning, up ${body.uptime_s}s`;
+  }
+  const parts = body.unhealthy.map((name) => {
+    const l = body.loops[name];
+    if (!l) return name;
+    const age = l.last_heartbeat_age_s === null ? "never" : `${l.last_heartbeat_age_s}s ago`;
+    return `${name} (last heartbeat ${age}, limit ${l.unhealthy_after_s}s${l.last_error ? `, last error: ${l.last_error}` : ""})`;
+  });
+  return `unhealthy: ${parts.join("; ")}`;
+}

@@ -1,0 +1,48 @@
+import {
+  type BreakerPolicy,
+  type BreakerStateName,
+  currentState,
+  nodeBreakerKey,
+} from "../dispatch/breaker.ts";
+import type { NodeView } from "../dispatch/placement.ts";
+import { loadBreakers } from "../store/breakers.ts";
+import type { Db } from "../store/db.ts";
+import { nodeViews } from "../store/dispatch.ts";
+import { type WindowReport, windowStats } from "../store/dispatch-events.ts";
+import { type EventRow, listEvents } from "../store/events.ts";
+import { getFlag } from "../store/settings.ts";
+import { countByStatus, type TaskStatus } from "../store/tasks.ts";
+
+/**
+ * The fleet as the store sees it: what /api/status, /metrics and `oyster status` (also when
+ * the controller is down) show. Every query behind it is indexed or over small tables.
+ */
+export interface FleetSnapshot {
+  at: number;
+  tasks: Record<TaskStatus, number>;
+  nodes: (NodeView & { breaker: BreakerStateName })[];
+  breakers: { key: string; state: BreakerStateName; failures: number; opened_at: number | null }[];
+  window: WindowReport;
+  drain: boolean;
+  pause: boolean;
+}
+
+export function fleetSnapshot(db: Db, now: number, windowMs: number, policy: BreakerPolicy): FleetSnapshot {
+  const breakers = [...loadBreakers(db).values()].map((b) => currentState(b, now, policy));
+  const byKey = new Map(breakers.map((b) => [b.key, b.state]));
+  return {
+    at: now,
+    tasks: countByStatus(db),
+    nodes: nodeViews(db).map((n) => ({ ...n, breaker: byKey.get(nodeBreakerKey(n.name)) ?? "CLOSED" })),
+    breakers: breakers
+      .map((b) => ({ key: b.key, state: b.state, failures: b.failures, opened_at: b.opened_at }))
+      .sort((a, b) => a.key.localeCompare(b.key)),
+    window: windowStats(db, now, windowMs),
+    drain: getFlag(db, "drain"),
+    pause: getFlag(db, "pause"),
+  };
+}
+
+export function recentEvents(db: Db, limit = 10): EventRow[] {
+  return listEvents(db, { limit });
+}
