@@ -8,6 +8,7 @@ http:
   host: 127.0.0.1             # anything but loopback requires a token
   port: 8090
   token: ""                   # bearer token for mutating /api routes
+  enabled: true               # false: no HTTP server at all (no /health, /metrics)
 
 nodes:
   - name: local               # runs tasks on this host, no SSH
@@ -34,6 +35,8 @@ executors:
   # glm: { command: ["glm-agent", "run", "--spec", "{spec}"] }
 
 loops:
+  # /health turns 503 when a loop's last heartbeat is older than its unhealthy_after
+  # (default 2 × interval), e.g. reaper: { interval: 60s, unhealthy_after: 5m }
   scheduler: { interval: 2s }
   probe:     { interval: 30s }
   reaper:    { interval: 60s }

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { OYSTER_BIN, oyster, REPO_ROOT, tempDir, waitFor } from "../helpers/cli.ts";
 import { storeReader } from "../helpers/store.ts";
 
 /**
@@ -21,6 +21,9 @@ afterEach(async () => {
 afterAll(() => {
   for (const d of dirs) d.cleanup();
 });
+
+/** Words in the docs that look like metric names but are config keys or variables. */
+const NOT_METRICS = new Set(["oyster_home", "oyster_bin"]);
 
 const SPEC = (id: string) => `---\ntask_id: ${id}\ncommand: "true"\n---\nquick\n`;
 
@@ -124,6 +127,16 @@ describe("oyster run's HTTP server", () => {
     ]) {
       expect(m.text).toContain(name);
     }
+
+    // Every metric the Grafana dashboard and the README name is one /metrics exposes.
+    const documented = new Set<string>();
+    for (const f of ["docs/grafana-dashboard.json", "README.md"]) {
+      const text = readFileSync(join(REPO_ROOT, f), "utf8");
+      for (const n of text.match(/\b(?:oyster|process|dispatch_daemon)_[a-z0-9_]+/g) ?? [])
+        documented.add(n.replace(/_(bucket|sum|count)$/, ""));
+    }
+    const exposed = new Set([...m.text.matchAll(/^# TYPE (\S+)/gm)].map((x) => x[1]));
+    expect([...documented].filter((n) => !exposed.has(n) && !NOT_METRICS.has(n))).toEqual([]);
 
     const st = oyster(["status"], { cwd });
     expect(st.code).toBe(0);
