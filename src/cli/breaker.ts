@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { currentState } from "../dispatch/breaker.ts";
+import { breakerPolicy, currentState } from "../dispatch/breaker.ts";
 import { deleteBreaker, loadBreakers } from "../store/breakers.ts";
 import { recordEvent } from "../store/events.ts";
 import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
@@ -14,7 +14,7 @@ const list = withExamples(
     async run({ args }) {
       const rows = await withStore(args, (store, { config }) => {
         const now = Date.now();
-        const policy = { failures: config.breaker.failures, openForMs: config.breaker.open_for };
+        const policy = breakerPolicy(config.breaker);
         return [...store.tx((db) => loadBreakers(db)).values()].map((b) => {
           const s = currentState(b, now, policy);
           return {

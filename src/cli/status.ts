@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { defineCommand } from "citty";
 import type { LoadedConfig } from "../config/load.ts";
+import { breakerPolicy } from "../dispatch/breaker.ts";
 import type { HealthBody } from "../server/health.ts";
 import { type FleetSnapshot, fleetSnapshot, recentEvents } from "../server/snapshot.ts";
 import type { EventRow } from "../store/events.ts";
@@ -101,7 +102,7 @@ async function fromStore(
   if (!existsSync(config.store)) {
     throw new CliError(`${error}, and there is no store at ${config.store} yet (nothing submitted?)`);
   }
-  const policy = { failures: config.breaker.failures, openForMs: config.breaker.open_for };
+  const policy = breakerPolicy(config.breaker);
   const now = Date.now();
   const { fleet, events } = await withStore(args, (store) =>
     store.read((db) => ({

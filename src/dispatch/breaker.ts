@@ -19,6 +19,12 @@ export interface BreakerPolicy {
   openForMs: number;
 }
 
+/** The policy from config's `breaker:` section (`open_for` is already milliseconds). */
+export const breakerPolicy = (c: { failures: number; open_for: number }): BreakerPolicy => ({
+  failures: c.failures,
+  openForMs: c.open_for,
+});
+
 export interface BreakerTransition {
   kind: "circuit_open" | "circuit_closed" | "circuit_half_open";
   reason?: "failure_threshold_reached" | "half_open_probe_failed";

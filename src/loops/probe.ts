@@ -1,4 +1,4 @@
-import { allows, type BreakerPolicy, nodeBreakerKey } from "../dispatch/breaker.ts";
+import { allows, breakerPolicy, nodeBreakerKey } from "../dispatch/breaker.ts";
 import { logger } from "../log.ts";
 import { getBreaker } from "../store/breakers.ts";
 import { recordProbe } from "../store/nodes.ts";
@@ -15,7 +15,7 @@ const log = logger("probe");
  */
 export function createProbe(ctx: ControllerContext) {
   const cfg = ctx.config;
-  const policy: BreakerPolicy = { failures: cfg.breaker.failures, openForMs: cfg.breaker.open_for };
+  const policy = breakerPolicy(cfg.breaker);
   const wasOnline = new Map<string, boolean>();
 
   async function probeNode(name: string): Promise<void> {

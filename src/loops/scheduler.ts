@@ -1,5 +1,5 @@
 import { stringify } from "yaml";
-import { admit, type BreakerPolicy, executorBreakerKey, nodeBreakerKey } from "../dispatch/breaker.ts";
+import { admit, breakerPolicy, executorBreakerKey, nodeBreakerKey } from "../dispatch/breaker.ts";
 import { decide, type Launch, type Refusal } from "../dispatch/placement.ts";
 import { runTimeoutMs } from "../dispatch/timeout.ts";
 import { logger } from "../log.ts";
@@ -34,7 +34,7 @@ const NODE_LEVEL_FAILURES = new Set(["connect", "host_key", "auth", "timeout", "
 
 export function createScheduler(ctx: ControllerContext) {
   const cfg = ctx.config;
-  const policy: BreakerPolicy = { failures: cfg.breaker.failures, openForMs: cfg.breaker.open_for };
+  const policy = breakerPolicy(cfg.breaker);
   const retry = { backoffMs: cfg.retry.backoff, maxBackoffMs: cfg.retry.max_backoff };
   let stopping = false;
 

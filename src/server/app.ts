@@ -1,6 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
 import type { Config } from "../config/schema.ts";
+import { breakerPolicy } from "../dispatch/breaker.ts";
 import type { LoopStatus } from "../loops/runner.ts";
 import { formatProblem, intake, type SpecInput } from "../spec/intake.ts";
 import type { Store } from "../store/db.ts";
@@ -32,7 +33,7 @@ const MAX_BODY_BYTES = 8 * 1024 * 1024;
 export function createApp(deps: AppDeps): Hono {
   const now = deps.now ?? Date.now;
   const { store, config } = deps;
-  const policy = { failures: config.breaker.failures, openForMs: config.breaker.open_for };
+  const policy = breakerPolicy(config.breaker);
   const snapshot = (): FleetSnapshot =>
     store.read((db) => fleetSnapshot(db, now(), config.dispatch.window, policy));
   const scrape = createScraper({
