@@ -1,7 +1,15 @@
 import { existsSync } from "node:fs";
+import type { ArgDef } from "citty";
 import type { Config } from "../config/schema.ts";
 import { openStore } from "../store/db.ts";
 import { getSetting } from "../store/settings.ts";
+
+export const urlArg = {
+  url: {
+    type: "string",
+    description: "Controller base URL (default: from the store, else http.host:port)",
+  },
+} as const satisfies Record<string, ArgDef>;
 
 /**
  * How CLI commands reach a running `oyster run`: an explicit --url, else the URL the controller

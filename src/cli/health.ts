@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import { type HealthBody, healthReason } from "../server/health.ts";
 import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
 import { cliConfig } from "./context.ts";
-import { ControllerUnreachable, controllerUrl, getJson } from "./controller-client.ts";
+import { ControllerUnreachable, controllerUrl, getJson, urlArg } from "./controller-client.ts";
 import { printJson } from "./table.ts";
 
 /** For scripts, cron and Kubernetes exec probes: exit 0 healthy, 1 anything else, one line why. */
@@ -12,10 +12,7 @@ export default withExamples(
     args: {
       ...sharedArgs,
       ...jsonArg,
-      url: {
-        type: "string",
-        description: "Controller base URL (default: from the store, else http.host:port)",
-      },
+      ...urlArg,
       timeout: { type: "string", description: "Seconds to wait for an answer (default 3)" },
     },
     async run({ args }) {

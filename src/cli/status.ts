@@ -8,7 +8,7 @@ import type { EventRow } from "../store/events.ts";
 import { fetchSupervisorStatus } from "../supervisor/client.ts";
 import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
 import { cliConfig, withStore } from "./context.ts";
-import { ControllerUnreachable, controllerUrl, getJson } from "./controller-client.ts";
+import { ControllerUnreachable, controllerUrl, getJson, urlArg } from "./controller-client.ts";
 import { CliError, usageError } from "./errors.ts";
 import { formatStatus, type StatusReport } from "./status-view.ts";
 import { printJson } from "./table.ts";
@@ -22,10 +22,7 @@ export default withExamples(
     args: {
       ...sharedArgs,
       ...jsonArg,
-      url: {
-        type: "string",
-        description: "Controller base URL (default: from the store, else http.host:port)",
-      },
+      ...urlArg,
       watch: { type: "boolean", description: "Redraw until Ctrl+C" },
       interval: { type: "string", description: "Seconds between redraws with --watch (default 2)" },
     },
