@@ -18,7 +18,8 @@ export interface StatusReport {
   };
   /** Where the fleet numbers came from: the controller's API, or the store directly. */
   source: "controller" | "store";
-  fleet: FleetSnapshot;
+  /** null only when the controller is down and there is no store yet (a supervisor-only host). */
+  fleet: FleetSnapshot | null;
   events: EventRow[];
   /** The supervisor's services, or null when no supervisor runs from this state_dir. */
   services: ServiceStatus[] | null;
@@ -46,7 +47,8 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
   } else {
     out.push(`controller  DOWN — ${c.error ?? "not reachable"}; figures below are read from the store`);
   }
-  out.push(`switches    drain ${r.fleet.drain ? "ON" : "off"}, pause ${r.fleet.pause ? "ON" : "off"}`);
+  if (r.fleet)
+    out.push(`switches    drain ${r.fleet.drain ? "ON" : "off"}, pause ${r.fleet.pause ? "ON" : "off"}`);
 
   if (c.health) {
     const loops = Object.entries(c.health.loops);
@@ -66,46 +68,8 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
     );
   }
 
-  out.push(
-    "",
-    r.fleet.nodes.length
-      ? formatTable(
-          ["NODE", "STATE", "SLOTS", "LOAD", "MEM", "BREAKER"],
-          r.fleet.nodes.map((n) => [
-            n.name,
-            n.draining
-              ? "draining"
-              : n.resources === null && !n.online
-                ? "unknown"
-                : n.online
-                  ? "online"
-                  : "offline",
-            `${n.running}/${n.slots}`,
-            n.resources?.load1 == null ? "-" : n.resources.load1.toFixed(2),
-            n.resources?.mem_avail_mb == null ? "-" : `${Math.round(n.resources.mem_avail_mb)} MB`,
-            n.breaker,
-          ]),
-        )
-      : "no nodes recorded yet",
-  );
-
-  const counts = TASK_ORDER.filter((s) => (r.fleet.tasks as Record<string, number>)[s]).map(
-    (s) => `${(r.fleet.tasks as Record<string, number>)[s]} ${s}`,
-  );
-  out.push("", `tasks       ${counts.join(", ") || "none"}`);
-  const w = r.fleet.window;
-  const rate = w.rate === null ? "no launches" : `${w.total} launches, ${(w.rate * 100).toFixed(1)}% ok`;
-  const top = topReasons(w.failure_reasons);
-  out.push(
-    `dispatch    last ${Math.round(w.window_s / 60)} min: ${rate}${top ? `; top failures: ${top}` : ""}`,
-  );
-  const held = topReasons(w.refusals);
-  if (held) out.push(`            held back: ${held}`);
-  const openBreakers = r.fleet.breakers.filter((b) => b.state !== "CLOSED");
-  if (openBreakers.length)
-    out.push(
-      `breakers    ${openBreakers.map((b) => `${b.key} ${b.state} (${b.failures} failures)`).join(", ")}`,
-    );
+  if (r.fleet) out.push(...fleetLines(r.fleet));
+  else out.push("", "store       none yet (nothing submitted)");
 
   if (r.events.length) {
     out.push(
@@ -131,6 +95,51 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
     );
   }
   return `${out.join("\n")}\n`;
+}
+
+function fleetLines(fleet: FleetSnapshot): string[] {
+  const out: string[] = [];
+  out.push(
+    "",
+    fleet.nodes.length
+      ? formatTable(
+          ["NODE", "STATE", "SLOTS", "LOAD", "MEM", "BREAKER"],
+          fleet.nodes.map((n) => [
+            n.name,
+            n.draining
+              ? "draining"
+              : n.resources === null && !n.online
+                ? "unknown"
+                : n.online
+                  ? "online"
+                  : "offline",
+            `${n.running}/${n.slots}`,
+            n.resources?.load1 == null ? "-" : n.resources.load1.toFixed(2),
+            n.resources?.mem_avail_mb == null ? "-" : `${Math.round(n.resources.mem_avail_mb)} MB`,
+            n.breaker,
+          ]),
+        )
+      : "no nodes recorded yet",
+  );
+
+  const counts = TASK_ORDER.filter((s) => (fleet.tasks as Record<string, number>)[s]).map(
+    (s) => `${(fleet.tasks as Record<string, number>)[s]} ${s}`,
+  );
+  out.push("", `tasks       ${counts.join(", ") || "none"}`);
+  const w = fleet.window;
+  const rate = w.rate === null ? "no launches" : `${w.total} launches, ${(w.rate * 100).toFixed(1)}% ok`;
+  const top = topReasons(w.failure_reasons);
+  out.push(
+    `dispatch    last ${Math.round(w.window_s / 60)} min: ${rate}${top ? `; top failures: ${top}` : ""}`,
+  );
+  const held = topReasons(w.refusals);
+  if (held) out.push(`            held back: ${held}`);
+  const openBreakers = fleet.breakers.filter((b) => b.state !== "CLOSED");
+  if (openBreakers.length)
+    out.push(
+      `breakers    ${openBreakers.map((b) => `${b.key} ${b.state} (${b.failures} failures)`).join(", ")}`,
+    );
+  return out;
 }
 
 function topReasons(m: Record<string, number>, n = 3): string {

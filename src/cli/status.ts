@@ -97,6 +97,17 @@ async function fromStore(
 ): Promise<StatusReport> {
   const { config } = loaded;
   if (!existsSync(config.store)) {
+    if (services) {
+      const at = Date.now();
+      return {
+        at,
+        controller: { up: false, url, health: null, error },
+        source: "store",
+        fleet: null,
+        events: [],
+        services,
+      };
+    }
     throw new CliError(`${error}, and there is no store at ${config.store} yet (nothing submitted?)`);
   }
   const policy = breakerPolicy(config.breaker);

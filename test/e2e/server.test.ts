@@ -147,6 +147,24 @@ describe("oyster run's HTTP server", () => {
     const hc = oyster(["health"], { cwd });
     expect(hc.code).toBe(0);
     expect(hc.stdout).toContain("healthy: 5 loop(s) turning");
+
+    // --watch redraws until Ctrl+C, then exits 0; with --json, one document per line.
+    const w = Bun.spawn([OYSTER_BIN, "status", "--watch", "--json", "--interval", "0.2"], {
+      cwd,
+      stdout: "pipe",
+      env: { ...process.env, NO_COLOR: "1" },
+    });
+    const reader = (w.stdout as ReadableStream<Uint8Array>).getReader();
+    let out = "";
+    await waitFor("two status documents", async () => {
+      const { value } = await reader.read();
+      out += new TextDecoder().decode(value);
+      return out.split("\n").filter(Boolean).length >= 2;
+    });
+    w.kill("SIGINT");
+    expect(await w.exited).toBe(0);
+    for (const line of out.split("\n").filter(Boolean))
+      expect(JSON.parse(line).controller).toMatchObject({ up: true, url });
   });
 
   test("with http.token, a mutating request without it gets 401 and changes nothing", async () => {

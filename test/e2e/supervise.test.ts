@@ -86,6 +86,14 @@ ${svc("factory", { PORT: String(ports[2]) }, `    health: { port: ${ports[2]}, i
     for (const n of ["guardian", "reaper", "factory"])
       expect(table.stdout).toMatch(new RegExp(`^${n}\\s+\\d+\\s+running`, "m"));
 
+    // `oyster status` shows the same table, also on a host with no controller and no store.
+    const st = oyster(["status", "--url", "http://127.0.0.1:9"], { cwd: dir });
+    expect(st.code).toBe(0);
+    expect(st.stdout).toContain("controller  DOWN");
+    expect(st.stdout).toContain("store       none yet");
+    expect(st.stdout).toMatch(/^SERVICE\s+PID\s+STATUS\s+UPTIME\s+HEALTH\s+RESTARTS$/m);
+    expect(st.stdout).toMatch(/^reaper\s+\d+\s+running/m);
+
     // The control socket is private to this user.
     expect(statSync(join(dir, ".oyster", "supervise.sock")).mode & 0o777).toBe(0o600);
 
