@@ -69,7 +69,16 @@ export function createScheduler(ctx: ControllerContext) {
       maxLaunches: cfg.dispatch.max_per_tick,
     });
     if (decision.refusals.length) recordRefusals(decision.refusals, now);
-    await Promise.all(decision.launches.map((l) => launch(l)));
+    // One event-loop turn between launches: each start does synchronous work (the spec file,
+    // a spawn or a channel write), and back to back they held /health and the other loops for
+    // tens of milliseconds (bench/health.ts). Launches still overlap; only their starts stagger.
+    const started: Promise<void>[] = [];
+    for (const l of decision.launches) {
+      if (stopping) break;
+      if (started.length) await new Promise((r) => setTimeout(r, 0));
+      started.push(launch(l));
+    }
+    await Promise.all(started);
   }
 
   function recordRefusals(refusals: Refusal[], now: number): void {

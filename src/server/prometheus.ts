@@ -25,7 +25,9 @@ export interface Family {
 export const CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
 const escapeHelp = (s: string) => s.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
-const escapeLabel = (s: string) => s.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
+const NEEDS_ESCAPE = /[\\\n"]/;
+const escapeLabel = (s: string) =>
+  NEEDS_ESCAPE.test(s) ? s.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"') : s;
 
 export function formatValue(v: number): string {
   if (Number.isNaN(v)) return "NaN";

@@ -5,9 +5,11 @@ import { counterFamily, type Family, gauge, histogramFamily, render } from "./pr
 import type { FleetSnapshot } from "./snapshot.ts";
 
 /**
- * Builds the /metrics page. Store-derived values come from a snapshot cached for `cacheMs`, so
- * a scraper hammering the endpoint costs one set of indexed queries per second at most and
- * never competes with the loops for the connection; everything else is in memory.
+ * Builds the /metrics page. The page is rendered at most once per `cacheMs` (Prometheus
+ * scrapes every 15 s or so; a value up to a second old costs nothing, while rendering on every
+ * request made /metrics ten times slower than /health under load — bench/health.ts), so a
+ * scraper hammering the endpoint costs one snapshot of indexed queries and one render a second
+ * and never competes with the loops. Shutdown invalidates it so `oyster_up 0` shows at once.
  */
 export interface ScrapeSource {
   service: string;
@@ -21,15 +23,19 @@ export interface ScrapeSource {
 const BREAKER_VALUE = { CLOSED: 0, HALF_OPEN: 1, OPEN: 2 } as const;
 
 export function createScraper(src: ScrapeSource, cacheMs = 1_000): () => string {
-  let cached: FleetSnapshot | null = null;
-  const snap = (now: number) => {
-    if (!cached || now - cached.at >= cacheMs) cached = src.snapshot();
-    return cached;
-  };
+  let page: { at: number; shuttingDown: boolean; text: string } | null = null;
   return () => {
     const now = src.now();
-    const s = snap(now);
-    return render([...controllerFamilies(src, now), ...fleetFamilies(s), ...processFamilies()]);
+    const shuttingDown = src.shuttingDown();
+    if (!page || now - page.at >= cacheMs || page.shuttingDown !== shuttingDown) {
+      const text = render([
+        ...controllerFamilies(src, now),
+        ...fleetFamilies(src.snapshot()),
+        ...processFamilies(),
+      ]);
+      page = { at: now, shuttingDown, text };
+    }
+    return page.text;
   };
 }
 
