@@ -25,11 +25,15 @@ const dirty = (await $`git status --porcelain --untracked-files=no`.nothrow().qu
 const out = outfile ?? (target ? `dist/oyster-${target}` : "dist/oyster");
 
 const result = await Bun.build({
-  entrypoints: ["src/cli/main.ts"],
+  entrypoints: ["src/cli/entry.ts"],
   compile: target ? { target: `bun-${target}` as Bun.Build.CompileTarget, outfile: out } : { outfile: out },
   minify: true,
-  // Precompiled bytecode: the node-side wrapper starts once per run, so startup time is launch latency.
+  // Precompiled bytecode, and one chunk per lazily imported subcommand: the node-side wrapper
+  // starts once per run, so what it loads is launch latency and CPU on a busy node. Measured on
+  // 2 vCPUs: `oyster --version` costs 8 ms of CPU for a bare Bun binary, 74 ms for this bundle
+  // without bytecode, 28 ms with it, 17 ms with it and splitting.
   bytecode: true,
+  splitting: true,
   format: "esm",
   sourcemap: "none",
   define: {
