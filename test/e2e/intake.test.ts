@@ -1,11 +1,11 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { oyster, REPO_ROOT, tempDir } from "../helpers/cli.ts";
 
-const SEEDS = resolve(REPO_ROOT, "../shared/seeds");
+// The original requirement specs, vendored so a clean clone tests them too.
+const SEEDS = resolve(REPO_ROOT, "test/fixtures/seeds");
 const seed = (n: string) => join(SEEDS, readdirSync(SEEDS).find((f) => f.startsWith(`${n}_`))!);
-const haveSeeds = existsSync(SEEDS);
 
 const dir = tempDir("oyster-e2e-intake-");
 afterAll(dir.cleanup);
@@ -13,51 +13,45 @@ const run = (args: string[]) => oyster(args, { cwd: dir.path });
 const snapshot = () => run(["tasks", "--json"]).stdout;
 
 describe("spec intake from the built binary", () => {
-  test.if(haveSeeds)(
-    "the seed specs: 000 alone is refused naming the missing dependency; with 001/002 and --allow-missing-deps accepted",
-    () => {
-      const alone = run(["submit", seed("000")]);
-      expect(alone.code).toBe(1);
-      expect(alone.stderr).toContain('unknown dependency "S01-db-abstraction"');
-      expect(alone.stderr).not.toContain("    at ");
-      const dry = run([
-        "submit",
-        seed("001"),
-        seed("002"),
-        seed("000"),
-        "--allow-missing-deps",
-        "--dry-run",
-        "--json",
-      ]);
-      expect(dry.code).toBe(0);
-      expect(JSON.parse(dry.stdout).accepted.map((t: { task_id: string }) => t.task_id)).toEqual([
-        "DI09-consolidate-daemons",
-        "S04-health-endpoints",
-        "S06-supervisor-watchdog",
-      ]);
-      expect(JSON.parse(snapshot())).toEqual([]);
-      expect(run(["submit", seed("000"), seed("001"), seed("002"), "--allow-missing-deps"]).code).toBe(0);
-      const show = JSON.parse(run(["tasks", "show", "S04-health-endpoints", "--json"]).stdout);
-      expect(show).toMatchObject({
-        status: "pending",
-        project: "dispatch-productize",
-        priority: 1,
-        executor: "glm",
-      });
-      expect(show.depends_on).toEqual([{ task_id: "S01-db-abstraction", status: null }]);
-    },
-  );
+  test("the seed specs: 000 alone is refused naming the missing dependency; with 001/002 and --allow-missing-deps accepted", () => {
+    const alone = run(["submit", seed("000")]);
+    expect(alone.code).toBe(1);
+    expect(alone.stderr).toContain('unknown dependency "S01-db-abstraction"');
+    expect(alone.stderr).not.toContain("    at ");
+    const dry = run([
+      "submit",
+      seed("001"),
+      seed("002"),
+      seed("000"),
+      "--allow-missing-deps",
+      "--dry-run",
+      "--json",
+    ]);
+    expect(dry.code).toBe(0);
+    expect(JSON.parse(dry.stdout).accepted.map((t: { task_id: string }) => t.task_id)).toEqual([
+      "DI09-consolidate-daemons",
+      "S04-health-endpoints",
+      "S06-supervisor-watchdog",
+    ]);
+    expect(JSON.parse(snapshot())).toEqual([]);
+    expect(run(["submit", seed("000"), seed("001"), seed("002"), "--allow-missing-deps"]).code).toBe(0);
+    const show = JSON.parse(run(["tasks", "show", "S04-health-endpoints", "--json"]).stdout);
+    expect(show).toMatchObject({
+      status: "pending",
+      project: "dispatch-productize",
+      priority: 1,
+      executor: "glm",
+    });
+    expect(show.depends_on).toEqual([{ task_id: "S01-db-abstraction", status: null }]);
+  });
 
-  test.if(haveSeeds)(
-    "003 and 004 have no front matter and are refused; a refused batch leaves the store unchanged",
-    () => {
-      const before = snapshot();
-      const r = run(["submit", seed("003"), seed("004")]);
-      expect(r.code).toBe(1);
-      expect(r.stderr.match(/no YAML front matter/g)).toHaveLength(2);
-      expect(snapshot()).toBe(before);
-    },
-  );
+  test("003 and 004 have no front matter and are refused; a refused batch leaves the store unchanged", () => {
+    const before = snapshot();
+    const r = run(["submit", seed("003"), seed("004")]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.match(/no YAML front matter/g)).toHaveLength(2);
+    expect(snapshot()).toBe(before);
+  });
 
   test("every problem of a batch is reported at once, and nothing of it is written", () => {
     const d = join(dir.path, "bad");
