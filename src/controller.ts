@@ -20,7 +20,7 @@ import { clearSetting, setSetting } from "./store/settings.ts";
 
 const log = logger("controller");
 
-/** Loops get this long to finish their current cycle at shutdown (the whole exit must fit in 10 s). */
+/** All loops together get this long to finish their current cycle at shutdown (exit must fit in 10 s). */
 export const LOOP_STOP_TIMEOUT_MS = 5_000;
 
 export interface ControllerState {
@@ -48,7 +48,7 @@ export interface Controller {
 export async function startController(config: Config): Promise<Controller> {
   const startedAt = Date.now();
   const state: ControllerState = { ready: false, shuttingDown: false };
-  if (config.http.enabled && !isLoopback(config.http.host) && !config.http.token) {
+  if (config.http.enabled && !isLoopback(config.http.host) && !config.http.token.trim()) {
     throw new Error(
       `http.host is ${config.http.host}, which is reachable from other machines, and http.token is empty: set a token (OYSTER_HTTP_TOKEN) or bind to 127.0.0.1`,
     );
@@ -126,8 +126,11 @@ export async function startController(config: Config): Promise<Controller> {
       state.ready = false;
       scheduler.stop();
       // Producers first: no new launches while consumers finish their cycle.
+      // One budget for all loops, so two hung loops cannot add up past the 10 s exit deadline.
+      const deadline = Date.now() + LOOP_STOP_TIMEOUT_MS;
       await loopsByName.get("scheduler")!.stop(LOOP_STOP_TIMEOUT_MS);
-      await Promise.all(loops.filter((l) => l.name !== "scheduler").map((l) => l.stop(LOOP_STOP_TIMEOUT_MS)));
+      const left = Math.max(0, deadline - Date.now());
+      await Promise.all(loops.filter((l) => l.name !== "scheduler").map((l) => l.stop(left)));
       // /health kept answering 503 until here, so a balancer or probe saw the shutdown coming.
       await http?.stop().catch(() => {});
       if (http) {

@@ -1,6 +1,8 @@
 import { existsSync } from "node:fs";
 import type { ArgDef } from "citty";
 import type { Config } from "../config/schema.ts";
+import type { HealthBody } from "../server/health.ts";
+import { urlHost } from "../server/serve.ts";
 import { openStore } from "../store/db.ts";
 import { getSetting } from "../store/settings.ts";
 
@@ -30,8 +32,7 @@ export function controllerUrl(config: Config, explicit?: string): string {
       // An unreadable store is reported by the command that needs it; fall back to config here.
     }
   }
-  const host = config.http.host.includes(":") ? `[${config.http.host}]` : config.http.host;
-  return `http://${host}:${config.http.port}`;
+  return `http://${urlHost(config.http.host)}:${config.http.port}`;
 }
 
 export class ControllerUnreachable extends Error {
@@ -51,7 +52,7 @@ export async function getJson<T>(url: string, timeoutMs = 3_000): Promise<{ stat
         : e.code === "ConnectionRefused" || /ECONNREFUSED|Unable to connect/.test(e.message)
           ? "connection refused (is `oyster run` running?)"
           : e.message;
-    throw new ControllerUnreachable(`controller not reachable at ${new URL(url).origin}: ${why}`);
+    throw new ControllerUnreachable(`controller not reachable at ${originOf(url)}: ${why}`);
   }
   const text = await res.text();
   try {
@@ -61,4 +62,24 @@ export async function getJson<T>(url: string, timeoutMs = 3_000): Promise<{ stat
       `${url} answered ${res.status} with something that is not JSON (is another program on that port?)`,
     );
   }
+}
+
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
+}
+
+/** The shape every oyster /health answers with; anything else is not an oyster controller. */
+export function isHealthBody(b: unknown): b is HealthBody {
+  const h = b as HealthBody | null;
+  return (
+    typeof h === "object" &&
+    h !== null &&
+    typeof h.status === "string" &&
+    typeof h.loops === "object" &&
+    Array.isArray(h.unhealthy)
+  );
 }

@@ -5,7 +5,15 @@
  * (bench/makespan.ts is CPU-bound on 2 vCPUs). Everything else goes through main.ts.
  */
 const argv = process.argv.slice(2);
-if (argv.length === 5 && argv[0] === "exec" && argv[1] === "wrapper" && argv[2] === "--home") {
+const plain = (s: string | undefined) => s !== undefined && s !== "" && !s.startsWith("-");
+if (
+  argv.length === 5 &&
+  argv[0] === "exec" &&
+  argv[1] === "wrapper" &&
+  argv[2] === "--home" &&
+  plain(argv[3]) &&
+  plain(argv[4])
+) {
   void import("../node/wrapper-main.ts").then((m) => m.wrapperMain(argv[3]!, argv[4]!));
 } else {
   void import("./main.ts");

@@ -1,8 +1,8 @@
 import { defineCommand } from "citty";
-import { type HealthBody, healthReason } from "../server/health.ts";
+import { healthReason } from "../server/health.ts";
 import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
 import { cliConfig } from "./context.ts";
-import { ControllerUnreachable, controllerUrl, getJson, urlArg } from "./controller-client.ts";
+import { ControllerUnreachable, controllerUrl, getJson, isHealthBody, urlArg } from "./controller-client.ts";
 import { printJson } from "./table.ts";
 
 /** For scripts, cron and Kubernetes exec probes: exit 0 healthy, 1 anything else, one line why. */
@@ -19,7 +19,12 @@ export default withExamples(
       const base = controllerUrl(cliConfig(args).config, args.url as string | undefined);
       const timeoutMs = Math.max(0.1, Number(args.timeout ?? 3) || 3) * 1000;
       try {
-        const r = await getJson<HealthBody>(`${base}/health`, timeoutMs);
+        const r = await getJson<unknown>(`${base}/health`, timeoutMs);
+        if (!isHealthBody(r.body)) {
+          throw new ControllerUnreachable(
+            `${base}/health answered ${r.status}, but not as an oyster controller`,
+          );
+        }
         if (args.json) printJson(r.body);
         else process.stdout.write(`${healthReason(r.body)} (${base})\n`);
         process.exitCode = r.status === 200 && r.body.status === "healthy" ? 0 : 1;

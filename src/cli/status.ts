@@ -8,7 +8,7 @@ import type { EventRow } from "../store/events.ts";
 import { fetchSupervisorStatus } from "../supervisor/client.ts";
 import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
 import { cliConfig, withStore } from "./context.ts";
-import { ControllerUnreachable, controllerUrl, getJson, urlArg } from "./controller-client.ts";
+import { ControllerUnreachable, controllerUrl, getJson, isHealthBody, urlArg } from "./controller-client.ts";
 import { CliError, usageError } from "./errors.ts";
 import { formatStatus, type StatusReport } from "./status-view.ts";
 import { printJson } from "./table.ts";
@@ -42,12 +42,25 @@ export default withExamples(
       process.once("SIGINT", () => {
         stop = true;
       });
+      // `oyster status --watch | head`: the reader went away, which is a normal way to stop.
+      process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+        if (err.code === "EPIPE") process.exit(0);
+        throw err;
+      });
       while (!stop) {
-        const r = await collectStatus(loaded, args, explicit);
-        if (args.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+        let text: string;
+        try {
+          const r = await collectStatus(loaded, args, explicit);
+          text = args.json ? JSON.stringify(r) : formatStatus(r);
+        } catch (err) {
+          // Keep watching: the store or the controller may appear on the next round.
+          if (!(err instanceof CliError)) throw err;
+          text = args.json ? JSON.stringify({ error: err.message }) : `error: ${err.message}\n`;
+        }
+        if (args.json) process.stdout.write(`${text}\n`);
         else {
           if (process.stdout.isTTY) process.stdout.write("\u001b[H\u001b[2J");
-          process.stdout.write(`${formatStatus(r)}\n(every ${every}s; Ctrl+C to stop)\n`);
+          process.stdout.write(`${text}\n(every ${every}s; Ctrl+C to stop)\n`);
         }
         const until = Date.now() + every * 1000;
         while (!stop && Date.now() < until) await Bun.sleep(Math.min(100, until - Date.now()));
@@ -67,11 +80,11 @@ async function collectStatus(
   const url = controllerUrl(config, explicit);
   const services = await fetchSupervisorStatus(config.state_dir).catch(() => null);
   try {
-    const r = await getJson<{ controller: HealthBody; fleet: FleetSnapshot; events: EventRow[] }>(
+    const r = await getJson<{ controller: HealthBody; fleet: FleetSnapshot; events: EventRow[] } | null>(
       `${url}/api/status`,
       2_000,
     );
-    if (r.status === 200 && r.body.controller && r.body.fleet) {
+    if (r.status === 200 && r.body && isHealthBody(r.body.controller) && r.body.fleet) {
       return {
         at: Date.now(),
         controller: { up: true, url, health: r.body.controller, error: null },
@@ -81,7 +94,13 @@ async function collectStatus(
         services,
       };
     }
-    return fromStore(loaded, args, url, `${url}/api/status answered ${r.status}`, services);
+    return fromStore(
+      loaded,
+      args,
+      url,
+      `${url}/api/status answered ${r.status}, but not as an oyster controller`,
+      services,
+    );
   } catch (err) {
     if (!(err instanceof ControllerUnreachable)) throw err;
     return fromStore(loaded, args, url, err.message, services);

@@ -11,6 +11,7 @@ import { VERSION } from "../version.ts";
 import { healthReport } from "./health.ts";
 import { CONTENT_TYPE } from "./prometheus.ts";
 import { createScraper } from "./scrape.ts";
+import { MAX_BODY_BYTES } from "./serve.ts";
 import { type FleetSnapshot, fleetSnapshot } from "./snapshot.ts";
 
 /**
@@ -27,8 +28,6 @@ export interface AppDeps {
   state: { ready: boolean; shuttingDown: boolean };
   now?: () => number;
 }
-
-const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 export function createApp(deps: AppDeps): Hono {
   const now = deps.now ?? Date.now;
@@ -74,10 +73,12 @@ export function createApp(deps: AppDeps): Hono {
 
   const api = new Hono();
   api.use(async (c, next) => {
-    if (c.req.method === "GET" || c.req.method === "HEAD" || !config.http.token) return next();
-    if (!bearerMatches(c.req.header("authorization"), config.http.token)) {
+    if (c.req.method === "GET" || c.req.method === "HEAD") return next();
+    if (config.http.token && !bearerMatches(c.req.header("authorization"), config.http.token)) {
       return c.json({ error: "this route needs Authorization: Bearer <http.token>" }, 401);
     }
+    // Nothing new is accepted once shutdown began: the loops that would act on it are stopping.
+    if (deps.state.shuttingDown) return c.json({ error: "the controller is shutting down" }, 503);
     return next();
   });
 
@@ -160,7 +161,7 @@ export function createApp(deps: AppDeps): Hono {
 function intParam(v: string | undefined, dflt: number, min = 1): number | null {
   if (v === undefined || v === "") return dflt;
   const n = Number(v);
-  return Number.isInteger(n) && n >= min ? n : null;
+  return Number.isSafeInteger(n) && n >= min ? n : null;
 }
 
 function bearerMatches(header: string | undefined, token: string): boolean {
@@ -179,6 +180,7 @@ async function readSpecs(
   req: Request,
 ): Promise<{ specs: SpecInput[]; dryRun: boolean; allowMissingDeps: boolean } | { error: string }> {
   const len = Number(req.headers.get("content-length") ?? 0);
+  // Bun.serve enforces the limit on the wire (413); this answers early with a clearer message.
   if (len > MAX_BODY_BYTES) return { error: `body is larger than ${MAX_BODY_BYTES} bytes` };
   const url = new URL(req.url);
   const flag = (name: string) => ["1", "true", "yes"].includes(url.searchParams.get(name) ?? "");
@@ -210,6 +212,6 @@ async function readSpecs(
   return {
     specs,
     dryRun: b.dry_run === true || flag("dry_run"),
-    allowMissingDeps: b.allow_missing_deps === true,
+    allowMissingDeps: b.allow_missing_deps === true || flag("allow_missing_deps"),
   };
 }

@@ -27,7 +27,8 @@ export function createScraper(src: ScrapeSource, cacheMs = 1_000): () => string 
   return () => {
     const now = src.now();
     const shuttingDown = src.shuttingDown();
-    if (!page || now - page.at >= cacheMs || page.shuttingDown !== shuttingDown) {
+    // `now < page.at`: the wall clock stepped back; do not serve a stale page until it catches up.
+    if (!page || now - page.at >= cacheMs || now < page.at || page.shuttingDown !== shuttingDown) {
       const text = render([
         ...controllerFamilies(src, now),
         ...fleetFamilies(src.snapshot()),

@@ -147,6 +147,10 @@ describe("oyster run's HTTP server", () => {
     const hc = oyster(["health"], { cwd });
     expect(hc.code).toBe(0);
     expect(hc.stdout).toContain("healthy: 5 loop(s) turning");
+    // Something that answers JSON but is not a controller is not healthy, and says so.
+    const notUs = oyster(["health", "--url", `${url}/api/nodes`], { cwd });
+    expect(notUs.code).toBe(1);
+    expect(notUs.stdout).toContain("not as an oyster controller");
 
     // --watch redraws until Ctrl+C, then exits 0; with --json, one document per line.
     const w = Bun.spawn([OYSTER_BIN, "status", "--watch", "--json", "--interval", "0.2"], {
@@ -198,6 +202,21 @@ describe("oyster run's HTTP server", () => {
     expect(((await (await fetch(`${url}/api/tasks/t1`)).json()) as { status: string }).status).toBe(
       "succeeded",
     );
+
+    // The body limit holds for chunked bodies too (no Content-Length to check up front).
+    const chunk = new TextEncoder().encode("x".repeat(1024 * 1024));
+    let sent = 0;
+    const big = await fetch(`${url}/api/tasks?dry_run=1`, {
+      method: "POST",
+      headers: { authorization: "Bearer s3cret", "content-type": "text/markdown" },
+      body: new ReadableStream({
+        pull(ctl) {
+          if (sent++ < 20) ctl.enqueue(chunk);
+          else ctl.close();
+        },
+      }),
+    }).catch((err: Error) => ({ status: `closed: ${err.message}` }));
+    expect([413, "closed"]).toContain(typeof big.status === "number" ? big.status : "closed");
 
     const bad = await post("/api/tasks", "no front matter here", "Bearer s3cret");
     expect(bad.status).toBe(422);

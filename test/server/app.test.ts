@@ -170,3 +170,19 @@ test("events page by id; status, nodes, breakers and stats answer from the store
   expect(st.fleet.tasks.pending).toBe(0);
   expect(st.events).toHaveLength(5);
 });
+
+test("once shutdown began, mutating routes answer 503 and write nothing", async () => {
+  const a = app();
+  state.shuttingDown = true;
+  const r = await a.request("/api/tasks", { method: "POST", body: spec("late") });
+  expect(r.status).toBe(503);
+  expect(store.db.query("SELECT COUNT(*) AS n FROM tasks").get()).toEqual({ n: 0 });
+});
+
+test("?allow_missing_deps also applies to a JSON batch", async () => {
+  const body = JSON.stringify({ specs: [{ source: "w.md", text: spec("w", "depends_on: [later]\n") }] });
+  const headers = { "content-type": "application/json" };
+  expect((await app().request("/api/tasks", { method: "POST", headers, body })).status).toBe(422);
+  const ok = await app().request("/api/tasks?allow_missing_deps=1", { method: "POST", headers, body });
+  expect(ok.status).toBe(201);
+});
