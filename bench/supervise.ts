@@ -161,17 +161,7 @@ function oysterPeer(): Peer {
         )
         .join("")}`;
       writeFileSync(join(dir, "oyster.yaml"), yaml);
-      proc = spawn([OYSTER_BIN, "supervise", "--log-format", "json"], {
-        cwd: dir,
-        env: cleanEnv(),
-        stdin: "ignore",
-        stdout: "pipe",
-        stderr: "pipe",
-      });
-      const out = pipeQuietly(proc);
-      await allHealthy(svcs).catch((e) => {
-        throw new Error(`${(e as Error).message}\n${out()}`);
-      });
+      proc = await spawnUntilHealthy([OYSTER_BIN, "supervise", "--log-format", "json"], dir, svcs);
     },
     pid: () => proc?.pid ?? 0,
     async ownHealthy(svc, oldPid) {
@@ -185,6 +175,17 @@ function oysterPeer(): Peer {
       await proc.exited;
     },
   };
+}
+
+/** Start a supervisor and wait until every service answers; its output only on failure. */
+async function spawnUntilHealthy(argv: string[], dir: string, svcs: Svc[]) {
+  const proc = spawn(argv, { cwd: dir, env: cleanEnv(), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const out = pipeQuietly(proc);
+  await allHealthy(svcs).catch((e) => {
+    proc.kill("SIGKILL");
+    throw new Error(`${(e as Error).message}\n${out()}`);
+  });
+  return proc;
 }
 
 function supervisordPeer(bin: string): Peer {
@@ -215,17 +216,7 @@ function supervisordPeer(bin: string): Peer {
         ]),
       ].join("\n");
       writeFileSync(join(dir, "supervisord.conf"), conf);
-      proc = spawn([bin, "-c", join(dir, "supervisord.conf")], {
-        cwd: dir,
-        env: cleanEnv(),
-        stdin: "ignore",
-        stdout: "pipe",
-        stderr: "pipe",
-      });
-      const out = pipeQuietly(proc);
-      await allHealthy(svcs).catch((e) => {
-        throw new Error(`${(e as Error).message}\n${out()}`);
-      });
+      proc = await spawnUntilHealthy([bin, "-c", join(dir, "supervisord.conf")], dir, svcs);
     },
     pid: () => proc?.pid ?? 0,
     async stop() {
