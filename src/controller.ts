@@ -125,8 +125,8 @@ export async function startController(config: Config): Promise<Controller> {
       state.shuttingDown = true;
       state.ready = false;
       scheduler.stop();
-      // Producers first: no new launches while consumers finish their cycle.
-      // One budget for all loops, so two hung loops cannot add up past the 10 s exit deadline.
+      // Producers first: no new launches while consumers finish their cycle. One budget for all
+      // loops, so two hung loops cannot add up past the 10 s exit deadline.
       const deadline = Date.now() + LOOP_STOP_TIMEOUT_MS;
       await loopsByName.get("scheduler")!.stop(LOOP_STOP_TIMEOUT_MS);
       const left = Math.max(0, deadline - Date.now());
@@ -136,7 +136,9 @@ export async function startController(config: Config): Promise<Controller> {
       if (http) {
         try {
           store.tx((db) => clearSetting(db, "http_url", http.url));
-        } catch {}
+        } catch {
+          // Only a hint for `oyster status`; a stale URL is noticed as unreachable.
+        }
       }
       await Promise.all([...transports.values()].map((t) => t.close().catch(() => {})));
       store.close();

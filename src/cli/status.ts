@@ -115,34 +115,18 @@ async function fromStore(
   services: StatusReport["services"],
 ): Promise<StatusReport> {
   const { config } = loaded;
-  if (!existsSync(config.store)) {
-    if (services) {
-      const at = Date.now();
-      return {
-        at,
-        controller: { up: false, url, health: null, error },
-        source: "store",
-        fleet: null,
-        events: [],
-        services,
-      };
-    }
+  const now = Date.now();
+  let read: Pick<StatusReport, "fleet" | "events"> = { fleet: null, events: [] };
+  if (existsSync(config.store)) {
+    const policy = breakerPolicy(config.breaker);
+    read = await withStore(args, (store) =>
+      store.read((db) => ({
+        fleet: fleetSnapshot(db, now, config.dispatch.window, policy),
+        events: recentEvents(db),
+      })),
+    );
+  } else if (!services) {
     throw new CliError(`${error}, and there is no store at ${config.store} yet (nothing submitted?)`);
   }
-  const policy = breakerPolicy(config.breaker);
-  const now = Date.now();
-  const { fleet, events } = await withStore(args, (store) =>
-    store.read((db) => ({
-      fleet: fleetSnapshot(db, now, config.dispatch.window, policy),
-      events: recentEvents(db),
-    })),
-  );
-  return {
-    at: now,
-    controller: { up: false, url, health: null, error },
-    source: "store",
-    fleet,
-    events,
-    services,
-  };
+  return { at: now, controller: { up: false, url, health: null, error }, source: "store", ...read, services };
 }
