@@ -2,7 +2,14 @@ import { defineCommand } from "citty";
 import { healthReason } from "../server/health.ts";
 import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
 import { cliConfig } from "./context.ts";
-import { ControllerUnreachable, controllerUrl, getJson, isHealthBody, urlArg } from "./controller-client.ts";
+import {
+  ControllerUnreachable,
+  cliToken,
+  controllerUrl,
+  getJson,
+  isHealthBody,
+  urlArg,
+} from "./controller-client.ts";
 import { printJson } from "./table.ts";
 
 /** For scripts, cron and Kubernetes exec probes: exit 0 healthy, 1 anything else, one line why. */
@@ -16,10 +23,12 @@ export default withExamples(
       timeout: { type: "string", description: "Seconds to wait for an answer (default 3)" },
     },
     async run({ args }) {
-      const base = controllerUrl(cliConfig(args).config, args.url as string | undefined);
+      const { config } = cliConfig(args);
+      const base = controllerUrl(config, args.url as string | undefined);
       const timeoutMs = Math.max(0.1, Number(args.timeout ?? 3) || 3) * 1000;
       try {
-        const r = await getJson<unknown>(`${base}/health`, timeoutMs);
+        // /health needs the token only with http.guard_probes; sending it always is harmless.
+        const r = await getJson<unknown>(`${base}/health`, timeoutMs, cliToken(config));
         if (!isHealthBody(r.body)) {
           throw new ControllerUnreachable(
             `${base}/health answered ${r.status}, but not as an oyster controller`,
