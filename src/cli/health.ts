@@ -30,8 +30,11 @@ export default withExamples(
         // /health needs the token only with http.guard_probes; sending it always is harmless.
         const r = await getJson<unknown>(`${base}/health`, timeoutMs, cliToken(config));
         if (!isHealthBody(r.body)) {
+          const refused = r.status === 401 || r.status === 403;
           throw new ControllerUnreachable(
-            `${base}/health answered ${r.status}, but not as an oyster controller`,
+            refused
+              ? `${base}/health refused this CLI (${r.status}: ${(r.body as { error?: string } | null)?.error ?? "no reason"})`
+              : `${base}/health answered ${r.status}, but not as an oyster controller`,
           );
         }
         if (args.json) printJson(r.body);

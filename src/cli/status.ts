@@ -105,13 +105,11 @@ async function collectStatus(
         api_token: tokenSource(config),
       };
     }
-    return fromStore(
-      loaded,
-      args,
-      url,
-      `${url}/api/status answered ${r.status}, but not as an oyster controller`,
-      services,
-    );
+    const why =
+      r.status === 401 || r.status === 403
+        ? `${url}/api/status refused this CLI (${r.status}: ${(r.body as { error?: string } | null)?.error ?? "no reason"})`
+        : `${url}/api/status answered ${r.status}, but not as an oyster controller`;
+    return fromStore(loaded, args, url, why, services);
   } catch (err) {
     if (!(err instanceof ControllerUnreachable)) throw err;
     return fromStore(loaded, args, url, err.message, services);

@@ -171,5 +171,9 @@ describe("the controller's HTTP door", () => {
     const st = oyster(["status"], { cwd, env: { OYSTER_HTTP_TOKEN: token } });
     expect(st.stdout).toContain("controller  up");
     expect(st.stdout).toContain("api token   from OYSTER_HTTP_TOKEN");
+    // Without the token the CLI is refused, says so, and falls back to the store.
+    const bare = oyster(["status"], { cwd });
+    expect(bare.stdout).toContain("controller  DOWN");
+    expect(bare.stdout).toContain("refused this CLI (401");
   }, 30_000);
 });
