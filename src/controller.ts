@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { Config } from "./config/schema.ts";
 import { logger } from "./log.ts";
 import type { ControllerContext } from "./loops/context.ts";
@@ -16,6 +17,7 @@ import { createApp } from "./server/app.ts";
 import { isLoopback, type RunningServer, ServeError, serveApp } from "./server/serve.ts";
 import { ensureToken, exposedTokenProblem, TokenError } from "./server/token.ts";
 import { openStore, type Store } from "./store/db.ts";
+import { ensureStoreId } from "./store/identity.ts";
 import { upsertConfiguredNodes } from "./store/nodes.ts";
 import { clearSetting, setSetting } from "./store/settings.ts";
 
@@ -53,8 +55,10 @@ export async function startController(config: Config): Promise<Controller> {
   const token = config.http.enabled ? apiToken(config) : "";
   const store: Store = openStore(config.store);
   let transports: Map<string, Transport>;
+  let identity: { store_id: string; instance_id: string };
   try {
     store.tx((db) => upsertConfiguredNodes(db, config.nodes, Date.now()));
+    identity = { store_id: store.tx((db) => ensureStoreId(db)), instance_id: randomUUID() };
     transports = createTransports(config);
   } catch (err) {
     store.close();
@@ -115,7 +119,9 @@ export async function startController(config: Config): Promise<Controller> {
   await loopsByName.get("probe")!.tick();
   for (const l of loops) l.start();
   state.ready = true;
-  const http = config.http.enabled ? startHttp(config, { store, startedAt, loops, state, token }) : null;
+  const http = config.http.enabled
+    ? startHttp(config, { store, startedAt, loops, state, token, identity })
+    : null;
 
   let stopping: Promise<void> | null = null;
   const stop = () => {
@@ -161,11 +167,19 @@ function apiToken(config: Config): string {
  */
 function startHttp(
   config: Config,
-  deps: { store: Store; startedAt: number; loops: Loop[]; state: ControllerState; token: string },
+  deps: {
+    store: Store;
+    startedAt: number;
+    loops: Loop[];
+    state: ControllerState;
+    token: string;
+    identity: { store_id: string; instance_id: string };
+  },
 ): RunningServer | null {
   let server: RunningServer | undefined;
   const app = createApp({
     token: deps.token,
+    identity: deps.identity,
     port: () => server?.port,
     service: "oyster",
     startedAt: deps.startedAt,

@@ -5,6 +5,7 @@ import type { HealthBody } from "../server/health.ts";
 import { urlHost } from "../server/serve.ts";
 import { findToken, TokenError } from "../server/token.ts";
 import { openStore } from "../store/db.ts";
+import { readStoreId } from "../store/identity.ts";
 import { getSetting } from "../store/settings.ts";
 import { CliError } from "./errors.ts";
 
@@ -128,4 +129,24 @@ export function isHealthBody(b: unknown): b is HealthBody {
     typeof h.loops === "object" &&
     Array.isArray(h.unhealthy)
   );
+}
+
+/**
+ * Why the controller that answered at `url` is not the one of this config's store, or null when
+ * it is: its /health names the store it runs on, and only a controller of our store can have
+ * written that id into our file. Another instance on the default port is named, not believed.
+ */
+export function notOurController(config: Config, body: HealthBody, url: string): string | null {
+  let ours: string | null = null;
+  try {
+    ours = readStoreId(config.store);
+  } catch {
+    // An unreadable store cannot vouch for anyone; the message below says whose it is not.
+  }
+  if (ours && body.store_id === ours) return null;
+  const who = `the controller answering at ${url} (pid ${body.pid}, instance ${body.instance_id ?? "unknown"}, store ${body.store_id ?? "unknown"})`;
+  if (!existsSync(config.store)) return `${who} is not this config's: there is no store at ${config.store}`;
+  if (!ours)
+    return `${who} is not this config's: no controller has run on ${config.store} yet (it has no store id)`;
+  return `${who} is not the controller of ${config.store} (store ${ours})`;
 }

@@ -8,6 +8,7 @@ import {
   controllerUrl,
   getJson,
   isHealthBody,
+  notOurController,
   urlArg,
 } from "./controller-client.ts";
 import { printJson } from "./table.ts";
@@ -37,6 +38,8 @@ export default withExamples(
               : `${base}/health answered ${r.status}, but not as an oyster controller`,
           );
         }
+        const foreign = args.url ? null : notOurController(config, r.body, base);
+        if (foreign) throw new ControllerUnreachable(foreign);
         if (args.json) printJson(r.body);
         else process.stdout.write(`${healthReason(r.body)} (${base})\n`);
         process.exitCode = r.status === 200 && r.body.status === "healthy" ? 0 : 1;

@@ -15,6 +15,7 @@ import {
   controllerUrl,
   getJson,
   isHealthBody,
+  notOurController,
   urlArg,
 } from "./controller-client.ts";
 import { CliError, usageError } from "./errors.ts";
@@ -95,6 +96,9 @@ async function collectStatus(
       token,
     );
     if (r.status === 200 && r.body && isHealthBody(r.body.controller) && r.body.fleet) {
+      // An explicit --url is the operator's choice; a discovered one must be our store's.
+      const foreign = explicit ? null : notOurController(config, r.body.controller, url);
+      if (foreign) return fromStore(loaded, args, url, foreign, services);
       return {
         at: Date.now(),
         controller: { up: true, url, health: r.body.controller, error: null },

@@ -32,6 +32,8 @@ export interface AppDeps {
   token?: string;
   /** The bound port, for the Host check; undefined until bound. */
   port?: () => number | undefined;
+  /** Reported by /health and /api/status so the CLI can tell its own controller from another. */
+  identity?: { store_id: string; instance_id: string };
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -57,6 +59,7 @@ export function createApp(deps: AppDeps): Hono {
       now: now(),
       shuttingDown: deps.state.shuttingDown,
       loops: deps.loops(),
+      identity: deps.identity,
     });
 
   const app = new Hono();
