@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { Config } from "./config/schema.ts";
 import { logger } from "./log.ts";
 import type { ControllerContext } from "./loops/context.ts";
@@ -14,7 +15,9 @@ import { createTransports } from "./remote/index.ts";
 import type { Transport } from "./remote/transport.ts";
 import { createApp } from "./server/app.ts";
 import { isLoopback, type RunningServer, ServeError, serveApp } from "./server/serve.ts";
+import { ensureToken, exposedTokenProblem, TokenError } from "./server/token.ts";
 import { openStore, type Store } from "./store/db.ts";
+import { ensureStoreId } from "./store/identity.ts";
 import { upsertConfiguredNodes } from "./store/nodes.ts";
 import { clearSetting, setSetting } from "./store/settings.ts";
 
@@ -48,15 +51,14 @@ export interface Controller {
 export async function startController(config: Config): Promise<Controller> {
   const startedAt = Date.now();
   const state: ControllerState = { ready: false, shuttingDown: false };
-  if (config.http.enabled && !isLoopback(config.http.host) && !config.http.token.trim()) {
-    throw new Error(
-      `http.host is ${config.http.host}, which is reachable from other machines, and http.token is empty: set a token (OYSTER_HTTP_TOKEN) or bind to 127.0.0.1`,
-    );
-  }
+  // Before the store opens, so a refused token leaves nothing behind.
+  const token = config.http.enabled ? apiToken(config) : "";
   const store: Store = openStore(config.store);
   let transports: Map<string, Transport>;
+  let identity: { store_id: string; instance_id: string };
   try {
     store.tx((db) => upsertConfiguredNodes(db, config.nodes, Date.now()));
+    identity = { store_id: store.tx((db) => ensureStoreId(db)), instance_id: randomUUID() };
     transports = createTransports(config);
   } catch (err) {
     store.close();
@@ -117,7 +119,9 @@ export async function startController(config: Config): Promise<Controller> {
   await loopsByName.get("probe")!.tick();
   for (const l of loops) l.start();
   state.ready = true;
-  const http = config.http.enabled ? startHttp(config, { store, startedAt, loops, state }) : null;
+  const http = config.http.enabled
+    ? startHttp(config, { store, startedAt, loops, state, token, identity })
+    : null;
 
   let stopping: Promise<void> | null = null;
   const stop = () => {
@@ -148,6 +152,14 @@ export async function startController(config: Config): Promise<Controller> {
   return { ctx, loops, state, startedAt, http, stop };
 }
 
+/** The API token (configured, else generated into state_dir); a short one is refused beyond loopback. */
+function apiToken(config: Config): string {
+  const t = ensureToken(config);
+  const problem = exposedTokenProblem(config.http.host, t, isLoopback(config.http.host));
+  if (problem) throw new TokenError(problem);
+  return t.token;
+}
+
 /**
  * Bind the HTTP server once the loops turn. A taken port is logged and the controller keeps
  * dispatching without HTTP (seeds/003): scheduling matters more than its dashboard. The bound
@@ -155,9 +167,20 @@ export async function startController(config: Config): Promise<Controller> {
  */
 function startHttp(
   config: Config,
-  deps: { store: Store; startedAt: number; loops: Loop[]; state: ControllerState },
+  deps: {
+    store: Store;
+    startedAt: number;
+    loops: Loop[];
+    state: ControllerState;
+    token: string;
+    identity: { store_id: string; instance_id: string };
+  },
 ): RunningServer | null {
+  let server: RunningServer | undefined;
   const app = createApp({
+    token: deps.token,
+    identity: deps.identity,
+    port: () => server?.port,
     service: "oyster",
     startedAt: deps.startedAt,
     store: deps.store,
@@ -165,7 +188,6 @@ function startHttp(
     loops: () => deps.loops.map((l) => l.status()),
     state: deps.state,
   });
-  let server: RunningServer;
   try {
     server = serveApp(app, config.http.host, config.http.port);
   } catch (err) {

@@ -3,7 +3,7 @@ import { breakerPolicy, currentState } from "../dispatch/breaker.ts";
 import { deleteBreaker, loadBreakers } from "../store/breakers.ts";
 import { recordEvent } from "../store/events.ts";
 import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
-import { withStore } from "./context.ts";
+import { readStore, withStore } from "./context.ts";
 import { CliError } from "./errors.ts";
 import { ago, formatTable, printJson } from "./table.ts";
 
@@ -12,7 +12,7 @@ const list = withExamples(
     meta: { name: "list", description: "Show every circuit breaker (per node and per executor)" },
     args: { ...sharedArgs, ...jsonArg },
     async run({ args }) {
-      const rows = await withStore(args, (store, { config }) => {
+      const rows = await readStore(args, (store, { config }) => {
         const now = Date.now();
         const policy = breakerPolicy(config.breaker);
         return [...store.tx((db) => loadBreakers(db)).values()].map((b) => {

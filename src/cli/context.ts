@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { ConfigError, type LoadedConfig, loadConfig } from "../config/load.ts";
 import { openStore, type Store, StoreError } from "../store/db.ts";
 import { CliError } from "./errors.ts";
@@ -33,4 +34,18 @@ export async function withStore<T>(
   } finally {
     store.close();
   }
+}
+
+/**
+ * `withStore` for commands that only look: a missing store is an error naming the path, never
+ * a new empty file (a typo in --config or the wrong directory would otherwise look like "no tasks").
+ */
+export async function readStore<T>(
+  args: { config?: string },
+  fn: (store: Store, loaded: LoadedConfig) => T | Promise<T>,
+): Promise<T> {
+  const { store } = cliConfig(args).config;
+  if (!existsSync(store))
+    throw new CliError(`there is no store at ${store} (nothing submitted here yet, or another --config?)`);
+  return withStore(args, fn);
 }

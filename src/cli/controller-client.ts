@@ -3,8 +3,11 @@ import type { ArgDef } from "citty";
 import type { Config } from "../config/schema.ts";
 import type { HealthBody } from "../server/health.ts";
 import { urlHost } from "../server/serve.ts";
+import { findToken, TokenError } from "../server/token.ts";
 import { openStore } from "../store/db.ts";
+import { readStoreId } from "../store/identity.ts";
 import { getSetting } from "../store/settings.ts";
+import { CliError } from "./errors.ts";
 
 export const urlArg = {
   url: {
@@ -35,15 +38,59 @@ export function controllerUrl(config: Config, explicit?: string): string {
   return `http://${urlHost(config.http.host)}:${config.http.port}`;
 }
 
+/**
+ * The API token the CLI sends: OYSTER_HTTP_TOKEN / http.token, else the file the controller
+ * generated in state_dir; null when neither exists (no controller started here yet).
+ */
+export function cliToken(config: Config): string | null {
+  try {
+    return findToken(config).token;
+  } catch (err) {
+    if (err instanceof TokenError) throw new CliError(err.message, 1, { cause: err });
+    throw err;
+  }
+}
+
 export class ControllerUnreachable extends Error {
   override name = "ControllerUnreachable";
 }
 
 /** GET a JSON document from the controller; any status is returned, transport errors throw. */
-export async function getJson<T>(url: string, timeoutMs = 3_000): Promise<{ status: number; body: T }> {
+export function getJson<T>(
+  url: string,
+  timeoutMs = 3_000,
+  token: string | null = null,
+): Promise<{ status: number; body: T }> {
+  return requestJson<T>(url, { method: "GET", timeoutMs, token });
+}
+
+/** POST to the controller's API with the token; any status is returned, transport errors throw. */
+export function postJson<T>(
+  url: string,
+  body: unknown,
+  token: string | null,
+  timeoutMs = 30_000,
+): Promise<{ status: number; body: T }> {
+  const text = body === undefined ? undefined : JSON.stringify(body);
+  return requestJson<T>(url, { method: "POST", timeoutMs, token, body: text });
+}
+
+async function requestJson<T>(
+  url: string,
+  opts: { method: "GET" | "POST"; timeoutMs: number; token: string | null; body?: string },
+): Promise<{ status: number; body: T }> {
+  const { timeoutMs } = opts;
+  const headers: Record<string, string> = {};
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  if (opts.body !== undefined) headers["content-type"] = "application/json";
   let res: Response;
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    res = await fetch(url, {
+      method: opts.method,
+      headers,
+      body: opts.body,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
   } catch (err) {
     const e = err as Error & { code?: string };
     const why =
@@ -82,4 +129,24 @@ export function isHealthBody(b: unknown): b is HealthBody {
     typeof h.loops === "object" &&
     Array.isArray(h.unhealthy)
   );
+}
+
+/**
+ * Why the controller that answered at `url` is not the one of this config's store, or null when
+ * it is: its /health names the store it runs on, and only a controller of our store can have
+ * written that id into our file. Another instance on the default port is named, not believed.
+ */
+export function notOurController(config: Config, body: HealthBody, url: string): string | null {
+  let ours: string | null = null;
+  try {
+    ours = readStoreId(config.store);
+  } catch {
+    // An unreadable store cannot vouch for anyone; the message below says whose it is not.
+  }
+  if (ours && body.store_id === ours) return null;
+  const who = `the controller answering at ${url} (pid ${body.pid}, instance ${body.instance_id ?? "unknown"}, store ${body.store_id ?? "unknown"})`;
+  if (!existsSync(config.store)) return `${who} is not this config's: there is no store at ${config.store}`;
+  if (!ours)
+    return `${who} is not this config's: no controller has run on ${config.store} yet (it has no store id)`;
+  return `${who} is not the controller of ${config.store} (store ${ours})`;
 }

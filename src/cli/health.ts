@@ -2,7 +2,15 @@ import { defineCommand } from "citty";
 import { healthReason } from "../server/health.ts";
 import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
 import { cliConfig } from "./context.ts";
-import { ControllerUnreachable, controllerUrl, getJson, isHealthBody, urlArg } from "./controller-client.ts";
+import {
+  ControllerUnreachable,
+  cliToken,
+  controllerUrl,
+  getJson,
+  isHealthBody,
+  notOurController,
+  urlArg,
+} from "./controller-client.ts";
 import { printJson } from "./table.ts";
 
 /** For scripts, cron and Kubernetes exec probes: exit 0 healthy, 1 anything else, one line why. */
@@ -16,15 +24,22 @@ export default withExamples(
       timeout: { type: "string", description: "Seconds to wait for an answer (default 3)" },
     },
     async run({ args }) {
-      const base = controllerUrl(cliConfig(args).config, args.url as string | undefined);
+      const { config } = cliConfig(args);
+      const base = controllerUrl(config, args.url as string | undefined);
       const timeoutMs = Math.max(0.1, Number(args.timeout ?? 3) || 3) * 1000;
       try {
-        const r = await getJson<unknown>(`${base}/health`, timeoutMs);
+        // /health needs the token only with http.guard_probes; sending it always is harmless.
+        const r = await getJson<unknown>(`${base}/health`, timeoutMs, cliToken(config));
         if (!isHealthBody(r.body)) {
+          const refused = r.status === 401 || r.status === 403;
           throw new ControllerUnreachable(
-            `${base}/health answered ${r.status}, but not as an oyster controller`,
+            refused
+              ? `${base}/health refused this CLI (${r.status}: ${(r.body as { error?: string } | null)?.error ?? "no reason"})`
+              : `${base}/health answered ${r.status}, but not as an oyster controller`,
           );
         }
+        const foreign = args.url ? null : notOurController(config, r.body, base);
+        if (foreign) throw new ControllerUnreachable(foreign);
         if (args.json) printJson(r.body);
         else process.stdout.write(`${healthReason(r.body)} (${base})\n`);
         process.exitCode = r.status === 200 && r.body.status === "healthy" ? 0 : 1;

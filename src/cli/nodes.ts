@@ -3,7 +3,7 @@ import { createTransports } from "../remote/index.ts";
 import { installBinary } from "../remote/install.ts";
 import { listNodes, upsertConfiguredNodes } from "../store/nodes.ts";
 import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
-import { cliConfig, withStore } from "./context.ts";
+import { cliConfig, readStore } from "./context.ts";
 import { CliError } from "./errors.ts";
 import { ago, formatTable, printJson } from "./table.ts";
 
@@ -12,7 +12,7 @@ const list = withExamples(
     meta: { name: "list", description: "List nodes from config with their last known state (the default)" },
     args: { ...sharedArgs, ...jsonArg },
     async run({ args }) {
-      const rows = await withStore(args, (store, { config }) =>
+      const rows = await readStore(args, (store, { config }) =>
         store.tx((db) => {
           upsertConfiguredNodes(db, config.nodes, Date.now());
           return listNodes(db);

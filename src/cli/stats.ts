@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { windowStats } from "../store/dispatch-events.ts";
 import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
-import { withStore } from "./context.ts";
+import { readStore } from "./context.ts";
 import { formatTable, printJson } from "./table.ts";
 
 export default withExamples(
@@ -12,7 +12,7 @@ export default withExamples(
     },
     args: { ...sharedArgs, ...jsonArg },
     async run({ args }) {
-      const { stats, cfg } = await withStore(args, (store, { config }) => ({
+      const { stats, cfg } = await readStore(args, (store, { config }) => ({
         stats: store.tx((db) => windowStats(db, Date.now(), config.dispatch.window)),
         cfg: config.dispatch,
       }));

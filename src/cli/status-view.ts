@@ -23,6 +23,15 @@ export interface StatusReport {
   events: EventRow[];
   /** The supervisor's services, or null when no supervisor runs from this state_dir. */
   services: ServiceStatus[] | null;
+  /** Where the CLI's API token comes from; `none` until the first `oyster run` writes the file. */
+  api_token: { source: "env" | "config" | "file" | "none"; path: string };
+}
+
+function tokenLine(t: StatusReport["api_token"]): string {
+  if (t.source === "env") return "api token   from OYSTER_HTTP_TOKEN";
+  if (t.source === "config") return "api token   from http.token in the config";
+  if (t.source === "file") return `api token   ${t.path}`;
+  return `api token   none yet (the first \`oyster run\` writes ${t.path})`;
 }
 
 const TASK_ORDER = [
@@ -47,6 +56,7 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
   } else {
     out.push(`controller  DOWN — ${c.error ?? "not reachable"}; figures below are read from the store`);
   }
+  out.push(tokenLine(r.api_token));
   if (r.fleet)
     out.push(`switches    drain ${r.fleet.drain ? "ON" : "off"}, pause ${r.fleet.pause ? "ON" : "off"}`);
 

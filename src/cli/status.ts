@@ -4,11 +4,20 @@ import type { LoadedConfig } from "../config/load.ts";
 import { breakerPolicy } from "../dispatch/breaker.ts";
 import type { HealthBody } from "../server/health.ts";
 import { type FleetSnapshot, fleetSnapshot, recentEvents } from "../server/snapshot.ts";
+import { findToken } from "../server/token.ts";
 import type { EventRow } from "../store/events.ts";
 import { fetchSupervisorStatus } from "../supervisor/client.ts";
 import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
 import { cliConfig, withStore } from "./context.ts";
-import { ControllerUnreachable, controllerUrl, getJson, isHealthBody, urlArg } from "./controller-client.ts";
+import {
+  ControllerUnreachable,
+  cliToken,
+  controllerUrl,
+  getJson,
+  isHealthBody,
+  notOurController,
+  urlArg,
+} from "./controller-client.ts";
 import { CliError, usageError } from "./errors.ts";
 import { formatStatus, type StatusReport } from "./status-view.ts";
 import { printJson } from "./table.ts";
@@ -79,12 +88,17 @@ async function collectStatus(
   const { config } = loaded;
   const url = controllerUrl(config, explicit);
   const services = await fetchSupervisorStatus(config.state_dir).catch(() => null);
+  const token = cliToken(config);
   try {
     const r = await getJson<{ controller: HealthBody; fleet: FleetSnapshot; events: EventRow[] } | null>(
       `${url}/api/status`,
       2_000,
+      token,
     );
     if (r.status === 200 && r.body && isHealthBody(r.body.controller) && r.body.fleet) {
+      // An explicit --url is the operator's choice; a discovered one must be our store's.
+      const foreign = explicit ? null : notOurController(config, r.body.controller, url);
+      if (foreign) return fromStore(loaded, args, url, foreign, services);
       return {
         at: Date.now(),
         controller: { up: true, url, health: r.body.controller, error: null },
@@ -92,15 +106,14 @@ async function collectStatus(
         fleet: r.body.fleet,
         events: r.body.events,
         services,
+        api_token: tokenSource(config),
       };
     }
-    return fromStore(
-      loaded,
-      args,
-      url,
-      `${url}/api/status answered ${r.status}, but not as an oyster controller`,
-      services,
-    );
+    const why =
+      r.status === 401 || r.status === 403
+        ? `${url}/api/status refused this CLI (${r.status}: ${(r.body as { error?: string } | null)?.error ?? "no reason"})`
+        : `${url}/api/status answered ${r.status}, but not as an oyster controller`;
+    return fromStore(loaded, args, url, why, services);
   } catch (err) {
     if (!(err instanceof ControllerUnreachable)) throw err;
     return fromStore(loaded, args, url, err.message, services);
@@ -128,5 +141,18 @@ async function fromStore(
   } else if (!services) {
     throw new CliError(`${error}, and there is no store at ${config.store} yet (nothing submitted?)`);
   }
-  return { at: now, controller: { up: false, url, health: null, error }, source: "store", ...read, services };
+  return {
+    at: now,
+    controller: { up: false, url, health: null, error },
+    source: "store",
+    ...read,
+    services,
+    api_token: tokenSource(config),
+  };
+}
+
+/** Where the token is, for the operator (cliToken already refused an unsafe file). */
+function tokenSource(config: LoadedConfig["config"]): StatusReport["api_token"] {
+  const t = findToken(config);
+  return t.token === null ? { source: "none", path: t.path } : { source: t.source, path: t.path };
 }

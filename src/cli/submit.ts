@@ -1,6 +1,7 @@
 import { defineCommand } from "citty";
 import { collectSpecFiles, formatProblem, intake, readSpecFiles } from "../spec/intake.ts";
 import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
+import { apiWriteArgs, submitThroughApi, wantsApi } from "./api-write.ts";
 import { withStore } from "./context.ts";
 import { CliError, usageError } from "./errors.ts";
 import { formatTable, printJson } from "./table.ts";
@@ -11,6 +12,7 @@ export default withExamples(
     args: {
       ...sharedArgs,
       ...jsonArg,
+      ...apiWriteArgs,
       paths: {
         type: "positional",
         required: false,
@@ -27,6 +29,8 @@ export default withExamples(
       if (paths.length === 0) throw usageError("give at least one spec file or directory");
       const collected = collectSpecFiles(paths);
       const read = readSpecFiles(collected.files);
+      if (wantsApi(args))
+        return submitThroughApi(args, read.inputs, [...collected.problems, ...read.problems]);
       const result = await withStore(args, (store, { config }) => {
         const r = intake(store, read.inputs, {
           dryRun: Boolean(args["dry-run"]),
@@ -78,5 +82,6 @@ export default withExamples(
     "oyster submit specs/",
     "oyster submit specs/S04.md specs/S06.md --dry-run",
     "oyster submit specs/ --allow-missing-deps --json",
+    "oyster submit specs/ --api",
   ],
 );

@@ -1,7 +1,8 @@
 import { defineCommand } from "citty";
 import { cancelTask, getTask, listTasks, retryTask, TASK_STATUSES } from "../store/tasks.ts";
 import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
-import { withStore } from "./context.ts";
+import { apiWriteArgs, changeViaApi, wantsApi } from "./api-write.ts";
+import { cliConfig, readStore, withStore } from "./context.ts";
 import { CliError, usageError } from "./errors.ts";
 import { ago, formatTable, printJson } from "./table.ts";
 
@@ -24,7 +25,7 @@ const list = withExamples(
       const limit = args.limit === undefined ? 1000 : Number(args.limit);
       if (!Number.isInteger(limit) || limit < 1)
         throw usageError(`--limit must be a positive integer, got ${args.limit}`);
-      const rows = await withStore(args, (store) =>
+      const rows = await readStore(args, (store) =>
         listTasks(store.db, {
           status: args.status as string | undefined,
           project: args.project as string | undefined,
@@ -57,7 +58,7 @@ const show = withExamples(
     meta: { name: "show", description: "One task: fields, dependencies, modified paths, runs" },
     args: { ...sharedArgs, ...jsonArg, id: { type: "positional", required: true, description: "Task id" } },
     async run({ args }) {
-      const t = await withStore(args, (store) => getTask(store.db, String(args.id)));
+      const t = await readStore(args, (store) => getTask(store.db, String(args.id)));
       if (!t) throw new CliError(`no task named "${args.id}"`);
       if (args.json) return printJson(t);
       const lines = [
@@ -99,9 +100,17 @@ function change(name: "cancel" | "retry", description: string) {
   return withExamples(
     defineCommand({
       meta: { name, description },
-      args: { ...sharedArgs, id: { type: "positional", required: true, description: "Task id" } },
+      args: {
+        ...sharedArgs,
+        ...apiWriteArgs,
+        id: { type: "positional", required: true, description: "Task id" },
+      },
       async run({ args }) {
         const id = String(args.id);
+        if (wantsApi(args)) {
+          const r = await changeViaApi(cliConfig(args).config, args.url, id, name);
+          return void process.stdout.write(`${id}: ${r.from} → ${r.to}\n`);
+        }
         const r = await withStore(args, (store) =>
           store.tx((db) =>
             name === "cancel" ? cancelTask(db, id, Date.now()) : retryTask(db, id, Date.now()),
@@ -111,7 +120,7 @@ function change(name: "cancel" | "retry", description: string) {
         process.stdout.write(`${id}: ${r.from} → ${name === "cancel" ? "cancelled" : "pending"}\n`);
       },
     }),
-    [`oyster tasks ${name} S04-health-endpoints`],
+    [`oyster tasks ${name} S04-health-endpoints`, `oyster tasks ${name} S04-health-endpoints --api`],
   );
 }
 

@@ -5,9 +5,11 @@ export const SAMPLE_CONFIG = `# oyster.yaml — every key can be overridden by a
 store: ./oyster.db            # the SQLite store (created 0600)
 
 http:
-  host: 127.0.0.1             # anything but loopback requires a token
+  host: 127.0.0.1             # beyond loopback, reads need the token too
   port: 8090
-  token: ""                   # bearer token for mutating /api routes
+  token: ""                   # empty: generated into state_dir/http-token on first start
+  allowed_hosts: []           # Host names accepted besides the bind address and loopback
+  guard_probes: false         # true: /health, /ready, /metrics need the token too
   enabled: true               # false: no HTTP server at all (no /health, /metrics)
 
 nodes:

@@ -48,6 +48,10 @@ export const configSchema = z
         host: z.string().default("127.0.0.1"),
         port: z.number().int().min(0).max(65535).default(8090),
         token: z.string().default(""),
+        /** Host names (optionally `name:port`) accepted besides the bind address and loopback. */
+        allowed_hosts: z.array(z.string().min(1)).default([]),
+        /** Require the token and Host check on /health, /ready and /metrics too. */
+        guard_probes: z.boolean().default(false),
       })
       .strict()
       .prefault({}),

@@ -1,4 +1,3 @@
-import { timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
 import type { Config } from "../config/schema.ts";
 import { breakerPolicy } from "../dispatch/breaker.ts";
@@ -8,16 +7,18 @@ import type { Store } from "../store/db.ts";
 import { listEvents } from "../store/events.ts";
 import { cancelTask, getTask, listTasks, retryTask, TASK_STATUSES } from "../store/tasks.ts";
 import { VERSION } from "../version.ts";
+import { guard } from "./guard.ts";
 import { healthReport } from "./health.ts";
+import { specMedia } from "./media.ts";
 import { CONTENT_TYPE } from "./prometheus.ts";
 import { createScraper } from "./scrape.ts";
-import { MAX_BODY_BYTES } from "./serve.ts";
+import { isLoopback, MAX_BODY_BYTES } from "./serve.ts";
 import { type FleetSnapshot, fleetSnapshot } from "./snapshot.ts";
 
 /**
  * The controller's HTTP surface: probes (/health, /ready), /metrics, and a JSON API under /api
- * for dashboards and scripts. Read routes are open (the server binds to loopback by default);
- * routes that change anything need `Authorization: Bearer <http.token>` when a token is set.
+ * for dashboards and scripts. Every request passes the guard (guard.ts): Host and Origin
+ * checks, and the token for anything that changes state (for reads too beyond loopback).
  */
 export interface AppDeps {
   service: string;
@@ -27,6 +28,12 @@ export interface AppDeps {
   loops: () => LoopStatus[];
   state: { ready: boolean; shuttingDown: boolean };
   now?: () => number;
+  /** The API token (default `config.http.token`); empty means no request can change anything. */
+  token?: string;
+  /** The bound port, for the Host check; undefined until bound. */
+  port?: () => number | undefined;
+  /** Reported by /health and /api/status so the CLI can tell its own controller from another. */
+  identity?: { store_id: string; instance_id: string };
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -52,11 +59,22 @@ export function createApp(deps: AppDeps): Hono {
       now: now(),
       shuttingDown: deps.state.shuttingDown,
       loops: deps.loops(),
+      identity: deps.identity,
     });
 
   const app = new Hono();
   app.onError((err, c) => c.json({ error: err.message }, 500));
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
+  app.use(
+    guard({
+      host: config.http.host,
+      port: deps.port ?? (() => undefined),
+      allowedHosts: config.http.allowed_hosts,
+      token: deps.token ?? config.http.token.trim(),
+      loopback: isLoopback(config.http.host),
+      guardProbes: config.http.guard_probes,
+    }),
+  );
 
   app.get("/health", (c) => {
     const r = health();
@@ -74,9 +92,6 @@ export function createApp(deps: AppDeps): Hono {
   const api = new Hono();
   api.use(async (c, next) => {
     if (c.req.method === "GET" || c.req.method === "HEAD") return next();
-    if (config.http.token && !bearerMatches(c.req.header("authorization"), config.http.token)) {
-      return c.json({ error: "this route needs Authorization: Bearer <http.token>" }, 401);
-    }
     // Nothing new is accepted once shutdown began: the loops that would act on it are stopping.
     if (deps.state.shuttingDown) return c.json({ error: "the controller is shutting down" }, 503);
     return next();
@@ -108,7 +123,9 @@ export function createApp(deps: AppDeps): Hono {
     return t ? c.json(t) : c.json({ error: `no task named "${c.req.param("id")}"` }, 404);
   });
   api.post("/tasks", async (c) => {
-    const parsed = await readSpecs(c.req.raw);
+    const media = specMedia(c.req.header("content-type"));
+    if (media.kind === "refused") return c.json({ error: media.error }, 415);
+    const parsed = await readSpecs(c.req.raw, media.kind);
     if ("error" in parsed) return c.json({ error: parsed.error }, 400);
     const r = intake(store, parsed.specs, {
       dryRun: parsed.dryRun,
@@ -164,29 +181,21 @@ function intParam(v: string | undefined, dflt: number, min = 1): number | null {
   return Number.isSafeInteger(n) && n >= min ? n : null;
 }
 
-function bearerMatches(header: string | undefined, token: string): boolean {
-  const m = /^Bearer\s+(.+)$/i.exec(header ?? "");
-  if (!m?.[1]) return false;
-  const a = Buffer.from(m[1].trim());
-  const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
 /**
- * POST /api/tasks takes either one spec as text (Markdown with front matter, any text/* type;
+ * POST /api/tasks takes either one spec as text (Markdown with front matter, `text/markdown`;
  * `?source=` names it) or JSON `{"specs":[{"source","text"}], "dry_run", "allow_missing_deps"}`.
  */
 async function readSpecs(
   req: Request,
+  kind: "markdown" | "json",
 ): Promise<{ specs: SpecInput[]; dryRun: boolean; allowMissingDeps: boolean } | { error: string }> {
   const len = Number(req.headers.get("content-length") ?? 0);
   // Bun.serve enforces the limit on the wire (413); this answers early with a clearer message.
   if (len > MAX_BODY_BYTES) return { error: `body is larger than ${MAX_BODY_BYTES} bytes` };
   const url = new URL(req.url);
   const flag = (name: string) => ["1", "true", "yes"].includes(url.searchParams.get(name) ?? "");
-  const type = req.headers.get("content-type") ?? "";
   const text = await req.text();
-  if (!type.includes("json")) {
+  if (kind === "markdown") {
     return {
       specs: [{ source: url.searchParams.get("source") || "api", text }],
       dryRun: flag("dry_run"),

@@ -25,6 +25,9 @@ export interface HealthBody {
   loops: Record<string, LoopHealth>;
   /** Names of the loops that made the verdict unhealthy (empty when healthy). */
   unhealthy: string[];
+  /** `oyster run` only: the id of its store and of this start, so a CLI can tell it is its own. */
+  store_id?: string;
+  instance_id?: string;
 }
 
 export interface HealthInput {
@@ -35,6 +38,7 @@ export interface HealthInput {
   now: number;
   shuttingDown: boolean;
   loops: LoopStatus[];
+  identity?: { store_id: string; instance_id: string };
 }
 
 const round = (n: number, digits = 3) => Math.round(n * 10 ** digits) / 10 ** digits;
@@ -72,6 +76,7 @@ export function healthReport(i: HealthInput): { code: 200 | 503; body: HealthBod
       uptime_s: Math.floor((i.now - i.startedAt) / 1000),
       loops,
       unhealthy,
+      ...i.identity,
     },
   };
 }

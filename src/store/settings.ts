@@ -4,7 +4,7 @@ import type { Db } from "./db.ts";
  * Operator switches that must survive restarts and be visible to every process, and where the
  * running controller can be reached (`http_url`, for `oyster status` and `oyster health`).
  */
-export type SettingKey = "drain" | "pause" | "http_url";
+export type SettingKey = "drain" | "pause" | "http_url" | "store_id";
 
 export function getSetting(db: Db, key: SettingKey): string | null {
   const row = db.query("SELECT value FROM settings WHERE key = ?").get(key) as { value: string } | null;

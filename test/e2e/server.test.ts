@@ -310,10 +310,10 @@ describe("oyster run's HTTP server", () => {
     expect(oyster(["health"], { cwd }).code).toBe(1);
   }, 20_000);
 
-  test("binding beyond loopback without a token refuses to start", () => {
-    const cwd = setup(['http: { host: "0.0.0.0" }']);
+  test("binding beyond loopback with a short token refuses to start", () => {
+    const cwd = setup(['http: { host: "0.0.0.0", token: "s3cret" }']);
     const r = oyster(["run", "--port", "0"], { cwd, timeoutMs: 10_000 });
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain("http.token is empty");
+    expect(r.stderr).toContain("use at least 16");
   });
 });

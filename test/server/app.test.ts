@@ -27,8 +27,14 @@ const loops: LoopStatus[] = [
   },
 ];
 
-function app(token = "") {
-  const config = parseConfig({ http: { token } });
+const TOKEN = "test-token-0123456789";
+/** What the CLI sends: the token, and spec text as text/markdown. */
+const AUTH = { authorization: `Bearer ${TOKEN}` };
+const MD = { ...AUTH, "content-type": "text/markdown" };
+const JSON_H = { ...AUTH, "content-type": "application/json" };
+
+function app(token = TOKEN, http: Record<string, unknown> = {}) {
+  const config = parseConfig({ http: { token, ...http } });
   config.executors = { ...BUILTIN_EXECUTORS, ...config.executors };
   return createApp({
     service: "oyster",
@@ -65,13 +71,13 @@ test("/health and /ready follow the loops and the shutdown flag", async () => {
 
 test("POST /api/tasks: text or JSON, all or nothing, problems named", async () => {
   const a = app();
-  const one = await a.request("/api/tasks?source=one.md", { method: "POST", body: spec("one") });
+  const one = await a.request("/api/tasks?source=one.md", { method: "POST", headers: MD, body: spec("one") });
   expect(one.status).toBe(201);
   expect(await one.json()).toEqual({ ok: true, dry_run: false, accepted: ["one"] });
 
   const batch = await a.request("/api/tasks", {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: JSON_H,
     body: JSON.stringify({
       specs: [
         { source: "x.md", text: spec("x", "depends_on: [y]\n") },
@@ -84,13 +90,13 @@ test("POST /api/tasks: text or JSON, all or nothing, problems named", async () =
   expect(body.message).toContain("cycle");
   expect(store.db.query("SELECT task_id FROM tasks").all()).toEqual([{ task_id: "one" }]);
 
-  const dry = await a.request("/api/tasks?dry_run=1", { method: "POST", body: spec("two") });
+  const dry = await a.request("/api/tasks?dry_run=1", { method: "POST", headers: MD, body: spec("two") });
   expect(await dry.json()).toEqual({ ok: true, dry_run: true, accepted: ["two"] });
   expect(store.db.query("SELECT COUNT(*) AS n FROM tasks").get()).toEqual({ n: 1 });
 
   const junk = await a.request("/api/tasks", {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: JSON_H,
     body: "{nope",
   });
   expect(junk.status).toBe(400);
@@ -105,8 +111,10 @@ test("with a token, every mutating route needs it and nothing changes without it
     ["/api/tasks/t/retry", ""],
     ["/api/tasks/t/cancel", ""],
   ] as const) {
-    const r = await a.request(path, { method: "POST", body, headers: { authorization: "Bearer nope" } });
-    expect(r.status).toBe(401);
+    for (const auth of [{ authorization: "Bearer nope" }, {}] as Record<string, string>[]) {
+      const headers = { "content-type": "text/markdown", ...auth };
+      expect((await a.request(path, { method: "POST", body, headers })).status).toBe(401);
+    }
   }
   expect(store.db.query("SELECT task_id, status FROM tasks").all()).toEqual([
     { task_id: "t", status: "failed" },
@@ -116,8 +124,80 @@ test("with a token, every mutating route needs it and nothing changes without it
     headers: { authorization: "Bearer tok" },
   });
   expect(await ok.json()).toEqual({ ok: true, task_id: "t", from: "failed", to: "pending" });
-  // Reads stay open: the server binds to loopback unless a token is set.
+  // Reads stay open on loopback.
   expect((await a.request("/api/tasks")).status).toBe(200);
+  // With no token at all, nothing can change anything.
+  const none = await app("").request("/api/tasks/t/cancel", {
+    method: "POST",
+    headers: { authorization: "Bearer " },
+  });
+  expect(none.status).toBe(401);
+});
+
+test("spec text only as text/markdown, JSON only as application/json: 415 otherwise, nothing written", async () => {
+  const a = app();
+  const batch = JSON.stringify({ specs: [{ source: "j.md", text: spec("j") }] });
+  for (const [type, body] of [
+    [undefined, spec("p")],
+    ["text/plain", spec("p")],
+    ["text/plain; x=json", batch],
+    ["application/x-www-form-urlencoded", spec("p")],
+    ["multipart/form-data; boundary=x", spec("p")],
+    ["application/json-patch+json", batch],
+    ["text/json", batch],
+    ["application/json; charset=latin1", batch],
+  ] as const) {
+    const headers: Record<string, string> = { ...AUTH };
+    if (type) headers["content-type"] = type;
+    const r = await a.request("/api/tasks", { method: "POST", headers, body });
+    expect([type, r.status]).toEqual([type, 415]);
+    expect(((await r.json()) as { error: string }).error).toContain("text/markdown");
+  }
+  expect(store.db.query("SELECT COUNT(*) AS n FROM tasks").get()).toEqual({ n: 0 });
+  const ok = await a.request("/api/tasks", {
+    method: "POST",
+    headers: { ...AUTH, "content-type": "Application/JSON; charset=UTF-8" },
+    body: batch,
+  });
+  expect(ok.status).toBe(201);
+});
+
+test("a foreign Host or a cross-origin request gets 403 on every route but the probes", async () => {
+  addTask(store, { id: "t", status: "failed" });
+  const a = app(TOKEN, { allowed_hosts: ["oyster.example", "proxy.example:8443"] });
+  const get = (path: string, headers: Record<string, string>) => a.request(path, { headers });
+  expect((await get("/api/tasks/t", { host: "evil.example" })).status).toBe(403);
+  expect((await get("/api/tasks/t", { host: "evil.example:8090" })).status).toBe(403);
+  expect((await get("/api/tasks/t", { host: "localhost.evil.example" })).status).toBe(403);
+  expect((await get("/api/tasks/t", { host: "proxy.example:9999" })).status).toBe(403);
+  for (const host of ["localhost", "127.0.0.1", "[::1]", "oyster.example:1234", "proxy.example:8443"])
+    expect([host, (await get("/api/tasks/t", { host })).status]).toEqual([host, 200]);
+  // Probes are called by IP by kubelets and Prometheus; they carry no task data.
+  expect((await get("/health", { host: "10.1.2.3:8090" })).status).toBe(200);
+  const retry = (headers: Record<string, string>) =>
+    a.request("/api/tasks/t/retry", { method: "POST", headers: { ...AUTH, ...headers } });
+  expect((await retry({ host: "evil.example" })).status).toBe(403);
+  expect((await retry({ origin: "http://evil.example" })).status).toBe(403);
+  expect((await retry({ origin: "null" })).status).toBe(403);
+  expect((await retry({ origin: "http://localhost:3000" })).status).toBe(403);
+  expect((await retry({ "sec-fetch-site": "cross-site" })).status).toBe(403);
+  expect((await retry({ "sec-fetch-site": "same-site" })).status).toBe(403);
+  expect(store.db.query("SELECT status FROM tasks").get()).toEqual({ status: "failed" });
+  const ok = await retry({ origin: "http://localhost", "sec-fetch-site": "same-origin" });
+  expect(ok.status).toBe(200);
+  expect(ok.headers.get("access-control-allow-origin")).toBeNull();
+});
+
+test("beyond loopback every read needs the token too, except the probes unless guard_probes", async () => {
+  const open = app(TOKEN, { host: "0.0.0.0" });
+  expect((await open.request("/api/tasks")).status).toBe(401);
+  expect((await open.request("/api/tasks", { headers: AUTH })).status).toBe(200);
+  for (const p of ["/health", "/ready", "/metrics"]) expect((await open.request(p)).status).toBe(200);
+  const guarded = app(TOKEN, { host: "0.0.0.0", guard_probes: true });
+  for (const p of ["/health", "/ready", "/metrics"]) {
+    expect((await guarded.request(p)).status).toBe(401);
+    expect((await guarded.request(p, { headers: AUTH })).status).toBe(200);
+  }
 });
 
 test("task listing filters, detail, 404s, and ids with shell metacharacters", async () => {
@@ -133,7 +213,7 @@ test("task listing filters, detail, 404s, and ids with shell metacharacters", as
   expect(((await d.json()) as { task_id: string }).task_id).toBe(evil);
   expect((await a.request("/api/tasks/none")).status).toBe(404);
   expect((await a.request("/api/nothing")).status).toBe(404);
-  const cancel = await a.request("/api/tasks/a/cancel", { method: "POST" });
+  const cancel = await a.request("/api/tasks/a/cancel", { method: "POST", headers: AUTH });
   expect(cancel.status).toBe(409);
 });
 
@@ -174,14 +254,14 @@ test("events page by id; status, nodes, breakers and stats answer from the store
 test("once shutdown began, mutating routes answer 503 and write nothing", async () => {
   const a = app();
   state.shuttingDown = true;
-  const r = await a.request("/api/tasks", { method: "POST", body: spec("late") });
+  const r = await a.request("/api/tasks", { method: "POST", headers: MD, body: spec("late") });
   expect(r.status).toBe(503);
   expect(store.db.query("SELECT COUNT(*) AS n FROM tasks").get()).toEqual({ n: 0 });
 });
 
 test("?allow_missing_deps also applies to a JSON batch", async () => {
   const body = JSON.stringify({ specs: [{ source: "w.md", text: spec("w", "depends_on: [later]\n") }] });
-  const headers = { "content-type": "application/json" };
+  const headers = JSON_H;
   expect((await app().request("/api/tasks", { method: "POST", headers, body })).status).toBe(422);
   const ok = await app().request("/api/tasks?allow_missing_deps=1", { method: "POST", headers, body });
   expect(ok.status).toBe(201);
