@@ -58,6 +58,8 @@ export function wallClock(): () => number {
   if (!raw) return Date.now;
   const offset = Number(raw);
   if (!Number.isInteger(offset))
-    throw new Error(`OYSTER_TEST_CLOCK_OFFSET must be an integer of milliseconds, got ${JSON.stringify(raw)}`);
+    throw new Error(
+      `OYSTER_TEST_CLOCK_OFFSET must be an integer of milliseconds, got ${JSON.stringify(raw)}`,
+    );
   return () => Date.now() + offset;
 }

@@ -109,7 +109,8 @@ export function readPrivateFile(path: string, maxBytes: number): string {
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new UnsafeFileError(`${path} is not a regular file`);
-    if (st.size > maxBytes) throw new UnsafeFileError(`${path} is ${st.size} bytes, over the ${maxBytes} cap`);
+    if (st.size > maxBytes)
+      throw new UnsafeFileError(`${path} is ${st.size} bytes, over the ${maxBytes} cap`);
     // The file may grow after fstat: read one byte past the cap to notice.
     const buf = Buffer.alloc(maxBytes + 1);
     let n = 0;

@@ -105,7 +105,11 @@ const TAIL_MAX_BYTES = 64 * 1024;
 
 function tail(dir: string): string {
   try {
-    const t = readPrivateFile(join(dir, FILES.output), TAIL_MAX_BYTES).trim().split("\n").slice(-5).join(" | ");
+    const t = readPrivateFile(join(dir, FILES.output), TAIL_MAX_BYTES)
+      .trim()
+      .split("\n")
+      .slice(-5)
+      .join(" | ");
     return t ? `; output.log: ${t}` : "";
   } catch {
     return "";
