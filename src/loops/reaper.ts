@@ -154,9 +154,12 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
   }
 
   /**
-   * Monotonic instant each run was first listed, per node: the elapsed time of a run whose
-   * wrapper does not report `elapsed_ms` (an older binary) is measured from there on this
-   * process's monotonic clock, never as our wall clock minus the node's.
+   * Monotonic instant each live run was first listed, per node. A run's elapsed time is the
+   * larger of what its wrapper measured on the node's monotonic clock (`elapsed_ms`: covers the
+   * time before we first saw it, e.g. across a controller restart) and our own monotonic time
+   * since we first saw it (covers a wrapper too old to report, or frozen and no longer
+   * heartbeating). Both only ever undercount, so neither kills early; neither is our wall clock
+   * minus the node's.
    */
   const firstSeen = new Map<string, Map<string, number>>();
   function onOneClock(listed: RunStatus[], node: string): NodeRun[] {
@@ -164,10 +167,11 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
     const prev = firstSeen.get(node) ?? new Map<string, number>();
     const next = new Map<string, number>();
     const out = listed.map((s): NodeRun => {
-      if (typeof s.elapsed_ms === "number") return s as NodeRun;
+      if (s.state !== "running" && s.state !== "starting") return s as NodeRun;
       const since = prev.get(s.run_id) ?? mono;
       next.set(s.run_id, since);
-      return { ...(s as NodeRun), elapsed_ms: Math.round(mono - since) };
+      const reported = typeof s.elapsed_ms === "number" && Number.isFinite(s.elapsed_ms) ? s.elapsed_ms : 0;
+      return { ...(s as NodeRun), elapsed_ms: Math.max(reported, Math.round(mono - since)) };
     });
     firstSeen.set(node, next);
     return out;

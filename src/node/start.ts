@@ -72,7 +72,6 @@ export async function startRun(
       finished_at: null,
       exit_code: null,
       wrapper_version: VERSION_STRING,
-      elapsed_ms: 0,
     };
     const tmp = join(dir, `.${FILES.status}.${randomBytes(6).toString("hex")}.start.tmp`);
     createPrivateFile(tmp, JSON.stringify(initial));

@@ -131,3 +131,23 @@ describe("the reaper's orphan sweep", () => {
     expect(orphanEvents(ctx)).toEqual([]);
   });
 });
+
+describe("the reaper's timeout clock", () => {
+  test("a run whose wrapper stopped reporting elapsed time still times out on the controller's monotonic clock", async () => {
+    const node = fakeNode("n1", { signalled: true });
+    const { ctx } = setup([node.t]);
+    addTask(ctx.store, { id: "frozen" });
+    const c = ctx.store.tx((db) => claimRun(db, "frozen", "n1", 50, 2_000));
+    if (!c.ok) throw new Error(c.reason);
+    const id = c.run.run_id;
+    // A frozen wrapper: its status says 0 ms forever; the wall clocks say nothing useful.
+    node.listed.push({ ...status(id, "frozen", "running"), elapsed_ms: 0 });
+    const reaper = createReaper(ctx, { probeNodes: async () => {} });
+    await reaper.tick(2);
+    expect(ctx.store.tx((db) => getRun(db, id))!.state).toBe("running");
+    await Bun.sleep(80); // the 50 ms timeout passes on this process's monotonic clock
+    await reaper.tick(3);
+    expect(ctx.store.tx((db) => getRun(db, id))).toMatchObject({ state: "failed", reason: "timeout" });
+    expect(node.killed).toEqual([id]);
+  });
+});
