@@ -1,13 +1,23 @@
 import { afterAll, expect, test } from "bun:test";
-import { chmodSync, chownSync, copyFileSync, readdirSync, readFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { OYSTER_BIN, tempDir, waitFor } from "../helpers/cli.ts";
 
 /**
- * `oyster exec kill` from the built binary when it cannot leave its marker: the run dir is not
- * writable by the node's user (EACCES, as on a full or read-only disk). The signal is what stops
- * a run, so the group is still killed, and the answer says truthfully that it was signalled.
- * The node side runs as `nobody` (root ignores directory permissions).
+ * The node side (`oyster exec`) from the built binary, run as `nobody` (root ignores directory
+ * permissions), against what the run's own executor — the same user, in the run dir — can do:
+ * swap status.json for a symlink, or leave the run dir unwritable so the kill marker cannot be
+ * written. (Through a controller, a status that is briefly a symlink could be listed as absent
+ * by a reaper sweep that lands in those milliseconds, so this runs without one.)
  */
 const NOBODY = 65534;
 const tmp = tempDir("oyster-exec-kill-");
@@ -82,4 +92,29 @@ test("kill signals the process group even when the run dir is unwritable, and sa
   expect(res).toMatchObject({ found: true, signalled: true });
   expect(res.note).toMatch(/could not write the kill marker \(EACCES/);
   await waitFor("the whole group gone", () => groupMembers(pid).length === 0, { timeoutMs: 5_000 });
+});
+
+test("a status.json (and the wrapper's old temp name) swapped for symlinks is not written through", async () => {
+  const target = join(tmp.path, "precious");
+  writeFileSync(target, "precious\n");
+  chmodSync(target, 0o666);
+  // $PPID is the wrapper: the old code wrote its temp status to `.status.json.<wrapper pid>.tmp`.
+  const script = `ln -s '${target}' ".status.json.$PPID.tmp"; ln -sfn '${target}' status.json; exit 0`;
+  const start = asNobody(
+    ["exec", "start"],
+    JSON.stringify({ run_id: "s1", task_id: "t", spec: "x", argv: ["sh", "-c", script], vars: {} }),
+  );
+  expect(start.stderr).toBe("");
+  expect(start.code).toBe(0);
+  const status = join(home, "runs", "s1", "status.json");
+  const final = await waitFor("final status written", () => {
+    const r = asNobody(["exec", "list", "--json"]);
+    return (JSON.parse(r.stdout) as { run_id: string; state: string }[]).find(
+      (s) => s.run_id === "s1" && s.state === "succeeded",
+    );
+  });
+  expect(final).toMatchObject({ state: "succeeded", exit_code: 0 });
+  expect(readFileSync(target, "utf8")).toBe("precious\n");
+  expect(lstatSync(status).isSymbolicLink()).toBe(false);
+  expect(statSync(status).mode & 0o777).toBe(0o600);
 });
