@@ -9,6 +9,7 @@ import { createReaper } from "./loops/reaper.ts";
 import { applyRunStatus } from "./loops/run-status.ts";
 import { createLoop, type Loop } from "./loops/runner.ts";
 import { createScheduler } from "./loops/scheduler.ts";
+import { wallClock } from "./loops/util.ts";
 import { metrics } from "./metrics.ts";
 import { createNotifier } from "./notify.ts";
 import { createTransports } from "./remote/index.ts";
@@ -69,7 +70,7 @@ export async function startController(config: Config): Promise<Controller> {
     store,
     config,
     transports,
-    now: Date.now,
+    now: wallClock(),
     notify: createNotifier(config.notify.webhook, config.notify.timeout),
     launching: new Set(),
     wakeScheduler: () => loopsByName.get("scheduler")?.wake(),
@@ -77,7 +78,7 @@ export async function startController(config: Config): Promise<Controller> {
   for (const t of transports.values()) {
     t.onRunFinished((s) => {
       try {
-        applyRunStatus(ctx, s);
+        applyRunStatus(ctx, t.node, s);
       } catch (err) {
         log.error(`could not record the end of run ${s.run_id}: ${(err as Error).message}`);
       }

@@ -55,4 +55,9 @@ export const metrics = {
   loopCycleSeconds: new Histogram("oyster_loop_cycle_duration_seconds", "Duration of loop cycles"),
   /** run outcomes: succeeded | failed | lost | timeout | cancelled */
   runsFinished: new Counter("oyster_runs_finished_total", "Runs that reached a final state"),
+  /** reason: wrong_node | unknown_run | task_mismatch — statuses a node sent about runs not its own. */
+  runStatusRejected: new Counter(
+    "oyster_run_status_rejected_total",
+    "Run statuses ignored because the reporting node was not given that run",
+  ),
 };

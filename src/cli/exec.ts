@@ -6,7 +6,7 @@ import { killRun } from "../node/kill.ts";
 import { parseStartRequest } from "../node/request.ts";
 import { readResources } from "../node/resources.ts";
 import { startRun } from "../node/start.ts";
-import { listRuns } from "../node/status.ts";
+import { isFinal, listRuns } from "../node/status.ts";
 import { runWrapper } from "../node/wrapper.ts";
 import { jsonArg, withExamples } from "./_shared.ts";
 import { CliError, usageError } from "./errors.ts";
@@ -99,8 +99,11 @@ const kill = withExamples(
       }
       const res = await killRun(home(args), runId, grace);
       if (args.json) return printJson(res);
-      if (res.note) process.stdout.write(`${res.note}\n`);
-      else process.stdout.write(`run ${runId} ${res.status?.state ?? "signalled"}\n`);
+      const state = res.status?.state ?? (res.signalled ? "signalled" : "not signalled");
+      // A run that was not signalled (unknown, already over) is described by the note alone.
+      if (res.note && !res.signalled && (!res.found || (res.status && isFinal(res.status))))
+        process.stdout.write(`${res.note}\n`);
+      else process.stdout.write(`run ${runId} ${state}${res.note ? ` (${res.note})` : ""}\n`);
     },
   }),
   ["oyster exec kill RUN_ID", "oyster exec kill RUN_ID --grace 30s"],

@@ -21,6 +21,11 @@ export interface NodeRun {
   run_id: string;
   state: "starting" | "running" | "succeeded" | "failed" | "killed" | "lost";
   started_at: number;
+  /**
+   * How long the run has been going on one monotonic clock (the node's wrapper, or the
+   * controller's since it first saw the run). When present it alone decides the timeout.
+   */
+  elapsed_ms?: number;
 }
 
 export type ReapAction =
@@ -67,8 +72,12 @@ export function reconcileNode(
       out.push({ kind: "apply", run_id: run.run_id });
       continue;
     }
-    const started = seen.started_at || run.started_at || run.created_at;
-    const elapsed = now - started;
+    // Never the controller's clock minus the node's: a clock step on either side would kill
+    // every run at once. The wall-clock difference is only a fallback for callers without one.
+    const elapsed =
+      typeof seen.elapsed_ms === "number" && Number.isFinite(seen.elapsed_ms)
+        ? seen.elapsed_ms
+        : now - (seen.started_at || run.started_at || run.created_at);
     if (run.timeout_ms !== null && run.timeout_ms > 0 && elapsed > run.timeout_ms) {
       out.push({
         kind: "stuck",

@@ -1,17 +1,16 @@
 import { findOrphans, type NodeRun, reconcileNode } from "../dispatch/reconcile.ts";
 import { logger } from "../log.ts";
 import { metrics } from "../metrics.ts";
-import type { RunStatus } from "../remote/transport.ts";
+import type { KillReport, RunStatus } from "../remote/transport.ts";
 import { recordEvent } from "../store/events.ts";
 import {
   activeRunsWithTask,
   cleanupStaleClaims,
   requeueOrphanedTasks,
-  runStates,
   syncRunningCounts,
 } from "../store/healing.ts";
 import { listNodes, setNodeOnline } from "../store/nodes.ts";
-import { finishRun, requeueDueFailures } from "../store/runs.ts";
+import { finishRun, getRun, requeueDueFailures } from "../store/runs.ts";
 import type { ControllerContext } from "./context.ts";
 import { applyRunStatus } from "./run-status.ts";
 import { crashPoint, everyNth, mapLimit, withTimeout } from "./util.ts";
@@ -59,10 +58,11 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
     }
     const byId = new Map(listed.map((s) => [s.run_id, s]));
     const now = ctx.now();
-    for (const action of reconcileNode(candidates, listed as NodeRun[], now, cfg.ssh.command_timeout)) {
+    const timed = onOneClock(listed, node);
+    for (const action of reconcileNode(candidates, timed, now, cfg.ssh.command_timeout)) {
       if (action.kind === "apply") {
         const seen = byId.get(action.run_id)!;
-        applyRunStatus(ctx, seen);
+        applyRunStatus(ctx, node, seen);
         // Lost: the wrapper died (a ghost), but the executor's process group may live on.
         if (seen.state === "lost") await kill(node, action.run_id);
       } else if (action.kind === "ghost") {
@@ -88,18 +88,28 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
       }
     }
     if (orphans) {
-      const states = ctx.store.tx((db) =>
-        runStates(
-          db,
-          listed.map((s) => s.run_id),
-        ),
-      );
+      // Only runs this node was given: a status.json planted on this node under another node's
+      // run id must not make us kill anything in that run's name.
+      const states = ctx.store.tx((db) => {
+        const out = new Map<string, string>();
+        for (const s of listed) {
+          const run = getRun(db, s.run_id);
+          if (run?.node === node) out.set(s.run_id, run.state);
+        }
+        return out;
+      });
       for (const id of findOrphans(listed as NodeRun[], (runId) => states.get(runId) ?? null)) {
         log.warn(`run ${id} is still alive on ${node} though it is over: killing the orphan`, { node });
-        ctx.store.tx((db) =>
-          recordEvent(db, { kind: "orphan_killed", source: "reaper", run_id: id, node }, ctx.now()),
-        );
-        await kill(node, id);
+        const res = await kill(node, id);
+        if (res?.signalled)
+          ctx.store.tx((db) =>
+            recordEvent(db, { kind: "orphan_killed", source: "reaper", run_id: id, node }, ctx.now()),
+          );
+        else if (res)
+          log.warn(`orphan run ${id} on ${node} was not signalled: ${res.note ?? "no live process group"}`, {
+            node,
+            run: id,
+          });
       }
     }
   }
@@ -130,15 +140,41 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
     return done !== null;
   }
 
-  async function kill(node: string, runId: string): Promise<void> {
+  /** The node's answer, or null when it could not be asked (logged; the orphan sweep retries). */
+  async function kill(node: string, runId: string): Promise<KillReport | null> {
     const t = ctx.transports.get(node);
-    if (!t) return;
+    if (!t) return null;
     try {
-      await t.kill(runId);
+      return await t.kill(runId);
     } catch (err) {
       // The run is already recorded as over; the orphan sweep tries again.
       log.warn(`could not kill run ${runId} on ${node}: ${(err as Error).message}`, { node });
+      return null;
     }
+  }
+
+  /**
+   * Monotonic instant each live run was first listed, per node. A run's elapsed time is the
+   * larger of what its wrapper measured on the node's monotonic clock (`elapsed_ms`: covers the
+   * time before we first saw it, e.g. across a controller restart) and our own monotonic time
+   * since we first saw it (covers a wrapper too old to report, or frozen and no longer
+   * heartbeating). Both only ever undercount, so neither kills early; neither is our wall clock
+   * minus the node's.
+   */
+  const firstSeen = new Map<string, Map<string, number>>();
+  function onOneClock(listed: RunStatus[], node: string): NodeRun[] {
+    const mono = performance.now();
+    const prev = firstSeen.get(node) ?? new Map<string, number>();
+    const next = new Map<string, number>();
+    const out = listed.map((s): NodeRun => {
+      if (s.state !== "running" && s.state !== "starting") return s as NodeRun;
+      const since = prev.get(s.run_id) ?? mono;
+      next.set(s.run_id, since);
+      const reported = typeof s.elapsed_ms === "number" && Number.isFinite(s.elapsed_ms) ? s.elapsed_ms : 0;
+      return { ...(s as NodeRun), elapsed_ms: Math.max(reported, Math.round(mono - since)) };
+    });
+    firstSeen.set(node, next);
+    return out;
   }
 
   async function tick(cycle: number): Promise<void> {

@@ -47,3 +47,19 @@ export function crashPoint(point: string): void {
   crashHits.set(point, hits);
   if (hits >= Number(n ?? 1)) process.kill(process.pid, "SIGKILL");
 }
+
+/**
+ * The controller's wall clock (`ctx.now`). Test hook: OYSTER_TEST_CLOCK_OFFSET=<ms> (signed)
+ * shifts it, so an e2e test can show that a clock jump on the controller kills nothing early.
+ * Test-only; unset (always, outside tests) it is Date.now itself.
+ */
+export function wallClock(): () => number {
+  const raw = process.env.OYSTER_TEST_CLOCK_OFFSET;
+  if (!raw) return Date.now;
+  const offset = Number(raw);
+  if (!Number.isInteger(offset))
+    throw new Error(
+      `OYSTER_TEST_CLOCK_OFFSET must be an integer of milliseconds, got ${JSON.stringify(raw)}`,
+    );
+  return () => Date.now() + offset;
+}

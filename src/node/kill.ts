@@ -1,14 +1,36 @@
-import { existsSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { RunStatus } from "../remote/transport.ts";
 import { FILES, runDir } from "./home.ts";
+import { openPrivateAppend } from "./private-files.ts";
 import { groupAlive, isFinal, pidAlive, readStatusFile, writeStatus } from "./status.ts";
 import { signalGroup } from "./wrapper.ts";
 
 export interface KillResult {
   found: boolean;
   status: RunStatus | null;
+  /** A signal reached the run's process group: the only ground for saying it was killed. */
+  signalled: boolean;
   note?: string;
+}
+
+/**
+ * Leave the `killed` marker for the wrapper; an error (a full disk, a read-only or unwritable
+ * run dir, a symlink planted at the marker's name) is returned, never thrown: the marker only
+ * decides how the end is recorded, the signal is what stops the run.
+ */
+function writeKillMarker(dir: string): string | null {
+  try {
+    const fd = openPrivateAppend(join(dir, FILES.killRequested));
+    try {
+      writeSync(fd, `${Date.now()}\n`);
+    } finally {
+      closeSync(fd);
+    }
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
 }
 
 async function until(check: () => boolean, ms: number): Promise<boolean> {
@@ -27,11 +49,12 @@ async function until(check: () => boolean, ms: number): Promise<boolean> {
  */
 export async function killRun(home: string, runId: string, graceMs = 5_000): Promise<KillResult> {
   const dir = runDir(home, runId);
-  if (!existsSync(dir)) return { found: false, status: null, note: `no run ${runId} on this node` };
+  if (!existsSync(dir))
+    return { found: false, status: null, signalled: false, note: `no run ${runId} on this node` };
   const before = readStatusFile(dir);
   if (before && isFinal(before))
-    return { found: true, status: before, note: `run ${runId} already ${before.state}` };
-  writeFileSync(join(dir, FILES.killRequested), `${Date.now()}\n`);
+    return { found: true, status: before, signalled: false, note: `run ${runId} already ${before.state}` };
+  const markerError = writeKillMarker(dir);
   if (!before || before.state === "starting") {
     // Start is still in flight: the wrapper checks the marker right after spawning the executor,
     // but only a recorded pid lets us escalate to SIGKILL, so wait for it.
@@ -42,10 +65,11 @@ export async function killRun(home: string, runId: string, graceMs = 5_000): Pro
   }
   const s = readStatusFile(dir);
   const pid = s?.pid;
+  let signalled = false;
   if (pid) {
-    signalGroup(pid, "SIGTERM");
+    signalled = signalGroup(pid, "SIGTERM");
     if (!(await until(() => !groupAlive(pid), graceMs))) {
-      signalGroup(pid, "SIGKILL");
+      signalled = signalGroup(pid, "SIGKILL") || signalled;
       await until(() => !groupAlive(pid), 2_000);
     }
   }
@@ -59,7 +83,15 @@ export async function killRun(home: string, runId: string, graceMs = 5_000): Pro
   if (after && !isFinal(after) && !pidAlive(after.wrapper_pid)) {
     const now = Date.now();
     after = { ...after, state: "killed", finished_at: now, heartbeat_at: now, exit_code: after.exit_code };
-    writeStatus(dir, after);
+    try {
+      writeStatus(dir, after);
+    } catch {
+      // Same causes as a failed marker; the group was signalled regardless, and `signalled` says so.
+    }
   }
-  return { found: true, status: after };
+  const notes = [
+    markerError ? `could not write the kill marker (${markerError})` : "",
+    pid ? (signalled ? "" : `process group ${pid} was already gone`) : "no executor pid recorded",
+  ].filter(Boolean);
+  return { found: true, status: after, signalled, ...(notes.length ? { note: notes.join("; ") } : {}) };
 }

@@ -1,17 +1,11 @@
 import { spawn } from "node:child_process";
-import {
-  existsSync,
-  linkSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  unlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, linkSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { RunStatus, StartRequest } from "../remote/transport.ts";
 import { VERSION_STRING } from "../version.ts";
 import { FILES, runDir } from "./home.ts";
+import { createPrivateFile, ensurePrivateDir, readPrivateFile, replacePrivateFile } from "./private-files.ts";
 import { parseStartRequest } from "./request.ts";
 import { selfArgv } from "./self.ts";
 import { pidAlive, readStatusFile, withLiveness } from "./status.ts";
@@ -26,12 +20,6 @@ export interface StartOptions {
    * watcher can look now instead of at its next poll.
    */
   onExit?: () => void;
-}
-
-function writeAtomic(path: string, text: string): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
 }
 
 /**
@@ -50,9 +38,10 @@ export async function startRun(
   if (existing) return withLiveness(existing);
   if (existsSync(join(dir, FILES.request)))
     throw new Error(`run ${req.run_id} is already being started on this node (no status yet)`);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, FILES.spec), req.spec);
-  writeAtomic(join(dir, FILES.request), JSON.stringify(req));
+  // 0700 run dir (and runs/, OYSTER_HOME if this creates them), 0600 files: specs may hold secrets.
+  ensurePrivateDir(dir);
+  replacePrivateFile(join(dir, FILES.spec), req.spec);
+  replacePrivateFile(join(dir, FILES.request), JSON.stringify(req));
 
   const self = opts.self ?? selfArgv();
   const child = spawn(self[0]!, [...self.slice(1), "exec", "wrapper", "--home", home, req.run_id], {
@@ -84,8 +73,8 @@ export async function startRun(
       exit_code: null,
       wrapper_version: VERSION_STRING,
     };
-    const tmp = join(dir, `${FILES.status}.start.tmp`);
-    writeFileSync(tmp, JSON.stringify(initial));
+    const tmp = join(dir, `.${FILES.status}.${randomBytes(6).toString("hex")}.start.tmp`);
+    createPrivateFile(tmp, JSON.stringify(initial));
     try {
       linkSync(tmp, join(dir, FILES.status));
     } catch {
@@ -110,9 +99,16 @@ export async function startRun(
   }
 }
 
+/** Enough of output.log to say why a wrapper died at start; a bigger log is not quoted. */
+const TAIL_MAX_BYTES = 64 * 1024;
+
 function tail(dir: string): string {
   try {
-    const t = readFileSync(join(dir, FILES.output), "utf8").trim().split("\n").slice(-5).join(" | ");
+    const t = readPrivateFile(join(dir, FILES.output), TAIL_MAX_BYTES)
+      .trim()
+      .split("\n")
+      .slice(-5)
+      .join(" | ");
     return t ? `; output.log: ${t}` : "";
   } catch {
     return "";

@@ -1,7 +1,11 @@
-import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import type { RunStatus } from "../remote/transport.ts";
 import { FILES, runDir, runsDir } from "./home.ts";
+import { readPrivateFile, replacePrivateFile } from "./private-files.ts";
+
+/** A status.json is a few hundred bytes; anything bigger is broken (or planted) and not read whole. */
+export const STATUS_MAX_BYTES = 64 * 1024;
 
 export const FINAL_STATES: ReadonlySet<RunStatus["state"]> = new Set(["succeeded", "failed", "killed"]);
 
@@ -11,23 +15,27 @@ export function isFinal(s: RunStatus): boolean {
 
 /** Atomic replace: readers see the old status or the new one, never half a file. */
 export function writeStatus(dir: string, status: RunStatus): void {
-  const tmp = join(dir, `.${FILES.status}.${process.pid}.tmp`);
-  writeFileSync(tmp, `${JSON.stringify(status)}\n`);
-  renameSync(tmp, join(dir, FILES.status));
+  replacePrivateFile(join(dir, FILES.status), `${JSON.stringify(status)}\n`);
 }
 
+/**
+ * The run's status.json, or null when it is missing or broken: a symlink, not a regular file,
+ * over STATUS_MAX_BYTES, not JSON, or about another run than its directory's.
+ */
 export function readStatusFile(dir: string): RunStatus | null {
-  let text: string;
+  let parsed: unknown;
   try {
-    text = readFileSync(join(dir, FILES.status), "utf8");
+    parsed = JSON.parse(readPrivateFile(join(dir, FILES.status), STATUS_MAX_BYTES));
   } catch {
     return null;
   }
-  try {
-    return JSON.parse(text) as RunStatus;
-  } catch {
-    return null;
-  }
+  return isStatusOf(parsed, basename(dir)) ? parsed : null;
+}
+
+function isStatusOf(v: unknown, runId: string): v is RunStatus {
+  if (typeof v !== "object" || v === null) return false;
+  const s = v as Record<string, unknown>;
+  return s.run_id === runId && typeof s.state === "string" && typeof s.started_at === "number";
 }
 
 /** [state, pgrp] from /proc/<pid>/stat, or null when the process is gone (Linux only). */

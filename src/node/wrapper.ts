@@ -1,13 +1,17 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { appendFileSync, closeSync, existsSync, openSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, writeSync } from "node:fs";
 import { constants } from "node:os";
 import { join } from "node:path";
 import type { RunStatus } from "../remote/transport.ts";
 import { VERSION_STRING } from "../version.ts";
 import { FILES, runDir } from "./home.ts";
+import { openPrivateAppend, readPrivateFile } from "./private-files.ts";
 import { parseStartRequest } from "./request.ts";
 import { writeStatus } from "./status.ts";
 import { substitute } from "./template.ts";
+
+/** request.json holds the spec (capped at 1 MiB at intake) plus argv and env. */
+const REQUEST_MAX_BYTES = 8 * 1024 * 1024;
 
 export function heartbeatMs(): number {
   const v = Number(process.env.OYSTER_HEARTBEAT_MS);
@@ -21,9 +25,10 @@ export function heartbeatMs(): number {
  */
 export async function runWrapper(home: string, runId: string): Promise<number> {
   const dir = runDir(home, runId);
-  const req = parseStartRequest(JSON.parse(readFileSync(join(dir, FILES.request), "utf8")));
+  const req = parseStartRequest(JSON.parse(readPrivateFile(join(dir, FILES.request), REQUEST_MAX_BYTES)));
   const output = join(dir, FILES.output);
-  const fd = openSync(output, "a");
+  // The wrapper may be started under any umask (umask 000 included): files stay 0600.
+  const fd = openPrivateAppend(output);
   const vars = {
     ...req.vars,
     spec: join(dir, FILES.spec),
@@ -40,6 +45,10 @@ export async function runWrapper(home: string, runId: string): Promise<number> {
   });
 
   const startedAt = Date.now();
+  // Elapsed time is this machine's monotonic clock: a wall-clock step here or on the controller
+  // must not make a run look older (or younger) than it is.
+  const t0 = performance.now();
+  const elapsed = () => Math.round(performance.now() - t0);
   const status: RunStatus = {
     run_id: req.run_id,
     task_id: req.task_id,
@@ -51,10 +60,18 @@ export async function runWrapper(home: string, runId: string): Promise<number> {
     finished_at: null,
     exit_code: null,
     wrapper_version: VERSION_STRING,
+    elapsed_ms: 0,
   };
   const finish = (state: RunStatus["state"], exitCode: number | null) => {
     const now = Date.now();
-    writeStatus(dir, { ...status, state, exit_code: exitCode, heartbeat_at: now, finished_at: now });
+    writeStatus(dir, {
+      ...status,
+      state,
+      exit_code: exitCode,
+      heartbeat_at: now,
+      finished_at: now,
+      elapsed_ms: elapsed(),
+    });
   };
 
   let child: ChildProcess;
@@ -65,7 +82,13 @@ export async function runWrapper(home: string, runId: string): Promise<number> {
   }
   closeSync(fd);
   function failSpawn(err: Error & { code?: string }): number {
-    appendFileSync(output, `oyster: cannot start executor ${JSON.stringify(argv[0])}: ${err.message}\n`);
+    try {
+      const out = openPrivateAppend(output);
+      writeSync(out, `oyster: cannot start executor ${JSON.stringify(argv[0])}: ${err.message}\n`);
+      closeSync(out);
+    } catch {
+      // output.log was swapped for something we will not write through; the status still says why.
+    }
     finish("failed", err.code === "ENOENT" ? 127 : 126);
     return 0;
   }
@@ -77,6 +100,7 @@ export async function runWrapper(home: string, runId: string): Promise<number> {
   const pid = child.pid;
   status.pid = pid;
   status.state = "running";
+  status.elapsed_ms = elapsed();
   writeStatus(dir, status);
   const killRequested = () => existsSync(join(dir, FILES.killRequested));
   // A kill that raced the spawn (dir existed, no status yet) is honoured now.
@@ -84,6 +108,7 @@ export async function runWrapper(home: string, runId: string): Promise<number> {
 
   const timer = setInterval(() => {
     status.heartbeat_at = Date.now();
+    status.elapsed_ms = elapsed();
     try {
       writeStatus(dir, status);
     } catch {

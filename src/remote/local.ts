@@ -4,8 +4,8 @@ import { selfArgv } from "../node/self.ts";
 import { startRun } from "../node/start.ts";
 import { isFinal, listRuns, readStatus } from "../node/status.ts";
 import { VERSION_STRING } from "../version.ts";
-import type { Resources, RunStatus, StartRequest, Transport } from "./transport.ts";
-import { TransportError } from "./transport.ts";
+import type { KillReport, Resources, RunStatus, StartRequest, Transport } from "./transport.ts";
+import { TransportError, toKillReport } from "./transport.ts";
 
 export interface LocalTransportOptions {
   /** Node home (already expanded). */
@@ -65,10 +65,10 @@ export class LocalTransport implements Transport {
     return this.wrap("list", () => listRuns(this.opts.home));
   }
 
-  kill(runId: string): Promise<void> {
-    return this.wrap("kill", async () => {
-      await killRun(this.opts.home, runId, this.opts.killGraceMs ?? 5_000);
-    });
+  kill(runId: string): Promise<KillReport> {
+    return this.wrap("kill", async () =>
+      toKillReport(await killRun(this.opts.home, runId, this.opts.killGraceMs ?? 5_000)),
+    );
   }
 
   resources(): Promise<Resources> {

@@ -20,6 +20,24 @@ export interface RunStatus {
   finished_at: number | null;
   exit_code: number | null;
   wrapper_version: string;
+  /**
+   * How long the run has been going, measured by the wrapper on the node's monotonic clock at
+   * its last write: timeouts use this, never the difference of two machines' wall clocks.
+   * Absent from older wrappers; the controller then measures from when it first saw the run.
+   */
+  elapsed_ms?: number;
+}
+
+export interface KillReport {
+  signalled: boolean;
+  note?: string;
+}
+
+/** A node's kill answer as a KillReport; an older node that does not say is taken at its word that it found the run. */
+export function toKillReport(v: unknown): KillReport {
+  const r = (typeof v === "object" && v !== null ? v : {}) as Record<string, unknown>;
+  const signalled = typeof r.signalled === "boolean" ? r.signalled : r.found === true;
+  return typeof r.note === "string" ? { signalled, note: r.note } : { signalled };
 }
 
 export interface StartRequest {
@@ -66,8 +84,11 @@ export interface Transport {
   start(req: StartRequest): Promise<RunStatus>;
   /** Every run directory on the node, in one round trip. */
   list(): Promise<RunStatus[]>;
-  /** SIGTERM the run's process group, then SIGKILL after a grace. Unknown run ids are not an error. */
-  kill(runId: string): Promise<void>;
+  /**
+   * SIGTERM the run's process group, then SIGKILL after a grace. Unknown run ids are not an
+   * error. `signalled` says whether a signal actually reached the group.
+   */
+  kill(runId: string): Promise<KillReport>;
   resources(): Promise<Resources>;
   /** `oyster --version` on the node (VERSION_STRING). */
   version(): Promise<string>;

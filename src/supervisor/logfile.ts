@@ -1,6 +1,7 @@
 import {
   closeSync,
   existsSync,
+  fchmodSync,
   fstatSync,
   mkdirSync,
   openSync,
@@ -25,7 +26,7 @@ export class RotatingLog {
     private readonly keep: number,
   ) {
     mkdirSync(dirname(path), { recursive: true });
-    this.fd = openSync(path, "a", 0o644);
+    this.fd = openLog(path);
     this.size = fstatSync(this.fd).size;
   }
 
@@ -55,7 +56,7 @@ export class RotatingLog {
       }
       renameSync(this.path, `${this.path}.1`);
     }
-    this.fd = openSync(this.path, "a", 0o644);
+    this.fd = openLog(this.path);
     this.size = 0;
   }
 
@@ -64,6 +65,20 @@ export class RotatingLog {
       closeSync(this.fd);
     } catch {}
   }
+}
+
+/**
+ * Service output may hold secrets: 0600 whatever the umask, and a log left 0644 by an older
+ * version is tightened on open.
+ */
+function openLog(path: string): number {
+  const fd = openSync(path, "a", 0o600);
+  try {
+    fchmodSync(fd, 0o600);
+  } catch {
+    // Not our file (another owner): it keeps its mode; writing still works.
+  }
+  return fd;
 }
 
 /** Copy a child's output stream into the log until it ends. */

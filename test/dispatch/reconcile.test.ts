@@ -66,6 +66,20 @@ describe("reconcileNode", () => {
     ).toBe("apply");
   });
 
+  test("elapsed time reported on the node's monotonic clock decides the timeout, whatever the wall clocks say", () => {
+    // The controller's clock is 5 h ahead of the node's: the wall-clock difference would kill.
+    const now = 1_000 + 5 * 3_600_000;
+    const young = { ...onNode("a", "running"), elapsed_ms: 3_000 };
+    expect(reconcileNode([run("a", { timeout_ms: 20_000 })], [young], now)).toEqual([
+      { kind: "apply", run_id: "a" },
+    ]);
+    // And a run really past its timeout is stuck, by its own elapsed time.
+    const old = { ...onNode("b", "running", now), elapsed_ms: 25_000 };
+    expect(reconcileNode([run("b", { timeout_ms: 20_000 })], [old], now)).toEqual([
+      { kind: "stuck", run_id: "b", task_id: "t-b", elapsed_ms: 25_000, timeout_ms: 20_000 },
+    ]);
+  });
+
   test("a young launching run absent from the node may still be in flight; an old one is a ghost", () => {
     const young = run("a", { state: "launching", created_at: 1_900, started_at: null });
     expect(reconcileNode([young], [], 2_000, 500)).toEqual([]);

@@ -5,8 +5,8 @@ import type { NodeConfig } from "../../config/schema.ts";
 import { logger } from "../../log.ts";
 import { metrics } from "../../metrics.ts";
 import { quotePath, shellJoin } from "../quote.ts";
-import type { Resources, RunStatus, StartRequest, Transport } from "../transport.ts";
-import { TransportError } from "../transport.ts";
+import type { KillReport, Resources, RunStatus, StartRequest, Transport } from "../transport.ts";
+import { TransportError, toKillReport } from "../transport.ts";
 import { AgentSession } from "./agent-session.ts";
 import { type ConnectionOptions, SshConnection } from "./connection.ts";
 
@@ -121,14 +121,15 @@ export class SshTransport implements Transport {
     );
   }
 
-  async kill(runId: string): Promise<void> {
+  async kill(runId: string): Promise<KillReport> {
     const grace = this.opts.killGraceMs ?? 5_000;
-    await this.call(
+    const res = await this.call<unknown>(
       "kill",
       { run_id: runId, grace_ms: grace },
-      { argv: this.exec("kill", runId, "--grace", `${grace}ms`), parse: () => undefined },
+      { argv: this.exec("kill", runId, "--grace", `${grace}ms`, "--json"), parse: (o) => JSON.parse(o) },
       this.opts.commandTimeoutMs + grace + 5_000,
     );
+    return toKillReport(res);
   }
 
   resources(): Promise<Resources> {
