@@ -11,7 +11,8 @@ import { storeReader } from "../helpers/store.ts";
  * with three real sshd nodes (127.0.0.11–13):
  *  - p1 is healthy and the only node that takes these tasks (executor `shell`);
  *  - p2 has no agent and answers `oyster exec list` with JSON that is not a run list;
- *  - p3's agent floods 80 MB without a newline.
+ *  - p3's agent floods 80 MB without a newline;
+ *  - p4 has no agent and answers `oyster exec resources` (one-off exec) with 80 MB.
  * A bad node is marked offline with a reason; p1 keeps dispatching and its timeouts are enforced.
  */
 const dir = tempDir("oyster-e2e-ssh-proto-");
@@ -70,6 +71,14 @@ beforeAll(async () => {
     `if [ "$1" = exec ] && [ "$2" = agent ]; then head -c ${FLOOD_BYTES} /dev/zero | tr '\\000' x; exit 0; fi`,
   );
   nodes.push(await startSshNode({ address: "127.0.0.13", name: "p3", binary: flood }));
+  const floodExec = wrapper(
+    "flood-exec-oyster",
+    [
+      `if [ "$1" = exec ] && [ "$2" = agent ]; then echo "no agent here" >&2; exit 2; fi`,
+      `if [ "$1" = exec ] && [ "$2" = resources ]; then head -c ${FLOOD_BYTES} /dev/zero | tr '\\000' x; exit 0; fi`,
+    ].join("\n"),
+  );
+  nodes.push(await startSshNode({ address: "127.0.0.15", name: "p4", binary: floodExec }));
   const cfg = [
     "store: ./o.db",
     "http: { port: 0 }",
@@ -87,6 +96,7 @@ beforeAll(async () => {
     // p2 and p3 take no task of this test: they are only probed and swept.
     `  - ${JSON.stringify(nodes[1]!.nodeConfig({ slots: 2, executors: ["glm"] }))}`,
     `  - ${JSON.stringify(nodes[2]!.nodeConfig({ slots: 2, executors: ["glm"] }))}`,
+    `  - ${JSON.stringify(nodes[3]!.nodeConfig({ slots: 2, executors: ["glm"] }))}`,
   ];
   writeFileSync(join(dir.path, "oyster.yaml"), `${cfg.join("\n")}\n`);
   controller = spawnController(dir.path);
@@ -153,10 +163,20 @@ describe("a framed, bounded, validated protocol", () => {
     expect(row.last_error).toContain(
       `protocol error from node "p3": the agent sent a line longer than ${4 * 1024 * 1024} bytes`,
     );
+    const p4 = await waitFor(
+      "p4 offline with a protocol reason",
+      () =>
+        q<{ last_error: string | null }>(
+          "SELECT last_error FROM nodes WHERE name = 'p4' AND online = 0 AND last_error LIKE '%protocol error%'",
+        )[0],
+      { timeoutMs: 20_000 },
+    );
+    expect(p4.last_error).toContain(`a command's output passed ${16 * 1024 * 1024} bytes`);
+    console.log(`controller RSS after the floods: ${Math.round(rssMb(controller!.pid))} MB`);
     expect(rssMb(controller!.pid)).toBeLessThan(300);
   });
 
-  test("with both bad nodes swept every cycle, the healthy node still dispatches and its timeouts are enforced", async () => {
+  test("with the bad nodes swept every cycle, the healthy node still dispatches and its timeouts are enforced", async () => {
     submit("healthy", {
       slow: {
         fm: {

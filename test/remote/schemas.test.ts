@@ -23,10 +23,8 @@ const status = {
 
 describe("node reply schemas", () => {
   test("a run status passes, keeping fields a newer node adds", () => {
-    expect(checkReply(replySchemas.start, { ...status, elapsed_ms: 5 }, "start")).toEqual({
-      ...status,
-      elapsed_ms: 5,
-    } as typeof status);
+    const got: unknown = checkReply(replySchemas.start, { ...status, elapsed_ms: 5 }, "start");
+    expect(got).toEqual({ ...status, elapsed_ms: 5 });
   });
 
   test("a list with one bad entry is refused, naming the entry and field", () => {
