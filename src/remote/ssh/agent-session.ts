@@ -8,6 +8,22 @@ import type { SshConnection } from "./connection.ts";
 
 const log = logger("ssh");
 
+/**
+ * Reopening after a protocol error waits 1 s, doubling per error up to a minute: the connection is
+ * fine, so its own backoff stays at the minimum, and a node that breaks the protocol on every
+ * session (a flood, a wrong binary) must not be reopened four times a second.
+ */
+const FAULT_BACKOFF_MS = 1_000;
+const FAULT_BACKOFF_MAX_MS = 60_000;
+/** Errors further apart than this start the count again. */
+const FAULT_MEMORY_MS = 5 * 60_000;
+
+/** The delay before reopening a session after its `faults`-th protocol error in a row (pure). */
+export function faultBackoffMs(faults: number): number {
+  if (faults <= 0) return 0;
+  return Math.min(FAULT_BACKOFF_MAX_MS, FAULT_BACKOFF_MS * 2 ** (faults - 1));
+}
+
 interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
@@ -36,6 +52,10 @@ export class AgentSession {
   private closed = false;
   private everUp = false;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Protocol errors in a row (see FAULT_MEMORY_MS) and when the last one was. */
+  private faults = 0;
+  private lastFaultAt = 0;
+  private lastFault = "";
 
   constructor(
     private readonly conn: SshConnection,
@@ -60,6 +80,12 @@ export class AgentSession {
     if (this.closed)
       return Promise.reject(new TransportError(`agent session to node "${this.name}" is closed`, "closed"));
     if (this.channel) return Promise.resolve(this.channel);
+    // Right after a protocol error, callers get that error instead of a new session to flood them.
+    const wait = this.lastFaultAt + this.faultDelay() - Date.now();
+    if (wait > 0)
+      return Promise.reject(
+        new TransportError(`${this.lastFault} (session reopens in ${Math.ceil(wait / 1000)} s)`, "protocol"),
+      );
     this.opening ??= this.doOpen().finally(() => {
       this.opening = null;
     });
@@ -169,6 +195,10 @@ export class AgentSession {
   private protocolFault(why: string): void {
     const reason = `protocol error from node "${this.name}": ${why}`;
     log.warn(reason, { node: this.name });
+    const now = Date.now();
+    this.faults = now - this.lastFaultAt > FAULT_MEMORY_MS ? 1 : this.faults + 1;
+    this.lastFaultAt = now;
+    this.lastFault = reason;
     this.framer.reset();
     this.drop(reason, "protocol");
   }
@@ -216,16 +246,23 @@ export class AgentSession {
     if (this.everUp) this.scheduleReconnect();
   }
 
+  private faultDelay(): number {
+    return Date.now() - this.lastFaultAt > FAULT_MEMORY_MS ? 0 : faultBackoffMs(this.faults);
+  }
+
   private scheduleReconnect(): void {
     if (this.closed || this.reconnectTimer) return;
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      if (this.closed || this.channel) return;
-      this.open().catch((err: Error) => {
-        log.debug(`node ${this.name}: agent reconnect failed: ${err.message}`);
-        this.scheduleReconnect();
-      });
-    }, this.conn.backoffMs());
+    this.reconnectTimer = setTimeout(
+      () => {
+        this.reconnectTimer = null;
+        if (this.closed || this.channel) return;
+        this.open().catch((err: Error) => {
+          log.debug(`node ${this.name}: agent reconnect failed: ${err.message}`);
+          this.scheduleReconnect();
+        });
+      },
+      Math.max(this.conn.backoffMs(), this.faultDelay()),
+    );
     this.reconnectTimer.unref?.();
   }
 
