@@ -48,7 +48,6 @@ export class AgentSession {
   private nextId = 1;
   private readonly framer = new LineFramer(MAX_LINE_BYTES);
   private stderrTail = "";
-
   private closed = false;
   private everUp = false;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
