@@ -87,11 +87,14 @@ export async function startController(config: Config): Promise<Controller> {
 
   const scheduler = createScheduler(ctx);
   const probe = createProbe(ctx);
+  const reaper = createReaper(ctx, { probeNodes: probe.probeNodes });
+  // Runs that ended while a node's session was down are recorded the moment it answers again.
+  for (const t of transports.values()) t.onReconnected?.(() => void reaper.catchUp(t.node));
   const hang = process.env.OYSTER_TEST_HANG_LOOP; // test hook: make one loop stop turning
   const ticks: Record<keyof Config["loops"], (cycle: number) => Promise<void>> = {
     scheduler: scheduler.tick,
     probe: probe.tick,
-    reaper: createReaper(ctx, { probeNodes: probe.probeNodes }).tick,
+    reaper: reaper.tick,
     guardian: createGuardian(ctx).tick,
     factory: createFactory(ctx).tick,
   };

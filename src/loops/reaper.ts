@@ -198,5 +198,15 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
     if (fixed.requeued || fixed.leases || fixed.locks || fixed.orphaned.length) ctx.wakeScheduler();
   }
 
-  return { tick };
+  return {
+    tick,
+    /**
+     * One node's list+apply now, outside the cycle: a session that reconnected is caught up at
+     * once instead of when the node is next probed back online. Never throws.
+     */
+    catchUp: (node: string): Promise<void> =>
+      sweepNode(node, false).catch((err: unknown) =>
+        log.warn(`node ${node}: catch-up after reconnect failed: ${(err as Error).message}`, { node }),
+      ),
+  };
 }

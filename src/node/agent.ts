@@ -1,5 +1,6 @@
-import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
+import { jsonLine, LineFramer, MAX_LINE_BYTES } from "../remote/framing.ts";
+import { agentRequestSchema, schemaProblem } from "../remote/schemas.ts";
 import type { RunStatus } from "../remote/transport.ts";
 import { VERSION_STRING } from "../version.ts";
 import { runDir } from "./home.ts";
@@ -16,7 +17,9 @@ import { isFinal, listRuns, liveStatus } from "./status.ts";
  *   → {"id":3,"op":"kill","run_id":"…","grace_ms":5000}
  *   → {"id":4,"op":"resources"} / "version" / "ping"
  *   ← {"event":"run_finished","status":RunStatus}   (pushed; final states and lost)
- * Runs never depend on the agent: it only reads their status files.
+ * Runs never depend on the agent: it only reads their status files. Lines are split on `\n` only
+ * and capped at MAX_LINE_BYTES; any line it cannot use (not JSON, `null`, no op, too long) gets an
+ * error reply with `"id": null` or the request's id, and the session goes on.
  */
 export interface AgentOptions {
   home: string;
@@ -25,6 +28,8 @@ export interface AgentOptions {
   /** Poll interval for the status files of runs this session watches (default 25 ms: a few small reads). */
   pollMs?: number;
   self?: string[];
+  /** Longest request line accepted (default MAX_LINE_BYTES). */
+  maxLineBytes?: number;
 }
 
 export interface AgentRequest {
@@ -72,7 +77,7 @@ export async function handle(
 export async function runAgent(opts: AgentOptions): Promise<void> {
   const { home, write } = opts;
   const watched = new Set<string>();
-  const send = (obj: unknown) => write(`${JSON.stringify(obj)}\n`);
+  const send = (obj: unknown) => write(jsonLine(obj));
   for (const r of listRuns(home)) if (!isFinal(r) && r.state !== "lost") watched.add(r.run_id);
 
   const poll = () => {
@@ -92,16 +97,22 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
   };
   const timer = setInterval(poll, opts.pollMs ?? 25);
   const pending = new Set<Promise<void>>();
-  const rl = createInterface({ input: opts.input, crlfDelay: Number.POSITIVE_INFINITY });
-  for await (const line of rl) {
-    if (!line.trim()) continue;
-    let msg: AgentRequest;
+  const onLine = (line: string) => {
+    if (!line.trim()) return;
+    let raw: unknown;
     try {
-      msg = JSON.parse(line) as AgentRequest;
+      raw = JSON.parse(line);
     } catch {
       send({ id: null, ok: false, error: `not JSON: ${line.slice(0, 100)}` });
-      continue;
+      return;
     }
+    const parsed = agentRequestSchema.safeParse(raw);
+    if (!parsed.success) {
+      const id = idOf(raw);
+      send({ id, ok: false, error: `not a request (${schemaProblem(parsed.error)})` });
+      return;
+    }
+    const msg = parsed.data as AgentRequest;
     const p = handle(home, msg, (id) => watched.add(id), opts.self, poll)
       .then((result) => send({ id: msg.id, ok: true, result }))
       .catch((err: unknown) =>
@@ -109,7 +120,35 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
       )
       .finally(() => pending.delete(p));
     pending.add(p);
+  };
+  const limit = opts.maxLineBytes ?? MAX_LINE_BYTES;
+  const framer = new LineFramer(limit);
+  // An over-long line is answered once, as soon as it passes the limit (its end may never come).
+  let answeredLong = false;
+  const refuseLong = () =>
+    send({ id: null, ok: false, error: `request line longer than ${limit} bytes refused` });
+  for await (const chunk of opts.input) {
+    for (const frame of framer.push(chunk as Buffer | string)) {
+      if (frame.kind === "line") onLine(frame.text);
+      else {
+        if (!answeredLong) refuseLong();
+        answeredLong = false;
+      }
+    }
+    if (framer.overflowing && !answeredLong) {
+      answeredLong = true;
+      refuseLong();
+    }
   }
+  const tail = framer.push("\n");
+  for (const frame of tail) if (frame.kind === "line") onLine(frame.text);
   await Promise.allSettled([...pending]);
   clearInterval(timer);
+}
+
+/** The id of a request that failed its envelope check, when it has a usable one. */
+function idOf(raw: unknown): number | string | null {
+  if (typeof raw !== "object" || raw === null) return null;
+  const id = (raw as { id?: unknown }).id;
+  return typeof id === "number" || typeof id === "string" ? id : null;
 }

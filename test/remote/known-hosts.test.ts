@@ -80,10 +80,14 @@ describe("checkHostKey", () => {
   test("unknown host", () =>
     expect(checkHostKey(file, "n9", 22, blob("ssh-ed25519"))).toEqual({ kind: "unknown", knownTypes: [] }));
   test("changed key of the same type", () =>
-    expect(checkHostKey(file, "n1", 2200, blob("ssh-ed25519"))).toEqual({ kind: "changed", line: 1 }));
+    expect(checkHostKey(file, "n1", 2200, blob("ssh-ed25519"))).toEqual({
+      kind: "changed",
+      line: 1,
+      recordedType: "ssh-ed25519",
+    }));
   test("other port is another host", () => expect(checkHostKey(file, "n1", 22, ed).kind).toBe("unknown"));
-  test("a key of another type is unknown, not changed", () =>
-    expect(checkHostKey(file, "n2", 22, ed)).toEqual({ kind: "unknown", knownTypes: ["ssh-rsa"] }));
+  test("a key of another type than the one on record is a changed key, not a new one", () =>
+    expect(checkHostKey(file, "n2", 22, ed)).toEqual({ kind: "changed", line: 2, recordedType: "ssh-rsa" }));
   test("revoked wins", () =>
     expect(checkHostKey(file, "n1", 2200, ed2)).toEqual({ kind: "revoked", line: 3 }));
   test("knownKeyTypes and the accept-new line", () => {

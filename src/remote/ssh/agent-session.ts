@@ -1,10 +1,28 @@
 import type { ClientChannel } from "ssh2";
 import { logger } from "../../log.ts";
+import { jsonLine, LineFramer, MAX_LINE_BYTES } from "../framing.ts";
+import { agentMessageSchema, schemaProblem } from "../schemas.ts";
 import type { RunStatus } from "../transport.ts";
 import { TransportError } from "../transport.ts";
 import type { SshConnection } from "./connection.ts";
 
 const log = logger("ssh");
+
+/**
+ * Reopening after a protocol error waits 1 s, doubling per error up to a minute: the connection is
+ * fine, so its own backoff stays at the minimum, and a node that breaks the protocol on every
+ * session (a flood, a wrong binary) must not be reopened four times a second.
+ */
+const FAULT_BACKOFF_MS = 1_000;
+const FAULT_BACKOFF_MAX_MS = 60_000;
+/** Errors further apart than this start the count again. */
+const FAULT_MEMORY_MS = 5 * 60_000;
+
+/** The delay before reopening a session after its `faults`-th protocol error in a row (pure). */
+export function faultBackoffMs(faults: number): number {
+  if (faults <= 0) return 0;
+  return Math.min(FAULT_BACKOFF_MAX_MS, FAULT_BACKOFF_MS * 2 ** (faults - 1));
+}
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -28,11 +46,15 @@ export class AgentSession {
   private opening: Promise<ClientChannel> | null = null;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
-  private buf = "";
+  private readonly framer = new LineFramer(MAX_LINE_BYTES);
   private stderrTail = "";
   private closed = false;
   private everUp = false;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Protocol errors in a row (see FAULT_MEMORY_MS) and when the last one was. */
+  private faults = 0;
+  private lastFaultAt = 0;
+  private lastFault = "";
 
   constructor(
     private readonly conn: SshConnection,
@@ -57,6 +79,12 @@ export class AgentSession {
     if (this.closed)
       return Promise.reject(new TransportError(`agent session to node "${this.name}" is closed`, "closed"));
     if (this.channel) return Promise.resolve(this.channel);
+    // Right after a protocol error, callers get that error instead of a new session to flood them.
+    const wait = this.lastFaultAt + this.faultDelay() - Date.now();
+    if (wait > 0)
+      return Promise.reject(
+        new TransportError(`${this.lastFault} (session reopens in ${Math.ceil(wait / 1000)} s)`, "protocol"),
+      );
     this.opening ??= this.doOpen().finally(() => {
       this.opening = null;
     });
@@ -65,10 +93,13 @@ export class AgentSession {
 
   private async doOpen(): Promise<ClientChannel> {
     const ch = await this.conn.openExec(this.command);
-    this.buf = "";
+    this.framer.reset();
     this.stderrTail = "";
     let exitCode: number | null = null;
-    ch.on("data", (d: Buffer) => this.onData(d));
+    // Data from a channel this session already dropped is ignored, so a flood cannot outlive its drop.
+    ch.on("data", (d: Buffer) => {
+      if (this.channel === ch) this.onData(d);
+    });
     ch.stderr.on("data", (d: Buffer) => {
       this.stderrTail = (this.stderrTail + d.toString("utf8")).slice(-2000);
     });
@@ -106,43 +137,69 @@ export class AgentSession {
   }
 
   private onData(d: Buffer): void {
-    this.buf += d.toString("utf8");
-    let nl = this.buf.indexOf("\n");
-    while (nl >= 0) {
-      const line = this.buf.slice(0, nl);
-      this.buf = this.buf.slice(nl + 1);
-      nl = this.buf.indexOf("\n");
-      if (!line.trim()) continue;
-      let msg: {
-        id?: number;
-        ok?: boolean;
-        result?: unknown;
-        error?: string;
-        event?: string;
-        status?: RunStatus;
-      };
-      try {
-        msg = JSON.parse(line);
-      } catch {
-        log.debug(`node ${this.name}: agent sent a non-JSON line: ${line.slice(0, 200)}`);
-        continue;
+    for (const frame of this.framer.push(d)) {
+      if (this.channel === null) return;
+      if (frame.kind === "overflow") {
+        this.protocolFault(`the agent sent a line of ${frame.bytes} bytes (limit ${MAX_LINE_BYTES})`);
+        return;
       }
-      if (msg.event === "run_finished" && msg.status) {
-        try {
-          this.hooks.onRunFinished(msg.status);
-        } catch (err) {
-          log.warn(`run_finished handler failed: ${(err as Error).message}`);
-        }
-        continue;
-      }
-      if (typeof msg.id !== "number") continue;
-      const p = this.pending.get(msg.id);
-      if (!p) continue;
-      this.pending.delete(msg.id);
-      clearTimeout(p.timer);
-      if (msg.ok) p.resolve(msg.result);
-      else p.reject(new TransportError(`node "${this.name}": ${msg.error ?? "request failed"}`, "command"));
+      if (frame.text.trim()) this.onLine(frame.text);
     }
+    // Fail as soon as the limit is passed: the line's end may never come.
+    if (this.framer.overflowing && this.channel)
+      this.protocolFault(`the agent sent a line longer than ${MAX_LINE_BYTES} bytes`);
+  }
+
+  private onLine(line: string): void {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(line);
+    } catch {
+      this.protocolFault(`the agent sent a line that is not JSON: ${JSON.stringify(line.slice(0, 120))}`);
+      return;
+    }
+    const parsed = agentMessageSchema.safeParse(raw);
+    if (!parsed.success) {
+      this.protocolFault(`the agent sent an invalid message (${schemaProblem(parsed.error)})`);
+      return;
+    }
+    const msg = parsed.data;
+    if ("event" in msg) {
+      try {
+        this.hooks.onRunFinished(msg.status as RunStatus);
+      } catch (err) {
+        log.warn(`run_finished handler failed: ${(err as Error).message}`);
+      }
+      return;
+    }
+    if (msg.id === null) {
+      // The agent could not read one of our lines: the request it belonged to is unknown, so it times out.
+      log.warn(`node ${this.name}: the agent refused a request line: ${msg.ok ? "" : msg.error}`, {
+        node: this.name,
+      });
+      return;
+    }
+    const p = this.pending.get(msg.id);
+    if (!p) return;
+    this.pending.delete(msg.id);
+    clearTimeout(p.timer);
+    if (msg.ok) p.resolve(msg.result);
+    else p.reject(new TransportError(`node "${this.name}": ${msg.error || "request failed"}`, "command"));
+  }
+
+  /**
+   * The node broke the protocol: the session cannot be trusted to stay in step, so it is dropped
+   * (pending requests fail with kind `protocol` and this reason) and reopened later with backoff.
+   */
+  private protocolFault(why: string): void {
+    const reason = `protocol error from node "${this.name}": ${why}`;
+    log.warn(reason, { node: this.name });
+    const now = Date.now();
+    this.faults = now - this.lastFaultAt > FAULT_MEMORY_MS ? 1 : this.faults + 1;
+    this.lastFaultAt = now;
+    this.lastFault = reason;
+    this.framer.reset();
+    this.drop(reason, "protocol");
   }
 
   private send(op: string, payload: Record<string, unknown>, timeoutMs: number): Promise<unknown> {
@@ -156,7 +213,7 @@ export class AgentSession {
         reject(new TransportError(`${op} on node "${this.name}" timed out after ${timeoutMs} ms`, "timeout"));
       }, timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
-      ch.write(`${JSON.stringify({ id, op, ...payload })}\n`);
+      ch.write(jsonLine({ id, op, ...payload }));
     });
   }
 
@@ -166,7 +223,7 @@ export class AgentSession {
     return this.send(op, payload, timeoutMs);
   }
 
-  private drop(why: string): void {
+  private drop(why: string, kind: "closed" | "protocol" = "closed"): void {
     const ch = this.channel;
     this.channel = null;
     if (ch) {
@@ -177,22 +234,34 @@ export class AgentSession {
     }
     for (const [id, p] of this.pending) {
       clearTimeout(p.timer);
-      p.reject(new TransportError(`agent session to node "${this.name}" dropped: ${why}`, "closed"));
+      p.reject(
+        new TransportError(
+          kind === "protocol" ? why : `agent session to node "${this.name}" dropped: ${why}`,
+          kind,
+        ),
+      );
       this.pending.delete(id);
     }
     if (this.everUp) this.scheduleReconnect();
   }
 
+  private faultDelay(): number {
+    return Date.now() - this.lastFaultAt > FAULT_MEMORY_MS ? 0 : faultBackoffMs(this.faults);
+  }
+
   private scheduleReconnect(): void {
     if (this.closed || this.reconnectTimer) return;
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      if (this.closed || this.channel) return;
-      this.open().catch((err: Error) => {
-        log.debug(`node ${this.name}: agent reconnect failed: ${err.message}`);
-        this.scheduleReconnect();
-      });
-    }, this.conn.backoffMs());
+    this.reconnectTimer = setTimeout(
+      () => {
+        this.reconnectTimer = null;
+        if (this.closed || this.channel) return;
+        this.open().catch((err: Error) => {
+          log.debug(`node ${this.name}: agent reconnect failed: ${err.message}`);
+          this.scheduleReconnect();
+        });
+      },
+      Math.max(this.conn.backoffMs(), this.faultDelay()),
+    );
     this.reconnectTimer.unref?.();
   }
 

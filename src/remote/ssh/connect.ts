@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, type Stats, statSync } from "node:fs";
 import { userInfo } from "node:os";
 import { dirname } from "node:path";
 import { Client, type ConnectConfig } from "ssh2";
@@ -52,8 +52,11 @@ function hostKeyMessage(node: SshNode, file: string, v: HostKeyVerdict, keyType:
   switch (v.kind) {
     case "changed":
       return (
-        `@@@ HOST KEY FOR NODE "${node.name}" (${where}) HAS CHANGED @@@ ` +
-        `The ${keyType} key it presented differs from the one recorded in ${file} line ${v.line}. ` +
+        `@@@ REMOTE HOST IDENTIFICATION HAS CHANGED for node "${node.name}" (${where}) @@@ ` +
+        (v.recordedType === keyType
+          ? `The ${keyType} key it presented differs from the one recorded in ${file} line ${v.line}. `
+          : `It presented a ${keyType} key, but the key on record in ${file} line ${v.line} is ${v.recordedType}` +
+            " (a host with a key on record is not a new host, even with `host_key: accept-new`). ") +
         "Someone could be intercepting the connection, or the host was reinstalled. " +
         `Refusing to connect. If the change is expected, remove the old entry (ssh-keygen -R '${where}' -f ${file}) ` +
         "and add the new key after verifying it."
@@ -67,6 +70,24 @@ function hostKeyMessage(node: SshNode, file: string, v: HostKeyVerdict, keyType:
         "or set `host_key: accept-new` on the node to record it on first connect."
       );
   }
+}
+
+/**
+ * OpenSSH's rule for private keys (sshkey_perm_ok): a key file owned by this user must not be
+ * readable or writable by group or others. Returns OpenSSH's advice, or null when the mode is fine.
+ */
+export function keyPermissionProblem(
+  keyPath: string,
+  st: Pick<Stats, "mode" | "uid">,
+  uid: number = process.getuid?.() ?? -1,
+): string | null {
+  if (st.uid !== uid || (st.mode & 0o077) === 0) return null;
+  const mode = (st.mode & 0o777).toString(8).padStart(4, "0");
+  return (
+    `UNPROTECTED PRIVATE KEY FILE! Permissions ${mode} for '${keyPath}' are too open. ` +
+    "It is required that your private key files are NOT accessible by others. " +
+    `This private key will be ignored: run chmod 600 '${keyPath}'`
+  );
 }
 
 /** Connect and authenticate; resolves with a ready ssh2 Client or rejects with a TransportError. */
@@ -103,6 +124,8 @@ export function connectSsh(node: SshNode, opts: ConnectOptions): Promise<Client>
   if (node.key) {
     const keyPath = expandHome(node.key);
     try {
+      const tooOpen = keyPermissionProblem(keyPath, statSync(keyPath));
+      if (tooOpen) return Promise.reject(new TransportError(`node "${node.name}": ${tooOpen}`, "auth"));
       cfg.privateKey = readFileSync(keyPath);
     } catch (err) {
       return Promise.reject(

@@ -21,6 +21,14 @@ export interface ExecResult {
   stderr: string;
 }
 
+/**
+ * A one-off command's stdout is held whole until it exits; past this a node's answer is refused
+ * as a protocol error instead of growing the controller without bound.
+ */
+export const MAX_EXEC_OUTPUT_BYTES = 16 * 1024 * 1024;
+/** Only the end of stderr is kept: it names the failure. */
+const STDERR_TAIL_BYTES = 64 * 1024;
+
 /** OpenSSH allows 10 sessions per connection (MaxSessions); stay below it. */
 const MAX_CHANNELS = 8;
 
@@ -145,21 +153,49 @@ export class SshConnection {
    * Run one command line on the node and collect its output. On timeout the channel is
    * signalled and closed, and the call rejects with kind `timeout`.
    */
-  async exec(command: string, opts: { stdin?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
+  async exec(
+    command: string,
+    opts: { stdin?: string; timeoutMs?: number; maxOutputBytes?: number } = {},
+  ): Promise<ExecResult> {
     const timeoutMs = opts.timeoutMs ?? this.opts.commandTimeoutMs;
+    const maxOut = opts.maxOutputBytes ?? MAX_EXEC_OUTPUT_BYTES;
     const release = await this.acquire();
     let abortHook: (() => void) | undefined;
     try {
       return await withDeadline(
         (async () => {
           const ch = await this.openExec(command);
-          return await new Promise<ExecResult>((resolve) => {
+          return await new Promise<ExecResult>((resolve, reject) => {
             const out: Buffer[] = [];
-            const err: Buffer[] = [];
+            let outBytes = 0;
+            let err = Buffer.alloc(0);
             let code: number | null = null;
             let signal: string | null = null;
-            ch.on("data", (d: Buffer) => out.push(d));
-            ch.stderr.on("data", (d: Buffer) => err.push(d));
+            let refused = false;
+            ch.on("data", (d: Buffer) => {
+              if (refused) return;
+              outBytes += d.length;
+              if (outBytes <= maxOut) {
+                out.push(d);
+                return;
+              }
+              refused = true;
+              out.length = 0;
+              try {
+                ch.signal("KILL");
+              } catch {}
+              ch.close();
+              reject(
+                new TransportError(
+                  `protocol error from node "${this.node.name}": a command's output passed ${maxOut} bytes`,
+                  "protocol",
+                ),
+              );
+            });
+            ch.stderr.on("data", (d: Buffer) => {
+              err = Buffer.concat([err, d]);
+              if (err.length > STDERR_TAIL_BYTES) err = err.subarray(err.length - STDERR_TAIL_BYTES);
+            });
             ch.on("exit", (c: number | null, s?: string) => {
               code = c;
               signal = s ?? null;
@@ -169,7 +205,7 @@ export class SshConnection {
                 code,
                 signal,
                 stdout: Buffer.concat(out).toString("utf8"),
-                stderr: Buffer.concat(err).toString("utf8"),
+                stderr: err.toString("utf8"),
               }),
             );
             if (opts.stdin !== undefined) ch.end(opts.stdin);

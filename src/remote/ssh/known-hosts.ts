@@ -82,7 +82,8 @@ export function keyTypeOf(blob: Buffer): string {
 export type HostKeyVerdict =
   | { kind: "known" }
   | { kind: "unknown"; knownTypes: string[] }
-  | { kind: "changed"; line: number }
+  /** `line` is the recorded key it differs from (of the same type, else the first on record). */
+  | { kind: "changed"; line: number; recordedType: string }
   | { kind: "revoked"; line: number };
 
 /** Decide what a presented host key means against the known_hosts entries. */
@@ -99,8 +100,13 @@ export function checkHostKey(
   const plain = mine.filter((e) => e.marker === "");
   if (plain.some((e) => e.key.equals(key))) return { kind: "known" };
   const sameType = plain.find((e) => keyTypeOf(e.key) === type);
-  if (sameType) return { kind: "changed", line: sameType.line };
-  return { kind: "unknown", knownTypes: [...new Set(plain.map((e) => e.keyType))] };
+  if (sameType) return { kind: "changed", line: sameType.line, recordedType: type };
+  // A host with a key on record that now presents another type is a changed host, not a new
+  // one: accepting it would let an interceptor pick a type the victim never recorded.
+  const other = plain[0];
+  if (other)
+    return { kind: "changed", line: other.line, recordedType: keyTypeOf(other.key) || other.keyType };
+  return { kind: "unknown", knownTypes: [] };
 }
 
 /** The line `accept-new` appends for a newly seen key. */

@@ -5,6 +5,7 @@ import type { NodeConfig } from "../../config/schema.ts";
 import { logger } from "../../log.ts";
 import { metrics } from "../../metrics.ts";
 import { quotePath, shellJoin } from "../quote.ts";
+import { checkReply, ReplyError, replySchemas } from "../schemas.ts";
 import type { KillReport, Resources, RunStatus, StartRequest, Transport } from "../transport.ts";
 import { TransportError, toKillReport } from "../transport.ts";
 import { AgentSession } from "./agent-session.ts";
@@ -63,17 +64,31 @@ export class SshTransport implements Transport {
     }
   }
 
-  /** Agent request, or the one-off exec fallback when the agent cannot run on this node. */
-  private async call<T>(
-    op: string,
+  /**
+   * Agent request, or the one-off exec fallback when the agent cannot run on this node. Either
+   * way the reply is checked against the op's schema: a node that answers nonsense fails this
+   * call with kind `protocol` and a reason, and nothing it sent reaches the loops.
+   */
+  private async call<Op extends keyof typeof replySchemas>(
+    op: Op,
     payload: Record<string, unknown>,
-    fallback: { argv: string[]; stdin?: string; parse: (stdout: string) => T },
+    fallback: { argv: string[]; stdin?: string; parse: (stdout: string) => unknown },
     timeoutMs = this.opts.commandTimeoutMs,
-  ): Promise<T> {
+  ): Promise<ReplyOf<Op>> {
+    const valid = (value: unknown): ReplyOf<Op> => {
+      try {
+        return checkReply(replySchemas[op], value, op) as ReplyOf<Op>;
+      } catch (err) {
+        if (!(err instanceof ReplyError)) throw err;
+        const why = `protocol error from node "${this.node}": ${err.message}`;
+        log.warn(why, { node: this.node });
+        throw new TransportError(why, "protocol");
+      }
+    };
     return this.timed(op, async () => {
       if (Date.now() >= this.agentSkipUntil) {
         try {
-          return (await this.agent.request(op, payload, timeoutMs)) as T;
+          return valid(await this.agent.request(op, payload, timeoutMs));
         } catch (err) {
           // Only a node where the agent itself will not start uses the fallback; a dead connection,
           // a timeout or a request the node refused must surface as is.
@@ -86,18 +101,19 @@ export class SshTransport implements Transport {
       if (res.code !== 0) {
         const why = (res.stderr.trim() || res.stdout.trim()).split("\n").slice(-3).join(" | ");
         throw new TransportError(
-          `\`oyster exec ${op}\` on node "${this.node}" exited ${res.code ?? res.signal}${why ? `: ${why}` : ""}`,
+          `\`oyster exec ${op}\` on node "${this.node}" exited ${res.code ?? res.signal}${why ? `: ${why.slice(0, 500)}` : ""}`,
           "command",
         );
       }
+      let parsed: unknown;
       try {
-        return fallback.parse(res.stdout);
+        parsed = fallback.parse(res.stdout);
       } catch (e) {
-        throw new TransportError(
-          `node "${this.node}" sent unreadable ${op} output: ${(e as Error).message}`,
-          "protocol",
-        );
+        const why = `protocol error from node "${this.node}": unreadable ${op} output (${(e as Error).message.slice(0, 200)})`;
+        log.warn(why, { node: this.node });
+        throw new TransportError(why, "protocol");
       }
+      return valid(parsed);
     });
   }
 
@@ -106,24 +122,20 @@ export class SshTransport implements Transport {
   }
 
   start(req: StartRequest): Promise<RunStatus> {
-    return this.call<RunStatus>(
+    return this.call(
       "start",
       { req },
-      { argv: this.exec("start"), stdin: JSON.stringify(req), parse: (o) => JSON.parse(o) as RunStatus },
+      { argv: this.exec("start"), stdin: JSON.stringify(req), parse: (o) => JSON.parse(o) },
     );
   }
 
   list(): Promise<RunStatus[]> {
-    return this.call<RunStatus[]>(
-      "list",
-      {},
-      { argv: this.exec("list", "--json"), parse: (o) => JSON.parse(o) as RunStatus[] },
-    );
+    return this.call("list", {}, { argv: this.exec("list", "--json"), parse: (o) => JSON.parse(o) });
   }
 
   async kill(runId: string): Promise<KillReport> {
     const grace = this.opts.killGraceMs ?? 5_000;
-    const res = await this.call<unknown>(
+    const res = await this.call(
       "kill",
       { run_id: runId, grace_ms: grace },
       { argv: this.exec("kill", runId, "--grace", `${grace}ms`, "--json"), parse: (o) => JSON.parse(o) },
@@ -133,19 +145,15 @@ export class SshTransport implements Transport {
   }
 
   resources(): Promise<Resources> {
-    return this.call<Resources>(
+    return this.call(
       "resources",
       {},
-      { argv: this.exec("resources", "--json"), parse: (o) => JSON.parse(o) as Resources },
+      { argv: this.exec("resources", "--json"), parse: (o) => JSON.parse(o) },
     );
   }
 
   version(): Promise<string> {
-    return this.call<string>(
-      "version",
-      {},
-      { argv: [this.cfg.oyster_bin, "--version"], parse: (o) => o.trim() },
-    );
+    return this.call("version", {}, { argv: [this.cfg.oyster_bin, "--version"], parse: (o) => o.trim() });
   }
 
   onRunFinished(cb: (status: RunStatus) => void): void {
@@ -211,6 +219,10 @@ export class SshTransport implements Transport {
     await this.conn.close();
   }
 }
+
+type ReplyOf<Op extends keyof typeof replySchemas> = (typeof replySchemas)[Op] extends { _output: infer T }
+  ? T
+  : never;
 
 function sftpCall<T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void): Promise<T> {
   return new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T))));
