@@ -4,6 +4,7 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import { BUILTIN_EXECUTORS, type Config, configSchema } from "./schema.ts";
+import { checkTemplate, templateSites } from "./templates.ts";
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -65,6 +66,12 @@ export function loadConfig(explicit?: string, env: NodeJS.ProcessEnv = process.e
 export function parseConfig(raw: unknown, source = "config"): Config {
   const result = configSchema.safeParse(raw, { reportInput: true });
   if (!result.success) throw new ConfigError(formatIssues(source, result.error.issues, raw));
+  const unsafe = templateSites(result.data).flatMap((site) =>
+    checkTemplate(site.argv, site.known, site.allowWholeCommand).map(
+      (p) => `  ${formatPath([...site.path, p.index])}: ${p.message}`,
+    ),
+  );
+  if (unsafe.length) throw new ConfigError(`invalid config in ${source}:\n${unsafe.join("\n")}`);
   return result.data;
 }
 

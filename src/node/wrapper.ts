@@ -7,7 +7,7 @@ import { VERSION_STRING } from "../version.ts";
 import { FILES, runDir } from "./home.ts";
 import { parseStartRequest } from "./request.ts";
 import { writeStatus } from "./status.ts";
-import { substitute } from "./template.ts";
+import { placeholderEnv, substitute } from "./template.ts";
 
 export function heartbeatMs(): number {
   const v = Number(process.env.OYSTER_HEARTBEAT_MS);
@@ -33,7 +33,8 @@ export async function runWrapper(home: string, runId: string): Promise<number> {
   const argv = substitute(req.argv, vars);
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  Object.assign(env, req.env ?? {}, {
+  // Every placeholder is also OYSTER_<NAME>, so a shell script reads values as data, not code.
+  Object.assign(env, req.env ?? {}, placeholderEnv(vars), {
     OYSTER_RUN_DIR: dir,
     OYSTER_RUN_ID: req.run_id,
     OYSTER_TASK_ID: req.task_id,
