@@ -2,6 +2,7 @@ import { defineCommand } from "citty";
 import { createTransports } from "../remote/index.ts";
 import { installBinary } from "../remote/install.ts";
 import { listNodes, upsertConfiguredNodes } from "../store/nodes.ts";
+import { terminalSafe } from "../terminal-safe.ts";
 import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
 import { cliConfig, withStore } from "./context.ts";
 import { CliError } from "./errors.ts";
@@ -80,7 +81,7 @@ const install = withExamples(
       try {
         const res = await installBinary(t);
         if (!res.ok) throw new CliError(`cannot install on node "${node.name}": ${res.error}`, 1);
-        process.stdout.write(`node ${node.name} now runs ${res.version}\n`);
+        process.stdout.write(`${terminalSafe(`node ${node.name} now runs ${res.version}`)}\n`);
       } finally {
         await t.close().catch(() => {});
       }

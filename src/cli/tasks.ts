@@ -1,5 +1,6 @@
 import { defineCommand } from "citty";
 import { cancelTask, getTask, listTasks, retryTask, TASK_STATUSES } from "../store/tasks.ts";
+import { terminalSafe } from "../terminal-safe.ts";
 import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
 import { withStore } from "./context.ts";
 import { CliError, usageError } from "./errors.ts";
@@ -70,7 +71,7 @@ const show = withExamples(
         `depends on  ${t.depends_on.map((d) => `${d.task_id} (${d.status ?? "missing"})`).join(", ") || "-"}`,
         `modifies    ${t.modifies.join(", ") || "-"}`,
         `source      ${t.source ?? "-"}`,
-      ];
+      ].map((l) => terminalSafe(l));
       if (t.runs.length) {
         lines.push(
           "",
@@ -108,7 +109,9 @@ function change(name: "cancel" | "retry", description: string) {
           ),
         );
         if (!r.ok) throw new CliError(r.error);
-        process.stdout.write(`${id}: ${r.from} → ${name === "cancel" ? "cancelled" : "pending"}\n`);
+        process.stdout.write(
+          `${terminalSafe(`${id}: ${r.from} → ${name === "cancel" ? "cancelled" : "pending"}`)}\n`,
+        );
       },
     }),
     [`oyster tasks ${name} S04-health-endpoints`],
