@@ -6,6 +6,7 @@ import { VERSION_STRING } from "../version.ts";
 import { examplesOf } from "./_shared.ts";
 import { CliError, EXIT_USAGE } from "./errors.ts";
 import { main } from "./index.ts";
+import { checkCommandLine } from "./strict-args.ts";
 
 /** Entry point of the `oyster` binary: global flags, help, and exit codes scripts can trust. */
 async function run(rawArgs: string[]): Promise<number> {
@@ -29,6 +30,7 @@ async function run(rawArgs: string[]): Promise<number> {
     return rawArgs.length === 0 ? EXIT_USAGE : 0;
   }
   try {
+    await checkCommandLine(main, rawArgs);
     await runCommand(main, { rawArgs });
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
   } catch (err) {

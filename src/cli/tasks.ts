@@ -4,6 +4,7 @@ import { terminalSafe } from "../terminal-safe.ts";
 import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
 import { withStore } from "./context.ts";
 import { CliError, usageError } from "./errors.ts";
+import { takesMany } from "./strict-args.ts";
 import { ago, formatTable, printJson } from "./table.ts";
 
 const listArgs = {
@@ -98,23 +99,33 @@ const show = withExamples(
 
 function change(name: "cancel" | "retry", description: string) {
   return withExamples(
-    defineCommand({
-      meta: { name, description },
-      args: { ...sharedArgs, id: { type: "positional", required: true, description: "Task id" } },
-      async run({ args }) {
-        const id = String(args.id);
-        const r = await withStore(args, (store) =>
-          store.tx((db) =>
-            name === "cancel" ? cancelTask(db, id, Date.now()) : retryTask(db, id, Date.now()),
-          ),
-        );
-        if (!r.ok) throw new CliError(r.error);
-        process.stdout.write(
-          `${terminalSafe(`${id}: ${r.from} → ${name === "cancel" ? "cancelled" : "pending"}`)}\n`,
-        );
-      },
-    }),
-    [`oyster tasks ${name} S04-health-endpoints`],
+    takesMany(
+      defineCommand({
+        meta: { name, description },
+        args: { ...sharedArgs, id: { type: "positional", required: true, description: "Task id(s)" } },
+        async run({ args }) {
+          // Each id on its own: one unknown id does not stop the others, and each is reported.
+          const ids = args._.map(String);
+          const results = await withStore(args, (store) =>
+            ids.map((id) => ({
+              id,
+              r: store.tx((db) =>
+                name === "cancel" ? cancelTask(db, id, Date.now()) : retryTask(db, id, Date.now()),
+              ),
+            })),
+          );
+          for (const { id, r } of results) {
+            if (r.ok)
+              process.stdout.write(
+                `${terminalSafe(`${id}: ${r.from} → ${name === "cancel" ? "cancelled" : "pending"}`)}\n`,
+              );
+            else process.stderr.write(`error: ${terminalSafe(r.error)}\n`);
+          }
+          if (results.some((x) => !x.r.ok)) process.exitCode = 1;
+        },
+      }),
+    ),
+    [`oyster tasks ${name} S04-health-endpoints`, `oyster tasks ${name} ID1 ID2 ID3`],
   );
 }
 
