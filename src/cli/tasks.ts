@@ -33,7 +33,10 @@ const list = withExamples(
           limit,
         }),
       );
-      if (args.json) return printJson(rows.map(({ body: _b, ...r }) => r));
+      if (args.json)
+        return printJson(
+          rows.map(({ body: _b, extra, ...r }) => ({ ...r, extra: extra ? JSON.parse(extra) : {} })),
+        );
       if (rows.length === 0) return void process.stdout.write("no tasks\n");
       process.stdout.write(
         `${formatTable(
@@ -72,6 +75,8 @@ const show = withExamples(
         `depends on  ${t.depends_on.map((d) => `${d.task_id} (${d.status ?? "missing"})`).join(", ") || "-"}`,
         `modifies    ${t.modifies.join(", ") || "-"}`,
         `source      ${t.source ?? "-"}`,
+        // The spec's own x- keys, one per line, values as JSON so nested ones stay readable.
+        ...Object.entries(t.extra).map(([k, v]) => `${k.padEnd(11)} ${JSON.stringify(v)}`),
       ].map((l) => terminalSafe(l));
       if (t.runs.length) {
         lines.push(
