@@ -1,6 +1,7 @@
 /** The commented sample that `oyster init` writes. Every key here is real and validated. */
 export const SAMPLE_CONFIG = `# oyster.yaml — every key can be overridden by an OYSTER_* variable,
-# e.g. OYSTER_HTTP_PORT=9000 or OYSTER_RETRY_MAX_ATTEMPTS=5. Durations: 500ms, 2s, 5m, 1h.
+# e.g. OYSTER_HTTP_PORT=9000 or OYSTER_LOOPS_REAPER_UNHEALTHY_AFTER=5m.
+# Durations need a unit: 500ms, 2s, 5m, 1h, 1d (a bare number is refused; 0 alone is fine).
 
 store: ./oyster.db            # the SQLite store (created 0600)
 

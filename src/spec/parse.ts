@@ -1,6 +1,6 @@
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { parseDuration } from "../config/duration.ts";
+import { checkDuration } from "../config/duration.ts";
 import { suggestion } from "../did-you-mean.ts";
 
 /**
@@ -68,15 +68,15 @@ const frontMatter = z
       .optional()
       .transform((v, ctx) => {
         if (v === undefined) return null;
-        const ms = parseDuration(v);
-        if (ms === null || ms <= 0) {
+        const r = checkDuration(v);
+        if ("error" in r || r.ms <= 0) {
           ctx.addIssue({
             code: "custom",
-            message: `expected a duration like "90s" or "30m", got ${JSON.stringify(v)}`,
+            message: "error" in r ? r.error : `must be more than 0 (leave it out for the default)`,
           });
           return z.NEVER;
         }
-        return ms;
+        return r.ms;
       }),
     max_attempts: z.number().int("must be a whole number").min(1, "must be ≥ 1").nullable().default(null),
     command: z.string().nullable().default(null),
