@@ -1,4 +1,5 @@
 import { type ConsolaInstance, createConsola, LogLevels } from "consola";
+import { terminalSafe } from "./terminal-safe.ts";
 
 /**
  * One place that configures consola for the whole process. Loops and modules ask for a tagged
@@ -64,14 +65,14 @@ export function configureLogging(opts: LogOptions): void {
             for (const a of obj.args) {
               if (a instanceof Error) {
                 parts.push(a.message);
-                if (verboseMode && a.stack) stack = `\n${a.stack}`;
+                if (verboseMode && a.stack) stack = `\n${terminalSafe(a.stack, { keepNewlines: true })}`;
               } else if (typeof a !== "object" || a === null) parts.push(String(a));
             }
             const time = obj.date.toISOString().slice(11, 19);
             const tag = obj.tag ? paint(90, `[${obj.tag}] `) : "";
-            process.stderr.write(
-              `${paint(90, time)} ${LABEL[obj.type] ?? obj.type} ${tag}${parts.join(" ")}${stack}\n`,
-            );
+            // One event, one line: values from specs and nodes can neither colour nor forge lines.
+            const msg = terminalSafe(parts.join(" "));
+            process.stderr.write(`${paint(90, time)} ${LABEL[obj.type] ?? obj.type} ${tag}${msg}${stack}\n`);
           },
         },
       ],

@@ -1,5 +1,6 @@
 import { defineCommand } from "citty";
 import { healthReason } from "../server/health.ts";
+import { terminalSafe } from "../terminal-safe.ts";
 import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
 import { cliConfig } from "./context.ts";
 import {
@@ -41,12 +42,12 @@ export default withExamples(
         const foreign = args.url ? null : notOurController(config, r.body, base);
         if (foreign) throw new ControllerUnreachable(foreign);
         if (args.json) printJson(r.body);
-        else process.stdout.write(`${healthReason(r.body)} (${base})\n`);
+        else process.stdout.write(`${terminalSafe(`${healthReason(r.body)} (${base})`)}\n`);
         process.exitCode = r.status === 200 && r.body.status === "healthy" ? 0 : 1;
       } catch (err) {
         if (!(err instanceof ControllerUnreachable)) throw err;
         if (args.json) printJson({ status: "unreachable", error: err.message });
-        else process.stdout.write(`unhealthy: ${err.message}\n`);
+        else process.stdout.write(`unhealthy: ${terminalSafe(err.message)}\n`);
         process.exitCode = 1;
       }
     },

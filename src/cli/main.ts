@@ -1,10 +1,12 @@
 #!/usr/bin/env bun
 import { type CommandDef, renderUsage, runCommand } from "citty";
 import { configureLogging, isVerbose, logger } from "../log.ts";
+import { terminalSafe } from "../terminal-safe.ts";
 import { VERSION_STRING } from "../version.ts";
 import { examplesOf } from "./_shared.ts";
 import { CliError, EXIT_USAGE } from "./errors.ts";
 import { main } from "./index.ts";
+import { checkCommandLine } from "./strict-args.ts";
 
 /** Entry point of the `oyster` binary: global flags, help, and exit codes scripts can trust. */
 async function run(rawArgs: string[]): Promise<number> {
@@ -28,6 +30,7 @@ async function run(rawArgs: string[]): Promise<number> {
     return rawArgs.length === 0 ? EXIT_USAGE : 0;
   }
   try {
+    await checkCommandLine(main, rawArgs);
     await runCommand(main, { rawArgs });
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
   } catch (err) {
@@ -37,18 +40,18 @@ async function run(rawArgs: string[]): Promise<number> {
 
 async function report(err: unknown, cmd: CommandDef, parent?: CommandDef): Promise<number> {
   if (err instanceof CliError) {
-    process.stderr.write(`error: ${err.message}\n`);
+    process.stderr.write(`error: ${terminalSafe(err.message, { keepNewlines: true })}\n`);
     if (isVerbose() && err.cause) logger().error(err.cause);
     return err.code;
   }
   if (err instanceof Error && err.name === "CLIError") {
     // citty's own parse errors (unknown command, missing argument) are usage errors.
     await printHelp(cmd, parent, process.stderr);
-    process.stderr.write(`\nerror: ${stripAnsi(err.message)}\n`);
+    process.stderr.write(`\nerror: ${terminalSafe(stripAnsi(err.message), { keepNewlines: true })}\n`);
     return EXIT_USAGE;
   }
   const msg = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`error: ${msg}\n`);
+  process.stderr.write(`error: ${terminalSafe(msg, { keepNewlines: true })}\n`);
   if (isVerbose()) logger().error(err);
   else process.stderr.write("(run with --verbose for details)\n");
   return 1;

@@ -2,9 +2,11 @@ import { defineCommand } from "citty";
 import { createTransports } from "../remote/index.ts";
 import { installBinary } from "../remote/install.ts";
 import { listNodes, upsertConfiguredNodes } from "../store/nodes.ts";
+import { terminalSafe } from "../terminal-safe.ts";
 import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
 import { cliConfig, readStore } from "./context.ts";
 import { CliError } from "./errors.ts";
+import { takesMany } from "./strict-args.ts";
 import { ago, formatTable, printJson } from "./table.ts";
 
 const list = withExamples(
@@ -58,35 +60,47 @@ const list = withExamples(
 );
 
 const install = withExamples(
-  defineCommand({
-    meta: {
-      name: "install",
-      description: "Copy this oyster binary to a node over SFTP (temp file + rename) and check its version",
-    },
-    args: {
-      ...sharedArgs,
-      name: { type: "positional", description: "Node name from config", required: true },
-    },
-    async run({ args }) {
-      const { config } = cliConfig(args);
-      const node = config.nodes.find((n) => n.name === args.name);
-      if (!node)
-        throw new CliError(
-          `no node named "${args.name}" in config (nodes: ${config.nodes.map((n) => n.name).join(", ")})`,
-          2,
-        );
-      const transports = createTransports({ ...config, nodes: [node] });
-      const t = transports.get(node.name)!;
-      try {
-        const res = await installBinary(t);
-        if (!res.ok) throw new CliError(`cannot install on node "${node.name}": ${res.error}`, 1);
-        process.stdout.write(`node ${node.name} now runs ${res.version}\n`);
-      } finally {
-        await t.close().catch(() => {});
-      }
-    },
-  }),
-  ["oyster nodes install gpu-1"],
+  takesMany(
+    defineCommand({
+      meta: {
+        name: "install",
+        description: "Copy this oyster binary to nodes over SFTP (temp file + rename) and check the version",
+      },
+      args: {
+        ...sharedArgs,
+        name: { type: "positional", description: "Node name(s) from config", required: true },
+      },
+      async run({ args }) {
+        const { config } = cliConfig(args);
+        const names = args._.map(String);
+        // A typo is a usage error before anything is copied anywhere.
+        const unknown = names.filter((n) => !config.nodes.some((node) => node.name === n));
+        if (unknown.length)
+          throw new CliError(
+            `no node named ${unknown.map((n) => `"${n}"`).join(", ")} in config (nodes: ${config.nodes.map((n) => n.name).join(", ")})`,
+            2,
+          );
+        for (const name of names) {
+          const node = config.nodes.find((n) => n.name === name)!;
+          const t = createTransports({ ...config, nodes: [node] }).get(node.name)!;
+          try {
+            const res = await installBinary(t);
+            if (res.ok)
+              process.stdout.write(`${terminalSafe(`node ${node.name} now runs ${res.version}`)}\n`);
+            else {
+              process.stderr.write(
+                `error: ${terminalSafe(`cannot install on node "${node.name}": ${res.error}`)}\n`,
+              );
+              process.exitCode = 1;
+            }
+          } finally {
+            await t.close().catch(() => {});
+          }
+        }
+      },
+    }),
+  ),
+  ["oyster nodes install gpu-1", "oyster nodes install gpu-1 gpu-2"],
 );
 
 export default withExamples(

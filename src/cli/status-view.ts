@@ -3,6 +3,7 @@ import type { FleetSnapshot } from "../server/snapshot.ts";
 import type { EventRow } from "../store/events.ts";
 import { SERVICES_HEADERS, servicesRows, uptime } from "../supervisor/table.ts";
 import type { ServiceStatus } from "../supervisor/types.ts";
+import { terminalSafe } from "../terminal-safe.ts";
 import { formatTable } from "./table.ts";
 
 /** Everything `oyster status` shows; `--json` prints exactly this. */
@@ -54,7 +55,9 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
       `controller  up, ${h.status.replace("_", " ")} — ${c.url} (pid ${h.pid}, up ${uptime(h.uptime_s * 1000)}, oyster ${h.version})`,
     );
   } else {
-    out.push(`controller  DOWN — ${c.error ?? "not reachable"}; figures below are read from the store`);
+    out.push(
+      `controller  DOWN — ${terminalSafe(c.error ?? "not reachable")}; figures below are read from the store`,
+    );
   }
   out.push(tokenLine(r.api_token));
   if (r.fleet)
@@ -104,7 +107,8 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
         : "supervisor: no services",
     );
   }
-  return `${out.join("\n")}\n`;
+  // Tables are already safe; this catches every value interpolated into the other lines.
+  return `${terminalSafe(out.join("\n"), { keepNewlines: true })}\n`;
 }
 
 function fleetLines(fleet: FleetSnapshot): string[] {

@@ -4,80 +4,83 @@ import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
 import { apiWriteArgs, submitThroughApi, wantsApi } from "./api-write.ts";
 import { withStore } from "./context.ts";
 import { CliError, usageError } from "./errors.ts";
+import { takesMany } from "./strict-args.ts";
 import { formatTable, printJson } from "./table.ts";
 
 export default withExamples(
-  defineCommand({
-    meta: { name: "submit", description: "Submit task specs (files or directories); all or nothing" },
-    args: {
-      ...sharedArgs,
-      ...jsonArg,
-      ...apiWriteArgs,
-      paths: {
-        type: "positional",
-        required: false,
-        description: "Spec files (.md/.txt) or directories of them",
+  takesMany(
+    defineCommand({
+      meta: { name: "submit", description: "Submit task specs (files or directories); all or nothing" },
+      args: {
+        ...sharedArgs,
+        ...jsonArg,
+        ...apiWriteArgs,
+        paths: {
+          type: "positional",
+          required: false,
+          description: "Spec files (.md/.txt) or directories of them",
+        },
+        "dry-run": { type: "boolean", description: "Validate and print the plan without writing" },
+        "allow-missing-deps": {
+          type: "boolean",
+          description: "Accept dependencies that exist nowhere yet (they wait)",
+        },
       },
-      "dry-run": { type: "boolean", description: "Validate and print the plan without writing" },
-      "allow-missing-deps": {
-        type: "boolean",
-        description: "Accept dependencies that exist nowhere yet (they wait)",
-      },
-    },
-    async run({ args }) {
-      const paths = args._.map(String);
-      if (paths.length === 0) throw usageError("give at least one spec file or directory");
-      const collected = collectSpecFiles(paths);
-      const read = readSpecFiles(collected.files);
-      if (wantsApi(args))
-        return submitThroughApi(args, read.inputs, [...collected.problems, ...read.problems]);
-      const result = await withStore(args, (store, { config }) => {
-        const r = intake(store, read.inputs, {
-          dryRun: Boolean(args["dry-run"]),
-          allowMissingDeps: Boolean(args["allow-missing-deps"]),
-          executors: config.executors,
-          defaultMaxAttempts: config.retry.max_attempts,
-          origin: "cli",
+      async run({ args }) {
+        const paths = args._.map(String);
+        if (paths.length === 0) throw usageError("give at least one spec file or directory");
+        const collected = collectSpecFiles(paths);
+        const read = readSpecFiles(collected.files);
+        if (wantsApi(args))
+          return submitThroughApi(args, read.inputs, [...collected.problems, ...read.problems]);
+        const result = await withStore(args, (store, { config }) => {
+          const r = intake(store, read.inputs, {
+            dryRun: Boolean(args["dry-run"]),
+            allowMissingDeps: Boolean(args["allow-missing-deps"]),
+            executors: config.executors,
+            defaultMaxAttempts: config.retry.max_attempts,
+            origin: "cli",
+          });
+          const problems = [...collected.problems, ...read.problems, ...r.problems];
+          return { ...r, ok: problems.length === 0 && r.ok, problems };
         });
-        const problems = [...collected.problems, ...read.problems, ...r.problems];
-        return { ...r, ok: problems.length === 0 && r.ok, problems };
-      });
-      if (args.json) {
-        printJson({
-          ok: result.ok,
-          dry_run: Boolean(args["dry-run"]),
-          accepted: result.accepted.map((s) => ({
-            task_id: s.task_id,
-            depends_on: s.depends_on,
-            executor: s.executor,
-            source: s.source,
-          })),
-          problems: result.problems,
-        });
-        if (!result.ok) process.exitCode = 1;
-        return;
-      }
-      if (!result.ok) {
-        const lines = result.problems.map((p) => `  ${formatProblem(p)}`).join("\n");
-        throw new CliError(
-          `batch refused, nothing was submitted (${result.problems.length} problem(s)):\n${lines}`,
+        if (args.json) {
+          printJson({
+            ok: result.ok,
+            dry_run: Boolean(args["dry-run"]),
+            accepted: result.accepted.map((s) => ({
+              task_id: s.task_id,
+              depends_on: s.depends_on,
+              executor: s.executor,
+              source: s.source,
+            })),
+            problems: result.problems,
+          });
+          if (!result.ok) process.exitCode = 1;
+          return;
+        }
+        if (!result.ok) {
+          const lines = result.problems.map((p) => `  ${formatProblem(p)}`).join("\n");
+          throw new CliError(
+            `batch refused, nothing was submitted (${result.problems.length} problem(s)):\n${lines}`,
+          );
+        }
+        const rows = result.accepted.map((s) => [
+          s.task_id,
+          s.priority,
+          s.executor,
+          s.depends_on.join(", ") || "-",
+          s.project || "-",
+        ]);
+        process.stdout.write(`${formatTable(["TASK", "PRI", "EXECUTOR", "DEPENDS ON", "PROJECT"], rows)}\n`);
+        process.stdout.write(
+          args["dry-run"]
+            ? `dry run: ${result.accepted.length} task(s) would be submitted; nothing was written\n`
+            : `submitted ${result.accepted.length} task(s)\n`,
         );
-      }
-      const rows = result.accepted.map((s) => [
-        s.task_id,
-        s.priority,
-        s.executor,
-        s.depends_on.join(", ") || "-",
-        s.project || "-",
-      ]);
-      process.stdout.write(`${formatTable(["TASK", "PRI", "EXECUTOR", "DEPENDS ON", "PROJECT"], rows)}\n`);
-      process.stdout.write(
-        args["dry-run"]
-          ? `dry run: ${result.accepted.length} task(s) would be submitted; nothing was written\n`
-          : `submitted ${result.accepted.length} task(s)\n`,
-      );
-    },
-  }),
+      },
+    }),
+  ),
   [
     "oyster submit specs/",
     "oyster submit specs/S04.md specs/S06.md --dry-run",

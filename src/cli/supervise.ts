@@ -13,6 +13,7 @@ import { configBase, planServices, ServicesConfigError } from "../supervisor/pla
 import { startSupervisor } from "../supervisor/supervisor.ts";
 import { SERVICES_HEADERS, servicesRows } from "../supervisor/table.ts";
 import { launchdPlist, systemdUnit } from "../supervisor/unit.ts";
+import { terminalSafe } from "../terminal-safe.ts";
 import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
 import { cliConfig } from "./context.ts";
 import { CliError, usageError } from "./errors.ts";
@@ -57,7 +58,10 @@ function actionCommand(action: ServiceAction, description: string): CommandDef<A
         const { config } = cliConfig(args);
         const s = await serviceAction(config.state_dir, String(args.name), action).catch(notRunning);
         if (args.json) printJson(s);
-        else process.stdout.write(`${s.name}: ${s.status}${s.pid ? ` (pid ${s.pid})` : ""}\n`);
+        else
+          process.stdout.write(
+            `${terminalSafe(`${s.name}: ${s.status}`)}${s.pid ? ` (pid ${s.pid})` : ""}\n`,
+          );
       },
     }),
     [`oyster supervise ${action} reaper`],

@@ -1,11 +1,14 @@
+import { terminalSafe } from "../terminal-safe.ts";
+
 /**
  * Aligned columns for people (`--json` is for scripts). Hand-written on purpose: the tables here
  * are plain whitespace-aligned like `docker compose ps`, which is ten lines, not a dependency.
+ * Every cell is made terminal-safe: ids, names and reasons come from specs and nodes.
  */
 export function formatTable(headers: string[], rows: (string | number | null | undefined)[][]): string {
   const cells = [
     headers,
-    ...rows.map((r) => r.map((c) => (c === null || c === undefined ? "-" : String(c)))),
+    ...rows.map((r) => r.map((c) => (c === null || c === undefined ? "-" : terminalSafe(String(c))))),
   ];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => displayWidth(r[i] ?? ""))));
   return cells

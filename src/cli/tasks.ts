@@ -1,9 +1,11 @@
 import { defineCommand } from "citty";
 import { cancelTask, getTask, listTasks, retryTask, TASK_STATUSES } from "../store/tasks.ts";
+import { terminalSafe } from "../terminal-safe.ts";
 import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
 import { apiWriteArgs, changeViaApi, wantsApi } from "./api-write.ts";
 import { cliConfig, readStore, withStore } from "./context.ts";
 import { CliError, usageError } from "./errors.ts";
+import { takesMany } from "./strict-args.ts";
 import { ago, formatTable, printJson } from "./table.ts";
 
 const listArgs = {
@@ -32,7 +34,10 @@ const list = withExamples(
           limit,
         }),
       );
-      if (args.json) return printJson(rows.map(({ body: _b, ...r }) => r));
+      if (args.json)
+        return printJson(
+          rows.map(({ body: _b, extra, ...r }) => ({ ...r, extra: extra ? JSON.parse(extra) : {} })),
+        );
       if (rows.length === 0) return void process.stdout.write("no tasks\n");
       process.stdout.write(
         `${formatTable(
@@ -71,7 +76,9 @@ const show = withExamples(
         `depends on  ${t.depends_on.map((d) => `${d.task_id} (${d.status ?? "missing"})`).join(", ") || "-"}`,
         `modifies    ${t.modifies.join(", ") || "-"}`,
         `source      ${t.source ?? "-"}`,
-      ];
+        // The spec's own x- keys, one per line, values as JSON so nested ones stay readable.
+        ...Object.entries(t.extra).map(([k, v]) => `${k.padEnd(11)} ${JSON.stringify(v)}`),
+      ].map((l) => terminalSafe(l));
       if (t.runs.length) {
         lines.push(
           "",
@@ -98,29 +105,55 @@ const show = withExamples(
 
 function change(name: "cancel" | "retry", description: string) {
   return withExamples(
-    defineCommand({
-      meta: { name, description },
-      args: {
-        ...sharedArgs,
-        ...apiWriteArgs,
-        id: { type: "positional", required: true, description: "Task id" },
-      },
-      async run({ args }) {
-        const id = String(args.id);
-        if (wantsApi(args)) {
-          const r = await changeViaApi(cliConfig(args).config, args.url, id, name);
-          return void process.stdout.write(`${id}: ${r.from} → ${r.to}\n`);
-        }
-        const r = await withStore(args, (store) =>
-          store.tx((db) =>
-            name === "cancel" ? cancelTask(db, id, Date.now()) : retryTask(db, id, Date.now()),
-          ),
-        );
-        if (!r.ok) throw new CliError(r.error);
-        process.stdout.write(`${id}: ${r.from} → ${name === "cancel" ? "cancelled" : "pending"}\n`);
-      },
-    }),
-    [`oyster tasks ${name} S04-health-endpoints`, `oyster tasks ${name} S04-health-endpoints --api`],
+    takesMany(
+      defineCommand({
+        meta: { name, description },
+        args: {
+          ...sharedArgs,
+          ...apiWriteArgs,
+          id: { type: "positional", required: true, description: "Task id(s)" },
+        },
+        async run({ args }) {
+          // Each id on its own: one unknown id does not stop the others, and each is reported.
+          const ids = args._.map(String);
+          if (wantsApi(args)) {
+            let failed = false;
+            for (const id of ids) {
+              try {
+                const r = await changeViaApi(cliConfig(args).config, args.url, id, name);
+                process.stdout.write(`${terminalSafe(`${id}: ${r.from} → ${r.to}`)}\n`);
+              } catch (err) {
+                failed = true;
+                process.stderr.write(`error: ${terminalSafe((err as Error).message)}\n`);
+              }
+            }
+            if (failed) process.exitCode = 1;
+            return;
+          }
+          const results = await withStore(args, (store) =>
+            ids.map((id) => ({
+              id,
+              r: store.tx((db) =>
+                name === "cancel" ? cancelTask(db, id, Date.now()) : retryTask(db, id, Date.now()),
+              ),
+            })),
+          );
+          for (const { id, r } of results) {
+            if (r.ok)
+              process.stdout.write(
+                `${terminalSafe(`${id}: ${r.from} → ${name === "cancel" ? "cancelled" : "pending"}`)}\n`,
+              );
+            else process.stderr.write(`error: ${terminalSafe(r.error)}\n`);
+          }
+          if (results.some((x) => !x.r.ok)) process.exitCode = 1;
+        },
+      }),
+    ),
+    [
+      `oyster tasks ${name} S04-health-endpoints`,
+      `oyster tasks ${name} ID1 ID2 ID3`,
+      `oyster tasks ${name} S04-health-endpoints --api`,
+    ],
   );
 }
 

@@ -1,12 +1,35 @@
-/** Durations in config are strings like `500ms`, `2s`, `5m`, `1h`, `1d` (or a bare number of ms). */
+/**
+ * Durations in config and specs are strings like `500ms`, `2s`, `5m`, `1h`, `1d`. A number needs
+ * its unit: a bare `300` was read as 300 ms, and a task meant to get 300 s was killed as a
+ * timeout after 0.3 s. Only `0` may go without one — zero is zero in every unit (it means "off"
+ * or "at once" where a field allows it).
+ */
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
+export type DurationResult = { ms: number } | { error: string };
+
+export function checkDuration(input: unknown): DurationResult {
+  const text = typeof input === "number" ? String(input) : typeof input === "string" ? input.trim() : null;
+  if (text === null) return { error: `expected a duration like "500ms", "2s" or "5m"` };
+  if (/^-/.test(text)) return { error: `${text} is negative: a duration is 0 or more` };
+  const bare = /^\d+(?:\.\d+)?$/.exec(text);
+  if (bare) {
+    const n = Number(text);
+    if (n === 0) return { ms: 0 };
+    const alt = n % 60 === 0 ? `${n / 60}m` : `${text}ms`;
+    return { error: `${text} has no unit: write ${text}s or ${alt}` };
+  }
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(text);
+  if (!m) return { error: `expected a duration like "500ms", "2s" or "5m", got ${JSON.stringify(input)}` };
+  const value = Number(m[1]) * (UNITS[m[2]!] ?? 1);
+  if (!Number.isFinite(value)) return { error: `${text} is too large` };
+  return { ms: Math.round(value) };
+}
+
+/** Milliseconds, or null when `input` is not a duration with a unit (see checkDuration). */
 export function parseDuration(input: string | number): number | null {
-  if (typeof input === "number") return Number.isFinite(input) && input >= 0 ? input : null;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(input);
-  if (!m) return null;
-  const value = Number(m[1]) * (UNITS[m[2] ?? "ms"] ?? 1);
-  return Number.isFinite(value) ? Math.round(value) : null;
+  const r = checkDuration(input);
+  return "ms" in r ? r.ms : null;
 }
 
 export function formatDuration(ms: number): string {

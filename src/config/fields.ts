@@ -1,14 +1,14 @@
 import { z } from "zod";
-import { parseDuration } from "./duration.ts";
+import { checkDuration } from "./duration.ts";
 
-/** A duration string (`500ms`, `2s`, `5m`) parsed to milliseconds. */
+/** A duration string (`500ms`, `2s`, `5m`; a bare `0` too) parsed to milliseconds. */
 export const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  const ms = parseDuration(v);
-  if (ms === null) {
-    ctx.addIssue({ code: "custom", message: `expected a duration like "500ms", "2s" or "5m"` });
+  const r = checkDuration(v);
+  if ("error" in r) {
+    ctx.addIssue({ code: "custom", message: r.error });
     return z.NEVER;
   }
-  return ms;
+  return r.ms;
 });
 
 export const name = z

@@ -3,7 +3,10 @@ import { homedir } from "node:os";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
+import { suggestion } from "../did-you-mean.ts";
 import { BUILTIN_EXECUTORS, type Config, configSchema } from "./schema.ts";
+import { type KeyPath, keyPaths, keysAt } from "./schema-walk.ts";
+import { checkTemplate, templateSites } from "./templates.ts";
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -52,8 +55,8 @@ export function loadConfig(explicit?: string, env: NodeJS.ProcessEnv = process.e
       throw new ConfigError(`config ${path}: expected a mapping of keys at the top level`);
     }
   }
-  applyEnvOverrides(raw as Record<string, unknown>, env);
-  const config = parseConfig(raw, path ?? "(defaults)");
+  const fromEnv = applyEnvOverrides(raw as Record<string, unknown>, env);
+  const config = parseConfig(raw, path ?? "(defaults)", fromEnv);
   const base = path ? dirname(path) : process.cwd();
   config.store = resolvePath(config.store, base);
   config.state_dir = resolvePath(config.state_dir, base);
@@ -62,95 +65,138 @@ export function loadConfig(explicit?: string, env: NodeJS.ProcessEnv = process.e
   return { config, path };
 }
 
-export function parseConfig(raw: unknown, source = "config"): Config {
+/**
+ * `fromEnv` (from applyEnvOverrides) maps key paths to the variable that set them, so a bad
+ * value is blamed on `OYSTER_HTTP_PORT`, not on the file.
+ */
+export function parseConfig(raw: unknown, source = "config", fromEnv: EnvOrigins = new Map()): Config {
   const result = configSchema.safeParse(raw, { reportInput: true });
-  if (!result.success) throw new ConfigError(formatIssues(source, result.error.issues, raw));
+  if (!result.success) throw new ConfigError(formatIssues(source, result.error.issues, raw, fromEnv));
+  const unsafe = templateSites(result.data).map((site) => ({
+    path: site.path,
+    problems: checkTemplate(site.argv, site.known, site.allowWholeCommand),
+  }));
+  const issues = unsafe.flatMap(({ path, problems }) =>
+    problems.map((p) => ({ path: [...path, p.index], message: p.message })),
+  );
+  if (issues.length)
+    throw new ConfigError(
+      `${header(source, issues, fromEnv)}\n${issues.map((i) => `  ${keyName(i.path, raw, fromEnv)}: ${i.message}`).join("\n")}`,
+    );
   return result.data;
+}
+
+/** Key path (`http.port`) → `OYSTER_HTTP_PORT="abc"`, for the variables that set a key. */
+export type EnvOrigins = Map<string, string>;
+
+function envOrigin(path: readonly PropertyKey[], fromEnv: EnvOrigins): string | undefined {
+  for (let n = path.length; n > 0; n--) {
+    const hit = fromEnv.get(path.slice(0, n).map(String).join("."));
+    if (hit) return hit;
+  }
+  return undefined;
+}
+
+function header(source: string, issues: { path: PropertyKey[] }[], fromEnv: EnvOrigins): string {
+  const allEnv = issues.every((i) => envOrigin(i.path, fromEnv));
+  return allEnv ? "invalid config from the environment:" : `invalid config in ${source}:`;
+}
+
+/** `nodes[0].port` → `nodes["gpu1"].port`; services also say `(service "api")`; env keys name the variable. */
+function keyName(path: PropertyKey[], raw: unknown, fromEnv: EnvOrigins): string {
+  const key = (formatPath(path, raw) || "(top level)") + serviceOf(path, raw);
+  const origin = envOrigin(path, fromEnv);
+  return origin ? `${origin} (${key})` : key;
 }
 
 /** `services[1].health.interval` → also name the service (`service "api"`) when it has a name. */
 function serviceOf(path: PropertyKey[], raw: unknown): string {
   if (path[0] !== "services" || typeof path[1] !== "number") return "";
-  const list = (raw as { services?: unknown } | null)?.services;
-  const name = Array.isArray(list) ? (list[path[1]] as { name?: unknown } | null)?.name : undefined;
-  return typeof name === "string" && name ? ` (service "${name}")` : "";
+  const name = nameAt(raw, "services", path[1]);
+  return name ? ` (service "${name}")` : "";
 }
 
-export function formatIssues(source: string, issues: z.core.$ZodIssue[], raw?: unknown): string {
+/** The name of `raw[list][index]` when it has one that no other item shares. */
+function nameAt(raw: unknown, list: string, index: number): string | undefined {
+  const items = (raw as Record<string, unknown> | null)?.[list];
+  if (!Array.isArray(items)) return undefined;
+  const nameOf = (item: unknown) => (item as { name?: unknown } | null)?.name;
+  const name = nameOf(items[index]);
+  if (typeof name !== "string" || !name) return undefined;
+  return items.filter((item) => nameOf(item) === name).length === 1 ? name : undefined;
+}
+
+export function formatIssues(
+  source: string,
+  issues: z.core.$ZodIssue[],
+  raw?: unknown,
+  fromEnv: EnvOrigins = new Map(),
+): string {
   const lines = issues.map((i) => {
-    const key = (formatPath(i.path) || "(top level)") + serviceOf(i.path, raw);
+    const key = keyName(i.path, raw, fromEnv);
     // Show the offending value when it is a scalar; objects would bury the message.
     const input = "input" in i ? i.input : undefined;
     const shown = input === null || ["string", "number", "boolean"].includes(typeof input);
     const got = shown && i.code !== "custom" ? ` (got ${JSON.stringify(input)})` : "";
-    let msg = i.message;
-    if (i.code === "unrecognized_keys") msg = `unknown key(s): ${i.keys.join(", ")}`;
-    return `  ${key}: ${msg}${i.code === "unrecognized_keys" ? "" : got}`;
+    if (i.code === "unrecognized_keys") {
+      const known = keysAt(configSchema, i.path) ?? [];
+      const keys = i.keys.map((k) => `${k}${suggestion(k, known)}`);
+      return `  ${key}: unknown key(s): ${keys.join(", ")}`;
+    }
+    return `  ${key}: ${i.message}${got}`;
   });
-  return `invalid config in ${source}:\n${lines.join("\n")}`;
+  return `${header(source, issues, fromEnv)}\n${lines.join("\n")}`;
 }
 
-export function formatPath(path: PropertyKey[]): string {
-  return path.reduce<string>((acc, p) => {
-    if (typeof p === "number") return `${acc}[${p}]`;
+/** `nodes[0].port`, or `nodes["gpu1"].port` when `raw` gives the node a name. */
+export function formatPath(path: PropertyKey[], raw?: unknown): string {
+  return path.reduce<string>((acc, p, i) => {
+    if (typeof p === "number") {
+      const name = i === 1 && path[0] === "nodes" ? nameAt(raw, "nodes", p) : undefined;
+      return name ? `${acc}[${JSON.stringify(name)}]` : `${acc}[${p}]`;
+    }
     return acc ? `${acc}.${String(p)}` : String(p);
   }, "");
 }
 
 /**
- * `OYSTER_HTTP_PORT=9000` sets `http.port`; values are read as YAML scalars so numbers, booleans
- * and flow lists (`[a, b]`) work. Keys are matched against the schema's own shape, so keys with
- * underscores (`retry.max_attempts` ⇐ `OYSTER_RETRY_MAX_ATTEMPTS`) resolve unambiguously.
+ * `OYSTER_HTTP_PORT=9000` sets `http.port`, and so on for every key of the schema at any depth
+ * (`OYSTER_LOOPS_REAPER_UNHEALTHY_AFTER`); lists and maps take a YAML flow value
+ * (`OYSTER_NODES='[{name: a, transport: local}]'`). Values are read as YAML scalars, except where
+ * the schema wants a string (a token of digits stays a string). Returns which variable set which
+ * key, so errors can name it.
  */
-export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): EnvOrigins {
+  const origins: EnvOrigins = new Map();
   for (const [envKey, value] of Object.entries(env)) {
     if (!envKey.startsWith("OYSTER_") || value === undefined) continue;
-    if (envKey === "OYSTER_CONFIG" || envKey === "OYSTER_HOME") continue;
-    const path = ENV_PATHS.get(envKey);
-    if (!path) continue;
+    const key = ENV_KEYS.get(envKey);
+    if (!key) continue;
     let parsed: unknown = value;
-    try {
-      parsed = parseYaml(value);
-    } catch {
-      parsed = value;
+    if (key.kind !== "string") {
+      try {
+        parsed = parseYaml(value);
+      } catch {
+        parsed = value;
+      }
+      if (parsed === null) parsed = value;
     }
-    if (parsed === null) parsed = value;
-    // Strings stay strings where the schema expects one (e.g. a token of digits).
-    if (STRING_LEAVES.has(path.join(".")) && typeof parsed !== "string") parsed = value;
     let obj = raw;
-    for (const seg of path.slice(0, -1)) {
+    for (const seg of key.path.slice(0, -1)) {
       const next = obj[seg];
       if (typeof next !== "object" || next === null || Array.isArray(next)) obj[seg] = {};
       obj = obj[seg] as Record<string, unknown>;
     }
-    obj[path[path.length - 1]!] = parsed;
+    obj[key.path[key.path.length - 1]!] = parsed;
+    origins.set(key.path.join("."), `${envKey}=${JSON.stringify(value)}`);
   }
+  return origins;
 }
 
-const STRING_LEAVES = new Set([
-  "store",
-  "state_dir",
-  "http.host",
-  "http.token",
-  "factory.inbox",
-  "notify.webhook",
-]);
-
-/** Every overridable key path, derived from the defaults so it never drifts from the schema. */
-const ENV_PATHS: Map<string, string[]> = (() => {
-  const map = new Map<string, string[]>();
-  const defaults = configSchema.parse({});
-  const walk = (obj: Record<string, unknown>, path: string[]) => {
-    for (const [k, v] of Object.entries(obj)) {
-      const p = [...path, k];
-      map.set(`OYSTER_${p.join("_").toUpperCase()}`, p);
-      if (v && typeof v === "object" && !Array.isArray(v) && path.length < 2)
-        walk(v as Record<string, unknown>, p);
-    }
-  };
-  walk(defaults as unknown as Record<string, unknown>, []);
-  return map;
-})();
+/** The variable of every key path, derived from the schema so it never drifts from it. */
+export const ENV_KEYS: Map<string, KeyPath> = new Map(
+  keyPaths(configSchema).map((k) => [`OYSTER_${k.path.join("_").toUpperCase()}`, k]),
+);
 
 export function expandHome(p: string): string {
   if (p === "~") return homedir();

@@ -1,6 +1,7 @@
 /** The commented sample that `oyster init` writes. Every key here is real and validated. */
 export const SAMPLE_CONFIG = `# oyster.yaml — every key can be overridden by an OYSTER_* variable,
-# e.g. OYSTER_HTTP_PORT=9000 or OYSTER_RETRY_MAX_ATTEMPTS=5. Durations: 500ms, 2s, 5m, 1h.
+# e.g. OYSTER_HTTP_PORT=9000 or OYSTER_LOOPS_REAPER_UNHEALTHY_AFTER=5m.
+# Durations need a unit: 500ms, 2s, 5m, 1h, 1d (a bare number is refused; 0 alone is fine).
 
 store: ./oyster.db            # the SQLite store (created 0600)
 
@@ -31,8 +32,11 @@ nodes:
   #   auto_upgrade: false       # upload this binary when the node's version differs
 
 executors:
-  # Argv templates; each {placeholder} becomes part of one argument, never shell text.
-  # Placeholders: {spec} {run_dir} {task_id} {run_id} {project} {attempt} {command}
+  # Argv templates, exec'd without a shell; each {placeholder} becomes part of one argument.
+  # Placeholders: {spec} {run_dir} {output} {task_id} {run_id} {project} {attempt} {priority}
+  # {command}; each is also in the environment as OYSTER_<NAME> (OYSTER_TASK_ID, ...).
+  # In code a shell runs (sh -c, bash -c, python -c, ...) no placeholder is allowed — read
+  # "$OYSTER_PROJECT" there instead — except a script that is exactly {command}, the task's own.
   shell: { command: ["sh", "-c", "{command}"] }
   # glm: { command: ["glm-agent", "run", "--spec", "{spec}"] }
 
@@ -59,8 +63,10 @@ timeouts:  { task_max: 4h, estimate_factor: 3, long_running: 4h }
 factory:
   inbox: ./specs/inbox        # spec files dropped here are submitted (→ processed/ or failed/ + .error)
   min_pending: 5
-  # Hooks are argv (no shell). Placeholders {inbox} {pending} {project} are also passed as
-  # OYSTER_INBOX, OYSTER_PENDING, OYSTER_PROJECT. Spec files they write into the inbox are taken in.
+  # Hooks are argv templates like executors. Placeholders {inbox} {pending} {project} are also
+  # passed as OYSTER_INBOX, OYSTER_PENDING, OYSTER_PROJECT; inside an sh -c script only the
+  # variables are allowed: ["sh", "-c", "echo "$OYSTER_PROJECT" done"]. Spec files they
+  # write into the inbox are taken in.
   generate: []                # run when pending tasks < min_pending, e.g. ["./gen-specs", "{inbox}"]
   generate_timeout: 10m       # also bounds on_project_complete and research
   on_project_complete: []     # run once when every task of a project has succeeded

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { basename, extname, join, resolve } from "node:path";
 import { logger } from "../log.ts";
-import { substitute } from "../node/template.ts";
+import { placeholderEnv, substitute } from "../node/template.ts";
 import { formatProblem, intake, readSpecFiles, SPEC_EXTENSIONS } from "../spec/intake.ts";
 import type { SpecProblem } from "../spec/parse.ts";
 import { recordEvent } from "../store/events.ts";
@@ -75,7 +75,8 @@ function move(file: string, dir: string): string {
 }
 
 /**
- * Run a configured hook command (argv, no shell) in the background with a timeout; its output
+ * Run a configured hook command (argv, no shell; config load refuses placeholders inside `sh -c`
+ * scripts) in the background with a timeout; its output
  * goes to the log. Resolves when it ends; never rejects.
  */
 export async function runHook(
@@ -89,10 +90,7 @@ export async function runHook(
     const p = Bun.spawn(cmd, {
       stdout: "pipe",
       stderr: "pipe",
-      env: {
-        ...process.env,
-        ...Object.fromEntries(Object.entries(vars).map(([k, v]) => [`OYSTER_${k.toUpperCase()}`, v])),
-      },
+      env: { ...process.env, ...placeholderEnv(vars) },
       timeout: timeoutMs,
       killSignal: "SIGKILL",
     });

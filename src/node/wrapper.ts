@@ -8,7 +8,7 @@ import { FILES, runDir } from "./home.ts";
 import { openPrivateAppend, readPrivateFile } from "./private-files.ts";
 import { parseStartRequest } from "./request.ts";
 import { writeStatus } from "./status.ts";
-import { substitute } from "./template.ts";
+import { placeholderEnv, substitute } from "./template.ts";
 
 /** request.json holds the spec (capped at 1 MiB at intake) plus argv and env. */
 const REQUEST_MAX_BYTES = 8 * 1024 * 1024;
@@ -38,7 +38,8 @@ export async function runWrapper(home: string, runId: string): Promise<number> {
   const argv = substitute(req.argv, vars);
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  Object.assign(env, req.env ?? {}, {
+  // Every placeholder is also OYSTER_<NAME>, so a shell script reads values as data, not code.
+  Object.assign(env, req.env ?? {}, placeholderEnv(vars), {
     OYSTER_RUN_DIR: dir,
     OYSTER_RUN_ID: req.run_id,
     OYSTER_TASK_ID: req.task_id,

@@ -1,6 +1,7 @@
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { parseDuration } from "../config/duration.ts";
+import { checkDuration } from "../config/duration.ts";
+import { suggestion } from "../did-you-mean.ts";
 
 /**
  * A task spec: Markdown with YAML front matter (seeds/000–002). Parsing is pure: text in,
@@ -19,7 +20,12 @@ export interface TaskSpec {
   command: string | null;
   body: string;
   source: string;
+  /** Keys under the user namespace (`x-…`), kept as written and shown by `tasks show`. */
+  extra?: Record<string, unknown>;
 }
+
+/** Front-matter keys of the user's own tools: kept, never interpreted by oyster. */
+export const USER_KEY_PREFIX = "x-";
 
 export interface SpecProblem {
   source: string;
@@ -62,20 +68,35 @@ const frontMatter = z
       .optional()
       .transform((v, ctx) => {
         if (v === undefined) return null;
-        const ms = parseDuration(v);
-        if (ms === null || ms <= 0) {
+        const r = checkDuration(v);
+        if ("error" in r || r.ms <= 0) {
           ctx.addIssue({
             code: "custom",
-            message: `expected a duration like "90s" or "30m", got ${JSON.stringify(v)}`,
+            message: "error" in r ? r.error : `must be more than 0 (leave it out for the default)`,
           });
           return z.NEVER;
         }
-        return ms;
+        return r.ms;
       }),
     max_attempts: z.number().int("must be a whole number").min(1, "must be ≥ 1").nullable().default(null),
     command: z.string().nullable().default(null),
   })
+  // Unknown keys are refused by unknownKeyProblems (with did-you-mean), not silently dropped:
+  // a `dependson:` typo used to lose the task's dependencies.
   .passthrough();
+
+const KNOWN_KEYS = Object.keys(frontMatter.shape);
+
+/** A key that is neither a field nor under `x-`: a typo until proven otherwise. */
+export function unknownKeyProblems(raw: Record<string, unknown>, source: string): SpecProblem[] {
+  return Object.keys(raw)
+    .filter((k) => !KNOWN_KEYS.includes(k) && !k.startsWith(USER_KEY_PREFIX))
+    .map((k) => ({
+      source,
+      field: k,
+      message: `unknown key${suggestion(k, KNOWN_KEYS)}; keys for your own tools go under "${USER_KEY_PREFIX}" (x-${k.replace(/^x-/, "")})`,
+    }));
+}
 
 /** Split `---\n yaml \n---\n body`; null when the text does not start with front matter. */
 export function splitFrontMatter(text: string): { yaml: string; body: string } | null {
@@ -114,10 +135,12 @@ export function parseSpecText(
   if (!("task_id" in raw) || (raw as { task_id: unknown }).task_id == null) {
     return { problems: [{ source, field: "task_id", message: "missing (every spec needs a task_id)" }] };
   }
+  const unknown = unknownKeyProblems(raw as Record<string, unknown>, source);
   const r = frontMatter.safeParse(raw, { reportInput: true });
-  if (!r.success) {
+  if (!r.success || unknown.length) {
     return {
-      problems: r.error.issues.map((i) => {
+      problems: [...unknown, ...(r.success ? [] : r.error.issues)].map((i) => {
+        if ("source" in i) return i;
         const input = "input" in i ? i.input : undefined;
         const got =
           i.code !== "custom" && (input === null || ["string", "number", "boolean"].includes(typeof input))
@@ -128,6 +151,7 @@ export function parseSpecText(
     };
   }
   const d = r.data;
+  const extra = Object.fromEntries(Object.entries(raw).filter(([k]) => k.startsWith(USER_KEY_PREFIX)));
   return {
     spec: {
       task_id: d.task_id,
@@ -142,6 +166,7 @@ export function parseSpecText(
       command: d.command,
       body: parts.body,
       source,
+      ...(Object.keys(extra).length ? { extra } : {}),
     },
   };
 }

@@ -154,6 +154,10 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX runs_alert ON runs(state, started_at) WHERE state = 'running' AND alerted_at IS NULL;
   `,
+  // 3: a spec's user keys (front matter under `x-`), as JSON; NULL when it has none.
+  `
+  ALTER TABLE tasks ADD COLUMN extra TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -35,13 +35,15 @@ export interface TaskRow {
   created_at: number;
   updated_at: number;
   finished_at: number | null;
+  /** The spec's `x-…` keys as JSON text, or null. */
+  extra: string | null;
 }
 
 /** Insert a validated batch; call inside store.tx so it lands whole or not at all. */
 export function insertTasks(db: Db, specs: TaskSpec[], defaultMaxAttempts: number, now: number): void {
   const task = db.query(
     `INSERT INTO tasks (task_id, project, priority, estimated_minutes, executor, command, body, source, timeout_ms,
-       max_attempts, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       max_attempts, created_at, updated_at, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const dep = db.query("INSERT OR IGNORE INTO task_deps (task_id, depends_on) VALUES (?, ?)");
   const path = db.query("INSERT OR IGNORE INTO task_paths (task_id, path) VALUES (?, ?)");
@@ -59,6 +61,7 @@ export function insertTasks(db: Db, specs: TaskSpec[], defaultMaxAttempts: numbe
       s.max_attempts ?? defaultMaxAttempts,
       now,
       now,
+      s.extra ? JSON.stringify(s.extra) : null,
     );
     for (const d of s.depends_on) dep.run(s.task_id, d);
     for (const p of s.modifies) path.run(s.task_id, p);
@@ -117,7 +120,9 @@ export function listTasks(
     .all(...params) as TaskListItem[];
 }
 
-export interface TaskDetail extends TaskRow {
+export interface TaskDetail extends Omit<TaskRow, "extra"> {
+  /** The spec's `x-…` keys ({} when none). */
+  extra: Record<string, unknown>;
   depends_on: { task_id: string; status: string | null }[];
   modifies: string[];
   runs: RunRow[];
@@ -134,7 +139,13 @@ export function getTask(db: Db, id: string): TaskDetail | null {
   const paths = db.query("SELECT path FROM task_paths WHERE task_id = ? ORDER BY path").all(id) as {
     path: string;
   }[];
-  return { ...t, depends_on: deps, modifies: paths.map((p) => p.path), runs: runsOfTask(db, id) };
+  return {
+    ...t,
+    extra: t.extra ? (JSON.parse(t.extra) as Record<string, unknown>) : {},
+    depends_on: deps,
+    modifies: paths.map((p) => p.path),
+    runs: runsOfTask(db, id),
+  };
 }
 
 export function countByStatus(db: Db): Record<TaskStatus, number> {

@@ -24,7 +24,7 @@ describe("the oyster binary", () => {
   test("an unknown subcommand exits 2 with a message", () => {
     const r = oyster(["frobnicate"], { cwd: dir.path });
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain("Unknown command");
+    expect(r.stderr).toContain('unknown command "frobnicate"');
   });
 
   test("init writes a sample config that loads, and refuses to overwrite it", () => {

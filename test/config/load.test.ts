@@ -49,7 +49,7 @@ describe("config loading", () => {
     }
     expect(err).toBeInstanceOf(ConfigError);
     const msg = (err as Error).message;
-    expect(msg).toContain("nodes[0].slots");
+    expect(msg).toContain('nodes["a"].slots');
     expect(msg).toContain('"four"');
     expect(msg).toContain("loops.reaper.interval");
     expect(msg).toContain('expected a duration like "500ms"');
