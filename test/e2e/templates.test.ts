@@ -55,7 +55,9 @@ describe("shell templates", () => {
       join(cwd, "oyster.yaml"),
       `store: ./o.db\nexecutors:\n  strict: { command: ["bash", "-euo", "pipefail", "-c", "{command}"] }\n`,
     );
-    const ok = oyster(["tasks"], { cwd });
+    // Any command that loads the config will do; a dry-run submit needs no store.
+    writeFileSync(join(cwd, "t.md"), "---\ntask_id: t1\nexecutor: strict\ncommand: echo hi\n---\nbody\n");
+    const ok = oyster(["submit", "--dry-run", "t.md"], { cwd });
     expect(ok.stderr).toBe("");
     expect(ok.code).toBe(0);
   });
