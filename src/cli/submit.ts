@@ -27,8 +27,8 @@ export default withExamples(
       if (paths.length === 0) throw usageError("give at least one spec file or directory");
       const collected = collectSpecFiles(paths);
       const read = readSpecFiles(collected.files);
-      const result = await withStore(args, (store, { config }) => {
-        const r = intake(store, read.inputs, {
+      const result = await withStore(args, async (store, { config }) => {
+        const r = await intake(store, read.inputs, {
           dryRun: Boolean(args["dry-run"]),
           allowMissingDeps: Boolean(args["allow-missing-deps"]),
           executors: config.executors,

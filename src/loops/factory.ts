@@ -23,7 +23,7 @@ export interface InboxResult {
  * by problems are refused and the rest is tried again, so one broken file does not hold back
  * the others, and specs that depend on each other across files still go in together.
  */
-export function processInbox(ctx: ControllerContext, inbox: string, now: number): InboxResult {
+export async function processInbox(ctx: ControllerContext, inbox: string, now: number): Promise<InboxResult> {
   const result: InboxResult = { accepted: [], refused: [] };
   if (!existsSync(inbox)) mkdirSync(inbox, { recursive: true });
   let files = readdirSync(inbox, { withFileTypes: true })
@@ -37,7 +37,7 @@ export function processInbox(ctx: ControllerContext, inbox: string, now: number)
     const read = readSpecFiles(files);
     const r = read.problems.length
       ? { ok: false, problems: read.problems, accepted: [] }
-      : intake(ctx.store, read.inputs, {
+      : await intake(ctx.store, read.inputs, {
           executors: ctx.config.executors,
           defaultMaxAttempts: ctx.config.retry.max_attempts,
           origin: "factory",
@@ -136,7 +136,7 @@ export function createFactory(ctx: ControllerContext) {
   return {
     async tick(): Promise<void> {
       const now = ctx.now();
-      const r = processInbox(ctx, inbox, now);
+      const r = await processInbox(ctx, inbox, now);
       if (r.accepted.length) {
         log.info(`took in ${r.accepted.length} spec file(s) from ${inbox}`);
         ctx.wakeScheduler();

@@ -109,8 +109,8 @@ export function createApp(deps: AppDeps): Hono {
   });
   api.post("/tasks", async (c) => {
     const parsed = await readSpecs(c.req.raw);
-    if ("error" in parsed) return c.json({ error: parsed.error }, 400);
-    const r = intake(store, parsed.specs, {
+    if ("error" in parsed) return c.json({ error: parsed.error }, parsed.tooLarge ? 413 : 400);
+    const r = await intake(store, parsed.specs, {
       dryRun: parsed.dryRun,
       allowMissingDeps: parsed.allowMissingDeps,
       executors: config.executors,
@@ -120,7 +120,7 @@ export function createApp(deps: AppDeps): Hono {
     if (!r.ok) {
       return c.json(
         { ok: false, problems: r.problems, message: r.problems.map(formatProblem).join("\n") },
-        422,
+        r.overLimit ? 413 : 422,
       );
     }
     return c.json(
@@ -178,10 +178,12 @@ function bearerMatches(header: string | undefined, token: string): boolean {
  */
 async function readSpecs(
   req: Request,
-): Promise<{ specs: SpecInput[]; dryRun: boolean; allowMissingDeps: boolean } | { error: string }> {
+): Promise<
+  { specs: SpecInput[]; dryRun: boolean; allowMissingDeps: boolean } | { error: string; tooLarge?: true }
+> {
   const len = Number(req.headers.get("content-length") ?? 0);
   // Bun.serve enforces the limit on the wire (413); this answers early with a clearer message.
-  if (len > MAX_BODY_BYTES) return { error: `body is larger than ${MAX_BODY_BYTES} bytes` };
+  if (len > MAX_BODY_BYTES) return { error: `body is larger than ${MAX_BODY_BYTES} bytes`, tooLarge: true };
   const url = new URL(req.url);
   const flag = (name: string) => ["1", "true", "yes"].includes(url.searchParams.get(name) ?? "");
   const type = req.headers.get("content-type") ?? "";

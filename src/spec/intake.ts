@@ -3,6 +3,7 @@ import { extname, join, resolve } from "node:path";
 import type { Store } from "../store/db.ts";
 import { recordEvent } from "../store/events.ts";
 import { existingTaskIds, insertTasks, taskDeps } from "../store/tasks.ts";
+import { checkBatchLimits, type LimitProblem, SPEC_LIMITS, utf8Bytes } from "./limits.ts";
 import { decodeSpec, parseSpecText, type SpecProblem, type TaskSpec } from "./parse.ts";
 import { topoOrder, validateBatch } from "./validate.ts";
 
@@ -30,7 +31,17 @@ export interface IntakeResult {
   /** In dependency order. Empty when refused. */
   accepted: TaskSpec[];
   problems: SpecProblem[];
+  /** Refused on size alone, before parsing (HTTP answers 413): the limits that were passed. */
+  overLimit?: LimitProblem[];
 }
+
+/**
+ * Specs parsed between two yields to the event loop. A small spec parses in about 40 µs, so a
+ * chunk costs a few ms and the loops' timers and /health run between chunks.
+ */
+const PARSE_CHUNK = 100;
+const PARSE_CHUNK_BYTES = 256 * 1024;
+const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
 
 export const SPEC_EXTENSIONS = [".md", ".txt"];
 
@@ -68,9 +79,26 @@ export function collectSpecFiles(paths: string[]): { files: string[]; problems: 
   return { files, problems };
 }
 
-export function readSpecFiles(files: string[]): { inputs: SpecInput[]; problems: SpecProblem[] } {
+/**
+ * Read spec files, refusing a batch over the limits by size (stat) before reading any of it.
+ * A refused batch reads nothing; each over-large file is named.
+ */
+export function readSpecFiles(files: string[]): {
+  inputs: SpecInput[];
+  problems: SpecProblem[];
+  overLimit?: LimitProblem[];
+} {
   const inputs: SpecInput[] = [];
   const problems: SpecProblem[] = [];
+  const sizes = files.map((f) => {
+    try {
+      return { source: f, bytes: statSync(f).size };
+    } catch {
+      return { source: f, bytes: 0 }; // reported by the read below
+    }
+  });
+  const over = checkBatchLimits(sizes);
+  if (over.length) return { inputs, problems: over.map(toProblem), overLimit: over };
   for (const f of files) {
     let bytes: Uint8Array;
     try {
@@ -91,14 +119,44 @@ export function readSpecFiles(files: string[]): { inputs: SpecInput[]; problems:
   return { inputs, problems };
 }
 
-export function intake(store: Store, inputs: SpecInput[], opts: IntakeOptions): IntakeResult {
+const toProblem = (l: LimitProblem): SpecProblem => ({ source: l.source, message: l.message });
+
+/**
+ * The size limits of a batch given as text (the HTTP door): checked before parsing. A spec
+ * may be refused here without being decoded, so its byte count is computed, not estimated.
+ */
+export function checkInputLimits(inputs: SpecInput[]): LimitProblem[] {
+  // A batch past the count limit is refused without measuring every spec in it.
+  if (inputs.length > SPEC_LIMITS.specsPerBatch)
+    return checkBatchLimits(inputs.map((i) => ({ ...i, bytes: 0 })));
+  return checkBatchLimits(inputs.map((i) => ({ source: i.source, bytes: utf8Bytes(i.text) })));
+}
+
+/** Parse every spec, yielding to the event loop between chunks so no batch stalls the loops. */
+async function parseAll(inputs: SpecInput[]): Promise<{ specs: TaskSpec[]; problems: SpecProblem[] }> {
   const specs: TaskSpec[] = [];
   const problems: SpecProblem[] = [];
+  let n = 0;
+  let bytes = 0;
   for (const i of inputs) {
+    if (n >= PARSE_CHUNK || bytes >= PARSE_CHUNK_BYTES) {
+      await yieldToLoop();
+      n = 0;
+      bytes = 0;
+    }
+    n++;
+    bytes += i.text.length;
     const r = parseSpecText(i.text, i.source);
     if ("problems" in r) problems.push(...r.problems);
     else specs.push(r.spec);
   }
+  return { specs, problems };
+}
+
+export async function intake(store: Store, inputs: SpecInput[], opts: IntakeOptions): Promise<IntakeResult> {
+  const over = checkInputLimits(inputs);
+  if (over.length) return { ok: false, accepted: [], problems: over.map(toProblem), overLimit: over };
+  const { specs, problems } = await parseAll(inputs);
   if (inputs.length === 0) problems.push({ source: "(batch)", message: "no specs given" });
   const check = () =>
     validateBatch(specs, {
@@ -111,6 +169,7 @@ export function intake(store: Store, inputs: SpecInput[], opts: IntakeOptions): 
   if (problems.length) return { ok: false, accepted: [], problems };
   const ordered = topoOrder(specs);
   if (opts.dryRun) return { ok: true, accepted: ordered, problems: [] };
+  await yieldToLoop();
   const now = opts.now ?? Date.now();
   // Validate again under the write lock: another process may have submitted meanwhile.
   const late = store.tx((db) => {
