@@ -5,7 +5,7 @@ import type { NodeConfig } from "../../config/schema.ts";
 import { logger } from "../../log.ts";
 import { metrics } from "../../metrics.ts";
 import { quotePath, shellJoin } from "../quote.ts";
-import type { Resources, RunStatus, StartRequest, Transport } from "../transport.ts";
+import type { ListFilter, Resources, RunStatus, StartRequest, Transport } from "../transport.ts";
 import { TransportError } from "../transport.ts";
 import { AgentSession } from "./agent-session.ts";
 import { type ConnectionOptions, SshConnection } from "./connection.ts";
@@ -113,11 +113,15 @@ export class SshTransport implements Transport {
     );
   }
 
-  list(): Promise<RunStatus[]> {
+  list(filter: ListFilter = {}): Promise<RunStatus[]> {
+    const flags = [
+      ...(filter.active ? ["--active"] : []),
+      ...(filter.runs ? [`--runs=${filter.runs.join(",")}`] : []),
+    ];
     return this.call<RunStatus[]>(
       "list",
-      {},
-      { argv: this.exec("list", "--json"), parse: (o) => JSON.parse(o) as RunStatus[] },
+      { ...(filter.active ? { active: true } : {}), ...(filter.runs ? { runs: filter.runs } : {}) },
+      { argv: this.exec("list", "--json", ...flags), parse: (o) => JSON.parse(o) as RunStatus[] },
     );
   }
 
