@@ -4,6 +4,7 @@ import type { Config } from "../config/schema.ts";
 import { breakerPolicy } from "../dispatch/breaker.ts";
 import type { LoopStatus } from "../loops/runner.ts";
 import { formatProblem, intake, type SpecInput } from "../spec/intake.ts";
+import { jsonSpecCountOver } from "../spec/limits.ts";
 import type { Store } from "../store/db.ts";
 import { listEvents } from "../store/events.ts";
 import { cancelTask, getTask, listTasks, retryTask, TASK_STATUSES } from "../store/tasks.ts";
@@ -195,6 +196,8 @@ async function readSpecs(
       allowMissingDeps: flag("allow_missing_deps"),
     };
   }
+  const over = jsonSpecCountOver(text);
+  if (over) return { error: over.message, tooLarge: true };
   let body: unknown;
   try {
     body = JSON.parse(text);

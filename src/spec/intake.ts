@@ -36,11 +36,10 @@ export interface IntakeResult {
 }
 
 /**
- * Specs parsed between two yields to the event loop. A small spec parses in about 40 µs, so a
- * chunk costs a few ms and the loops' timers and /health run between chunks.
+ * Parsing runs in slices of this many ms, with a turn of the event loop between them, so the
+ * loops' timers and /health answer while a batch is parsed (a spec takes 0.05–0.5 ms).
  */
-const PARSE_CHUNK = 100;
-const PARSE_CHUNK_BYTES = 256 * 1024;
+const PARSE_SLICE_MS = 5;
 const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
 
 export const SPEC_EXTENSIONS = [".md", ".txt"];
@@ -136,16 +135,12 @@ export function checkInputLimits(inputs: SpecInput[]): LimitProblem[] {
 async function parseAll(inputs: SpecInput[]): Promise<{ specs: TaskSpec[]; problems: SpecProblem[] }> {
   const specs: TaskSpec[] = [];
   const problems: SpecProblem[] = [];
-  let n = 0;
-  let bytes = 0;
+  let slice = performance.now();
   for (const i of inputs) {
-    if (n >= PARSE_CHUNK || bytes >= PARSE_CHUNK_BYTES) {
+    if (performance.now() - slice >= PARSE_SLICE_MS) {
       await yieldToLoop();
-      n = 0;
-      bytes = 0;
+      slice = performance.now();
     }
-    n++;
-    bytes += i.text.length;
     const r = parseSpecText(i.text, i.source);
     if ("problems" in r) problems.push(...r.problems);
     else specs.push(r.spec);
@@ -153,10 +148,23 @@ async function parseAll(inputs: SpecInput[]): Promise<{ specs: TaskSpec[]; probl
   return { specs, problems };
 }
 
+/** Intakes committed by this process: one may have landed while another was yielding. */
+let committed = 0;
+
+/**
+ * What the batch checks read can only change through another intake: in this process (the
+ * counter) or another one (SQLite's data_version moves when another connection commits).
+ */
+function storeVersion(store: Store): string {
+  const v = store.db.query("PRAGMA data_version").get() as { data_version: number };
+  return `${v.data_version}/${committed}`;
+}
+
 export async function intake(store: Store, inputs: SpecInput[], opts: IntakeOptions): Promise<IntakeResult> {
   const over = checkInputLimits(inputs);
   if (over.length) return { ok: false, accepted: [], problems: over.map(toProblem), overLimit: over };
   const { specs, problems } = await parseAll(inputs);
+  const version = storeVersion(store);
   if (inputs.length === 0) problems.push({ source: "(batch)", message: "no specs given" });
   const check = () =>
     validateBatch(specs, {
@@ -165,16 +173,20 @@ export async function intake(store: Store, inputs: SpecInput[], opts: IntakeOpti
       executors: opts.executors,
       allowMissingDeps: Boolean(opts.allowMissingDeps),
     });
+  await yieldToLoop();
   problems.push(...check());
   if (problems.length) return { ok: false, accepted: [], problems };
+  await yieldToLoop();
   const ordered = topoOrder(specs);
   if (opts.dryRun) return { ok: true, accepted: ordered, problems: [] };
   await yieldToLoop();
   const now = opts.now ?? Date.now();
-  // Validate again under the write lock: another process may have submitted meanwhile.
+  // Validate again under the write lock if another intake may have committed meanwhile; the
+  // transaction is then only the insert, so it blocks the loops as briefly as it can.
   const late = store.tx((db) => {
-    const again = check();
+    const again = storeVersion(store) === version ? [] : check();
     if (again.length) return again;
+    committed++;
     insertTasks(db, ordered, opts.defaultMaxAttempts, now);
     recordEvent(
       db,
