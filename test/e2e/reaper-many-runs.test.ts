@@ -8,7 +8,7 @@ import { storeReader } from "../helpers/store.ts";
 
 /**
  * Issue 10.8 on the built binary: a real OpenSSH node without the agent (every call is a one-off
- * `oyster exec`) that already holds 2,500 finished runs. Its `exec list` used to be cut at 64 KiB
+ * `oyster exec`, with a slow link for `list`) that already holds 2,500 finished runs. Its `exec list` used to be cut at 64 KiB
  * (about 500 runs), so the reaper could read nothing from it: ends went unrecorded and timeouts
  * unenforced. The reaper now asks only for what it needs, and output is complete anyway.
  */
@@ -23,7 +23,16 @@ beforeAll(async () => {
   const shim = join(dir.path, "oyster-noagent");
   writeFileSync(
     shim,
-    `#!/bin/sh\nif [ "$1" = exec ] && [ "$2" = agent ]; then echo "unknown command agent" >&2; exit 2; fi\nexec ${JSON.stringify(OYSTER_BIN)} "$@"\n`,
+    [
+      "#!/bin/sh",
+      `bin=${JSON.stringify(OYSTER_BIN)}`,
+      'if [ "$1" = exec ] && [ "$2" = agent ]; then echo "unknown command agent" >&2; exit 2; fi',
+      // A link slower than the node: what `list` prints waits in the pipe while the reader
+      // catches up, as over a real network (loopback sshd drains it too fast to notice).
+      'if [ "$1" = exec ] && [ "$2" = list ]; then "$bin" "$@" | { sleep 0.2; cat; }; exit 0; fi',
+      'exec "$bin" "$@"',
+      "",
+    ].join("\n"),
   );
   chmodSync(shim, 0o755);
   node = await startSshNode({ address: "127.0.0.23", name: "many", binary: shim });
