@@ -76,7 +76,13 @@ describe("POST /api/tasks limits", () => {
     for (const n of [1_001, 60_000]) {
       const ids = Array.from({ length: n }, (_, i) => `t${i}`);
       const t0 = performance.now();
-      const r = await post(url, batch(ids.map((id) => spec(id)), { allow_missing_deps: true }));
+      const r = await post(
+        url,
+        batch(
+          ids.map((id) => spec(id)),
+          { allow_missing_deps: true },
+        ),
+      );
       expect(r.status).toBe(413);
       expect(performance.now() - t0).toBeLessThan(2_000);
       const text = await r.text();
