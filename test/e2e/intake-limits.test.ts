@@ -1,5 +1,5 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
@@ -27,7 +27,7 @@ const TOKEN = "intake-token";
 const spec = (id: string, body = "quick") =>
   `---\ntask_id: ${id}\ndepends_on: [gate]\ncommand: "true"\n---\n${body}\n`;
 
-function setup(): string {
+function setup(extra: string[] = []): string {
   const dir = tempDir("oyster-e2e-intake-limits-");
   dirs.push(dir);
   writeFileSync(
@@ -36,7 +36,8 @@ function setup(): string {
       "store: ./o.db",
       `http: { token: ${TOKEN} }`,
       "nodes: [{ name: local, transport: local, slots: 2, oyster_home: ./node-home }]",
-      "loops: { scheduler: { interval: 100ms }, reaper: { interval: 200ms } }",
+      "loops: { scheduler: { interval: 100ms }, reaper: { interval: 200ms }, factory: { interval: 200ms } }",
+      ...extra,
       "",
     ].join("\n"),
   );
@@ -173,4 +174,30 @@ describe("oyster submit limits", () => {
     expect(r.stderr).not.toContain("front matter");
     expect(oyster(["tasks", "--json"], { cwd }).stdout.trim()).toBe("[]");
   });
+});
+
+describe("factory inbox limits", () => {
+  test("an inbox of 1,200 specs is taken in as batches of at most 1,000, none refused", async () => {
+    const cwd = setup(["factory: { inbox: ./inbox, min_pending: 0 }"]);
+    // Every inbox spec waits on "gate", which waits on a task that never comes: nothing runs.
+    const gate = join(cwd, "gate.md");
+    writeFileSync(gate, '---\ntask_id: gate\ndepends_on: [never]\ncommand: "true"\n---\n');
+    expect(oyster(["submit", gate, "--allow-missing-deps"], { cwd }).code).toBe(0);
+    const inbox = join(cwd, "inbox");
+    mkdirSync(inbox);
+    const settled = new Date(Date.now() - 60_000); // all past the inbox's settle time at once
+    for (let i = 0; i < 1_200; i++) {
+      const f = join(inbox, `in-${String(i).padStart(4, "0")}.md`);
+      writeFileSync(f, spec(`in-${i}`));
+      utimesSync(f, settled, settled);
+    }
+    await controller(cwd);
+    const { q } = storeReader(join(cwd, "o.db"));
+    await waitFor("all 1,200 inbox specs taken in", () => tasksIn(cwd) === 1_201, { timeoutMs: 30_000 });
+    const batches = q<{ data: string }>(
+      "SELECT data FROM events WHERE kind = 'tasks_submitted' AND source = 'factory' ORDER BY id",
+    ).map((e) => (JSON.parse(e.data) as { count: number }).count);
+    expect(batches).toEqual([1_000, 200]);
+    expect(existsSync(join(inbox, "failed"))).toBe(false);
+  }, 60_000);
 });
