@@ -63,9 +63,17 @@ const wrapper = withExamples(
 const list = withExamples(
   defineCommand({
     meta: { name: "list", description: "Every run on this node with its state (lost = wrapper gone)" },
-    args: { ...homeArg, ...jsonArg },
+    args: {
+      ...homeArg,
+      ...jsonArg,
+      active: { type: "boolean", description: "Only runs not yet over (starting, running, lost)" },
+      runs: { type: "string", description: "Only these run ids, comma-separated (with --active: these too)" },
+    },
     run({ args }) {
-      const runs = listRuns(home(args));
+      const runs = listRuns(home(args), {
+        active: Boolean(args.active),
+        runs: typeof args.runs === "string" ? args.runs.split(",").filter(Boolean) : undefined,
+      });
       if (args.json) return printJson(runs);
       process.stdout.write(
         `${formatTable(
@@ -75,7 +83,11 @@ const list = withExamples(
       );
     },
   }),
-  ["oyster exec list --json", "oyster exec list --home /srv/oyster"],
+  [
+    "oyster exec list --json",
+    "oyster exec list --active --runs r1,r2 --json",
+    "oyster exec list --home /srv/oyster",
+  ],
 );
 
 const kill = withExamples(

@@ -6,6 +6,7 @@ import { VERSION_STRING } from "../version.ts";
 import { examplesOf } from "./_shared.ts";
 import { CliError, EXIT_USAGE } from "./errors.ts";
 import { main } from "./index.ts";
+import { exitWhenFlushed, trackOutput } from "./output.ts";
 import { checkCommandLine } from "./strict-args.ts";
 
 /** Entry point of the `oyster` binary: global flags, help, and exit codes scripts can trust. */
@@ -102,6 +103,8 @@ function stripAnsi(s: string): string {
   return s.replace(/\u001b\[[0-9;]*m/g, "");
 }
 
-// Long-running commands (run, supervise) resolve only when they are done, so exiting here is safe.
+// Long-running commands (run, supervise) resolve only when they are done, so exiting here is safe
+// once what they printed has reached the reader (a pipe takes only 64 KiB before exit cuts it).
 // (No top-level await: the binary is built as bytecode, which needs a plain script entry.)
-void run(process.argv.slice(2)).then((code) => process.exit(code));
+trackOutput();
+void run(process.argv.slice(2)).then((code) => exitWhenFlushed(code));

@@ -33,8 +33,8 @@ export default withExamples(
         const read = readSpecFiles(collected.files);
         if (wantsApi(args))
           return submitThroughApi(args, read.inputs, [...collected.problems, ...read.problems]);
-        const result = await withStore(args, (store, { config }) => {
-          const r = intake(store, read.inputs, {
+        const result = await withStore(args, async (store, { config }) => {
+          const r = await intake(store, read.inputs, {
             dryRun: Boolean(args["dry-run"]),
             allowMissingDeps: Boolean(args["allow-missing-deps"]),
             executors: config.executors,

@@ -3,6 +3,7 @@ import { basename, extname, join, resolve } from "node:path";
 import { logger } from "../log.ts";
 import { placeholderEnv, substitute } from "../node/template.ts";
 import { formatProblem, intake, readSpecFiles, SPEC_EXTENSIONS } from "../spec/intake.ts";
+import { SPEC_LIMITS } from "../spec/limits.ts";
 import type { SpecProblem } from "../spec/parse.ts";
 import { recordEvent } from "../store/events.ts";
 import { newlyCompletedProjects, pendingCount } from "../store/healing.ts";
@@ -23,21 +24,31 @@ export interface InboxResult {
  * by problems are refused and the rest is tried again, so one broken file does not hold back
  * the others, and specs that depend on each other across files still go in together.
  */
-export function processInbox(ctx: ControllerContext, inbox: string, now: number): InboxResult {
+export async function processInbox(ctx: ControllerContext, inbox: string, now: number): Promise<InboxResult> {
   const result: InboxResult = { accepted: [], refused: [] };
   if (!existsSync(inbox)) mkdirSync(inbox, { recursive: true });
-  let files = readdirSync(inbox, { withFileTypes: true })
+  const settled = readdirSync(inbox, { withFileTypes: true })
     .filter(
       (e) => e.isFile() && !e.name.startsWith(".") && SPEC_EXTENSIONS.includes(extname(e.name).toLowerCase()),
     )
     .map((e) => join(inbox, e.name))
-    .filter((f) => now - statSync(f).mtimeMs >= SETTLE_MS)
-    .sort();
+    .map((f) => ({ f, st: statSync(f) }))
+    .filter(({ st }) => now - st.mtimeMs >= SETTLE_MS)
+    .sort((a, b) => (a.f < b.f ? -1 : a.f > b.f ? 1 : 0));
+  // At most one batch's worth per tick (by count and bytes); the rest waits for the next tick
+  // instead of the whole inbox being refused as over the limit.
+  let bytes = 0;
+  let files = settled
+    .filter(({ st }, i) => {
+      bytes += st.size;
+      return i === 0 || (i < SPEC_LIMITS.specsPerBatch && bytes <= SPEC_LIMITS.batchBytes);
+    })
+    .map(({ f }) => f);
   while (files.length) {
     const read = readSpecFiles(files);
     const r = read.problems.length
       ? { ok: false, problems: read.problems, accepted: [] }
-      : intake(ctx.store, read.inputs, {
+      : await intake(ctx.store, read.inputs, {
           executors: ctx.config.executors,
           defaultMaxAttempts: ctx.config.retry.max_attempts,
           origin: "factory",
@@ -134,7 +145,7 @@ export function createFactory(ctx: ControllerContext) {
   return {
     async tick(): Promise<void> {
       const now = ctx.now();
-      const r = processInbox(ctx, inbox, now);
+      const r = await processInbox(ctx, inbox, now);
       if (r.accepted.length) {
         log.info(`took in ${r.accepted.length} spec file(s) from ${inbox}`);
         ctx.wakeScheduler();

@@ -46,7 +46,9 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
       .filter((r) => !ctx.launching.has(r.run_id));
     let listed: RunStatus[];
     try {
-      listed = await withTimeout(t.list(), cfg.ssh.command_timeout, `list on ${node}`);
+      // Only what the decisions below read: runs not yet over (orphans) and the candidates.
+      const filter = { active: true, runs: candidates.map((r) => r.run_id) };
+      listed = await withTimeout(t.list(filter), cfg.ssh.command_timeout, `list on ${node}`);
       crashPoint("reap-listed");
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);

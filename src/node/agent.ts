@@ -1,7 +1,7 @@
 import type { Readable } from "node:stream";
 import { jsonLine, LineFramer, MAX_LINE_BYTES } from "../remote/framing.ts";
 import { agentRequestSchema, schemaProblem } from "../remote/schemas.ts";
-import type { RunStatus } from "../remote/transport.ts";
+import type { ListFilter, RunStatus } from "../remote/transport.ts";
 import { VERSION_STRING } from "../version.ts";
 import { runDir } from "./home.ts";
 import { killRun } from "./kill.ts";
@@ -14,6 +14,7 @@ import { isFinal, listRuns, liveStatus } from "./status.ts";
  * `oyster exec agent`: a JSON-lines session on stdin/stdout for one controller.
  *   → {"id":1,"op":"start","req":StartRequest}      ← {"id":1,"ok":true,"result":RunStatus}
  *   → {"id":2,"op":"list"}                          ← {"id":2,"ok":true,"result":RunStatus[]}
+ *     ("active":true and/or "runs":[…] narrow it, see ListFilter)
  *   → {"id":3,"op":"kill","run_id":"…","grace_ms":5000}
  *   → {"id":4,"op":"resources"} / "version" / "ping"
  *   ← {"event":"run_finished","status":RunStatus}   (pushed; final states and lost)
@@ -38,6 +39,15 @@ export interface AgentRequest {
   req?: unknown;
   run_id?: string;
   grace_ms?: number;
+  /** list: see ListFilter. */
+  active?: boolean;
+  runs?: unknown;
+}
+
+function listFilter(msg: AgentRequest): ListFilter {
+  if (msg.runs !== undefined && !(Array.isArray(msg.runs) && msg.runs.every((r) => typeof r === "string")))
+    throw new Error("list: runs must be an array of run ids");
+  return { active: msg.active === true, runs: msg.runs as string[] | undefined };
 }
 
 export async function handle(
@@ -55,7 +65,7 @@ export async function handle(
       return s;
     }
     case "list": {
-      const runs = listRuns(home);
+      const runs = listRuns(home, listFilter(msg));
       for (const r of runs) if (r.state === "running" || r.state === "starting") watch(r.run_id);
       return runs;
     }

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import type { RunStatus } from "../remote/transport.ts";
-import { FILES, runDir, runsDir } from "./home.ts";
+import type { ListFilter, RunStatus } from "../remote/transport.ts";
+import { FILES, runDir, runsDir, validateRunId } from "./home.ts";
 import { readPrivateFile, replacePrivateFile } from "./private-files.ts";
 
 /** A status.json is a few hundred bytes; anything bigger is broken (or planted) and not read whole. */
@@ -110,15 +110,30 @@ export function readStatus(home: string, runId: string): RunStatus | null {
   return liveStatus(runDir(home, runId));
 }
 
-/** Every run directory's status under `home`, in one call. */
-export function listRuns(home: string): RunStatus[] {
+/** The status of every run directory under `home` that `filter` asks for, in one call. */
+export function listRuns(home: string, filter: ListFilter = {}): RunStatus[] {
   const root = runsDir(home);
   if (!existsSync(root)) return [];
+  const named = new Set(filter.runs ?? []);
+  const everything = !filter.active && filter.runs === undefined;
+  // Only named runs: read just their directories, not the whole runs/ tree.
+  const names = filter.active || everything ? readdirSync(root) : [...named].filter(isRunId);
   const out: RunStatus[] = [];
-  for (const name of readdirSync(root)) {
+  for (const name of names) {
     const s = liveStatus(join(root, name));
-    if (s) out.push(s);
+    if (s && (everything || named.has(s.run_id) || (filter.active && !FINAL_STATES.has(s.state))))
+      out.push(s);
   }
   out.sort((a, b) => a.started_at - b.started_at || a.run_id.localeCompare(b.run_id));
   return out;
+}
+
+/** A name that can be a run directory (and cannot climb out of runs/). */
+function isRunId(name: string): boolean {
+  try {
+    validateRunId(name);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -4,7 +4,7 @@ import { selfArgv } from "../node/self.ts";
 import { startRun } from "../node/start.ts";
 import { isFinal, listRuns, readStatus } from "../node/status.ts";
 import { VERSION_STRING } from "../version.ts";
-import type { KillReport, Resources, RunStatus, StartRequest, Transport } from "./transport.ts";
+import type { KillReport, ListFilter, Resources, RunStatus, StartRequest, Transport } from "./transport.ts";
 import { TransportError, toKillReport } from "./transport.ts";
 
 export interface LocalTransportOptions {
@@ -61,8 +61,8 @@ export class LocalTransport implements Transport {
     });
   }
 
-  list(): Promise<RunStatus[]> {
-    return this.wrap("list", () => listRuns(this.opts.home));
+  list(filter?: ListFilter): Promise<RunStatus[]> {
+    return this.wrap("list", () => listRuns(this.opts.home, filter));
   }
 
   kill(runId: string): Promise<KillReport> {

@@ -40,6 +40,17 @@ export function toKillReport(v: unknown): KillReport {
   return typeof r.note === "string" ? { signalled, note: r.note } : { signalled };
 }
 
+/**
+ * Which runs `list` reports. Empty: every run directory. Otherwise the union of the runs not yet
+ * over (starting, running, lost) when `active`, and the runs named in `runs`: what the reaper
+ * needs, so a node holding 20k finished runs answers with a few lines instead of megabytes.
+ * A node too old to filter answers with every run, which is a superset and still correct.
+ */
+export interface ListFilter {
+  active?: boolean;
+  runs?: readonly string[];
+}
+
 export interface StartRequest {
   run_id: string;
   task_id: string;
@@ -82,8 +93,8 @@ export interface Transport {
   readonly node: string;
   /** Write the spec and detach the executor; resolves once status.json exists. */
   start(req: StartRequest): Promise<RunStatus>;
-  /** Every run directory on the node, in one round trip. */
-  list(): Promise<RunStatus[]>;
+  /** The node's run directories (all, or those `filter` asks for), in one round trip. */
+  list(filter?: ListFilter): Promise<RunStatus[]>;
   /**
    * SIGTERM the run's process group, then SIGKILL after a grace. Unknown run ids are not an
    * error. `signalled` says whether a signal actually reached the group.

@@ -3,6 +3,7 @@ import type { Config } from "../config/schema.ts";
 import { breakerPolicy } from "../dispatch/breaker.ts";
 import type { LoopStatus } from "../loops/runner.ts";
 import { formatProblem, intake, type SpecInput } from "../spec/intake.ts";
+import { jsonSpecCountOver } from "../spec/limits.ts";
 import type { Store } from "../store/db.ts";
 import { listEvents } from "../store/events.ts";
 import { cancelTask, getTask, listTasks, retryTask, TASK_STATUSES } from "../store/tasks.ts";
@@ -126,8 +127,8 @@ export function createApp(deps: AppDeps): Hono {
     const media = specMedia(c.req.header("content-type"));
     if (media.kind === "refused") return c.json({ error: media.error }, 415);
     const parsed = await readSpecs(c.req.raw, media.kind);
-    if ("error" in parsed) return c.json({ error: parsed.error }, 400);
-    const r = intake(store, parsed.specs, {
+    if ("error" in parsed) return c.json({ error: parsed.error }, parsed.tooLarge ? 413 : 400);
+    const r = await intake(store, parsed.specs, {
       dryRun: parsed.dryRun,
       allowMissingDeps: parsed.allowMissingDeps,
       executors: config.executors,
@@ -137,7 +138,7 @@ export function createApp(deps: AppDeps): Hono {
     if (!r.ok) {
       return c.json(
         { ok: false, problems: r.problems, message: r.problems.map(formatProblem).join("\n") },
-        422,
+        r.overLimit ? 413 : 422,
       );
     }
     return c.json(
@@ -188,10 +189,12 @@ function intParam(v: string | undefined, dflt: number, min = 1): number | null {
 async function readSpecs(
   req: Request,
   kind: "markdown" | "json",
-): Promise<{ specs: SpecInput[]; dryRun: boolean; allowMissingDeps: boolean } | { error: string }> {
+): Promise<
+  { specs: SpecInput[]; dryRun: boolean; allowMissingDeps: boolean } | { error: string; tooLarge?: true }
+> {
   const len = Number(req.headers.get("content-length") ?? 0);
   // Bun.serve enforces the limit on the wire (413); this answers early with a clearer message.
-  if (len > MAX_BODY_BYTES) return { error: `body is larger than ${MAX_BODY_BYTES} bytes` };
+  if (len > MAX_BODY_BYTES) return { error: `body is larger than ${MAX_BODY_BYTES} bytes`, tooLarge: true };
   const url = new URL(req.url);
   const flag = (name: string) => ["1", "true", "yes"].includes(url.searchParams.get(name) ?? "");
   const text = await req.text();
@@ -202,6 +205,8 @@ async function readSpecs(
       allowMissingDeps: flag("allow_missing_deps"),
     };
   }
+  const over = jsonSpecCountOver(text);
+  if (over) return { error: over.message, tooLarge: true };
   let body: unknown;
   try {
     body = JSON.parse(text);

@@ -3,6 +3,7 @@ import { extname, join, resolve } from "node:path";
 import type { Store } from "../store/db.ts";
 import { recordEvent } from "../store/events.ts";
 import { existingTaskIds, insertTasks, taskDeps } from "../store/tasks.ts";
+import { checkBatchLimits, type LimitProblem, SPEC_LIMITS, utf8Bytes } from "./limits.ts";
 import { decodeSpec, parseSpecText, type SpecProblem, type TaskSpec } from "./parse.ts";
 import { topoOrder, validateBatch } from "./validate.ts";
 
@@ -30,7 +31,16 @@ export interface IntakeResult {
   /** In dependency order. Empty when refused. */
   accepted: TaskSpec[];
   problems: SpecProblem[];
+  /** Refused on size alone, before parsing (HTTP answers 413): the limits that were passed. */
+  overLimit?: LimitProblem[];
 }
+
+/**
+ * Parsing runs in slices of this many ms, with a turn of the event loop between them, so the
+ * loops' timers and /health answer while a batch is parsed (a spec takes 0.05–0.5 ms).
+ */
+const PARSE_SLICE_MS = 5;
+const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
 
 export const SPEC_EXTENSIONS = [".md", ".txt"];
 
@@ -68,9 +78,26 @@ export function collectSpecFiles(paths: string[]): { files: string[]; problems: 
   return { files, problems };
 }
 
-export function readSpecFiles(files: string[]): { inputs: SpecInput[]; problems: SpecProblem[] } {
+/**
+ * Read spec files, refusing a batch over the limits by size (stat) before reading any of it.
+ * A refused batch reads nothing; each over-large file is named.
+ */
+export function readSpecFiles(files: string[]): {
+  inputs: SpecInput[];
+  problems: SpecProblem[];
+  overLimit?: LimitProblem[];
+} {
   const inputs: SpecInput[] = [];
   const problems: SpecProblem[] = [];
+  const sizes = files.map((f) => {
+    try {
+      return { source: f, bytes: statSync(f).size };
+    } catch {
+      return { source: f, bytes: 0 }; // reported by the read below
+    }
+  });
+  const over = checkBatchLimits(sizes);
+  if (over.length) return { inputs, problems: over.map(toProblem), overLimit: over };
   for (const f of files) {
     let bytes: Uint8Array;
     try {
@@ -91,14 +118,53 @@ export function readSpecFiles(files: string[]): { inputs: SpecInput[]; problems:
   return { inputs, problems };
 }
 
-export function intake(store: Store, inputs: SpecInput[], opts: IntakeOptions): IntakeResult {
+const toProblem = (l: LimitProblem): SpecProblem => ({ source: l.source, message: l.message });
+
+/**
+ * The size limits of a batch given as text (the HTTP door): checked before parsing. A spec
+ * may be refused here without being decoded, so its byte count is computed, not estimated.
+ */
+export function checkInputLimits(inputs: SpecInput[]): LimitProblem[] {
+  // A batch past the count limit is refused without measuring every spec in it.
+  if (inputs.length > SPEC_LIMITS.specsPerBatch)
+    return checkBatchLimits(inputs.map((i) => ({ ...i, bytes: 0 })));
+  return checkBatchLimits(inputs.map((i) => ({ source: i.source, bytes: utf8Bytes(i.text) })));
+}
+
+/** Parse every spec, yielding to the event loop between chunks so no batch stalls the loops. */
+async function parseAll(inputs: SpecInput[]): Promise<{ specs: TaskSpec[]; problems: SpecProblem[] }> {
   const specs: TaskSpec[] = [];
   const problems: SpecProblem[] = [];
+  let slice = performance.now();
   for (const i of inputs) {
+    if (performance.now() - slice >= PARSE_SLICE_MS) {
+      await yieldToLoop();
+      slice = performance.now();
+    }
     const r = parseSpecText(i.text, i.source);
     if ("problems" in r) problems.push(...r.problems);
     else specs.push(r.spec);
   }
+  return { specs, problems };
+}
+
+/** Intakes committed by this process: one may have landed while another was yielding. */
+let committed = 0;
+
+/**
+ * What the batch checks read can only change through another intake: in this process (the
+ * counter) or another one (SQLite's data_version moves when another connection commits).
+ */
+function storeVersion(store: Store): string {
+  const v = store.db.query("PRAGMA data_version").get() as { data_version: number };
+  return `${v.data_version}/${committed}`;
+}
+
+export async function intake(store: Store, inputs: SpecInput[], opts: IntakeOptions): Promise<IntakeResult> {
+  const over = checkInputLimits(inputs);
+  if (over.length) return { ok: false, accepted: [], problems: over.map(toProblem), overLimit: over };
+  const { specs, problems } = await parseAll(inputs);
+  const version = storeVersion(store);
   if (inputs.length === 0) problems.push({ source: "(batch)", message: "no specs given" });
   const check = () =>
     validateBatch(specs, {
@@ -107,15 +173,20 @@ export function intake(store: Store, inputs: SpecInput[], opts: IntakeOptions): 
       executors: opts.executors,
       allowMissingDeps: Boolean(opts.allowMissingDeps),
     });
+  await yieldToLoop();
   problems.push(...check());
   if (problems.length) return { ok: false, accepted: [], problems };
+  await yieldToLoop();
   const ordered = topoOrder(specs);
   if (opts.dryRun) return { ok: true, accepted: ordered, problems: [] };
+  await yieldToLoop();
   const now = opts.now ?? Date.now();
-  // Validate again under the write lock: another process may have submitted meanwhile.
+  // Validate again under the write lock if another intake may have committed meanwhile; the
+  // transaction is then only the insert, so it blocks the loops as briefly as it can.
   const late = store.tx((db) => {
-    const again = check();
+    const again = storeVersion(store) === version ? [] : check();
     if (again.length) return again;
+    committed++;
     insertTasks(db, ordered, opts.defaultMaxAttempts, now);
     recordEvent(
       db,

@@ -1,7 +1,8 @@
-import { parse as parseYaml } from "yaml";
+import { isScalar, parseDocument, visit } from "yaml";
 import { z } from "zod";
 import { checkDuration } from "../config/duration.ts";
 import { suggestion } from "../did-you-mean.ts";
+import { SPEC_LIMITS, specTooLarge, utf8Bytes } from "./limits.ts";
 
 /**
  * A task spec: Markdown with YAML front matter (seeds/000–002). Parsing is pure: text in,
@@ -33,8 +34,7 @@ export interface SpecProblem {
   message: string;
 }
 
-/** Specs are prompts, not payloads: anything bigger is almost certainly a mistake. */
-export const MAX_SPEC_BYTES = 1024 * 1024;
+export const MAX_SPEC_BYTES = SPEC_LIMITS.specBytes;
 
 const TASK_ID = z
   .string()
@@ -122,13 +122,9 @@ export function parseSpecText(
       ],
     };
   }
-  let raw: unknown;
-  try {
-    raw = parseYaml(parts.yaml, { maxAliasCount: 100 });
-  } catch (err) {
-    const msg = (err as Error).message.split("\n")[0];
-    return { problems: [{ source, message: `front matter is not valid YAML: ${msg}` }] };
-  }
+  const fm = parseFrontMatter(parts.yaml);
+  if ("problem" in fm) return { problems: [{ source, message: fm.problem }] };
+  const raw = fm.value;
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     return { problems: [{ source, message: "front matter must be a mapping of fields (task_id: …)" }] };
   }
@@ -171,20 +167,61 @@ export function parseSpecText(
   };
 }
 
+/**
+ * YAML to a value in time linear in its size. The `yaml` package's duplicate-key check compares
+ * every key with every other (40k keys: minutes), so it is off, and this counts the keys itself
+ * and refuses duplicates with a Set per mapping, once the count is known to be small.
+ */
+export function parseFrontMatter(yaml: string): { value: unknown } | { problem: string } {
+  const bytes = utf8Bytes(yaml);
+  if (bytes > SPEC_LIMITS.frontMatterBytes)
+    return {
+      problem: `front matter too large: ${bytes} bytes (at most ${SPEC_LIMITS.frontMatterBytes}; the prompt goes below the closing '---')`,
+    };
+  const doc = parseDocument(yaml, { uniqueKeys: false });
+  const err = doc.errors[0];
+  if (err) return { problem: `front matter is not valid YAML: ${err.message.split("\n")[0]}` };
+  let keys = 0;
+  let duplicate: string | null = null;
+  visit(doc, {
+    Map(_, map) {
+      keys += map.items.length;
+      if (keys > SPEC_LIMITS.frontMatterKeys) return visit.BREAK;
+      const seen = new Set<string>();
+      for (const pair of map.items) {
+        const k = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+        if (seen.has(k)) {
+          duplicate = k;
+          return visit.BREAK;
+        }
+        seen.add(k);
+      }
+      return undefined;
+    },
+  });
+  if (keys > SPEC_LIMITS.frontMatterKeys)
+    return {
+      problem: `front matter has too many keys: more than ${SPEC_LIMITS.frontMatterKeys} (the limit, nested keys included)`,
+    };
+  if (duplicate !== null)
+    return {
+      problem: `front matter is not valid YAML: map keys must be unique (${JSON.stringify(duplicate)})`,
+    };
+  try {
+    return { value: doc.toJS({ maxAliasCount: 100 }) };
+  } catch (e) {
+    return { problem: `front matter is not valid YAML: ${(e as Error).message.split("\n")[0]}` };
+  }
+}
+
 /** Decode bytes as strict UTF-8 and refuse what is plainly not text. */
 export function decodeSpec(
   bytes: Uint8Array,
   source: string,
 ): { text: string } | { problems: SpecProblem[] } {
-  if (bytes.byteLength > MAX_SPEC_BYTES) {
-    return {
-      problems: [
-        {
-          source,
-          message: `too large: ${bytes.byteLength} bytes (a spec may be at most ${MAX_SPEC_BYTES} bytes)`,
-        },
-      ],
-    };
+  if (bytes.byteLength > SPEC_LIMITS.specBytes) {
+    const { message } = specTooLarge(source, bytes.byteLength);
+    return { problems: [{ source, message }] };
   }
   if (bytes.includes(0))
     return { problems: [{ source, message: "binary data (NUL bytes), expected a UTF-8 text file" }] };

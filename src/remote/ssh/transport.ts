@@ -6,7 +6,7 @@ import { logger } from "../../log.ts";
 import { metrics } from "../../metrics.ts";
 import { quotePath, shellJoin } from "../quote.ts";
 import { checkReply, ReplyError, replySchemas } from "../schemas.ts";
-import type { KillReport, Resources, RunStatus, StartRequest, Transport } from "../transport.ts";
+import type { KillReport, ListFilter, Resources, RunStatus, StartRequest, Transport } from "../transport.ts";
 import { TransportError, toKillReport } from "../transport.ts";
 import { AgentSession } from "./agent-session.ts";
 import { type ConnectionOptions, SshConnection } from "./connection.ts";
@@ -129,8 +129,16 @@ export class SshTransport implements Transport {
     );
   }
 
-  list(): Promise<RunStatus[]> {
-    return this.call("list", {}, { argv: this.exec("list", "--json"), parse: (o) => JSON.parse(o) });
+  list(filter: ListFilter = {}): Promise<RunStatus[]> {
+    const flags = [
+      ...(filter.active ? ["--active"] : []),
+      ...(filter.runs ? [`--runs=${filter.runs.join(",")}`] : []),
+    ];
+    return this.call(
+      "list",
+      { ...(filter.active ? { active: true } : {}), ...(filter.runs ? { runs: filter.runs } : {}) },
+      { argv: this.exec("list", "--json", ...flags), parse: (o) => JSON.parse(o) },
+    );
   }
 
   async kill(runId: string): Promise<KillReport> {
