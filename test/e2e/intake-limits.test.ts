@@ -111,7 +111,7 @@ describe("POST /api/tasks limits", () => {
   test("front matter with more than 100 keys is refused naming the limit; 40k keys are refused at once", async () => {
     const cwd = setup();
     const url = await controller(cwd);
-    const keys = (n: number) => Array.from({ length: n }, (_, i) => `k${i}: ${i}\n`).join("");
+    const keys = (n: number) => Array.from({ length: n }, (_, i) => `x-k${i}: ${i}\n`).join("");
     const many = `---\ntask_id: many\ncommand: "true"\n${keys(100)}---\nbody\n`;
     const r = await post(url, many, "text/markdown");
     expect(r.status).toBe(422);
