@@ -15,6 +15,7 @@ import type { Transport } from "./remote/transport.ts";
 import { createApp } from "./server/app.ts";
 import { isLoopback, type RunningServer, ServeError, serveApp } from "./server/serve.ts";
 import { openStore, type Store } from "./store/db.ts";
+import { acquireLease } from "./store/lease.ts";
 import { upsertConfiguredNodes } from "./store/nodes.ts";
 import { clearSetting, setSetting } from "./store/settings.ts";
 
@@ -53,12 +54,24 @@ export async function startController(config: Config): Promise<Controller> {
       `http.host is ${config.http.host}, which is reachable from other machines, and http.token is empty: set a token (OYSTER_HTTP_TOKEN) or bind to 127.0.0.1`,
     );
   }
-  const store: Store = openStore(config.store);
+  // One controller per store: the lease comes first, so a second one touches nothing.
+  const lease = config.store === ":memory:" ? null : acquireLease(config.store);
+  let store: Store;
   let transports: Map<string, Transport>;
   try {
-    store.tx((db) => upsertConfiguredNodes(db, config.nodes, Date.now()));
+    store = openStore(config.store, { check: true });
+  } catch (err) {
+    lease?.release();
+    throw err;
+  }
+  try {
+    store.tx((db) => {
+      lease?.record(db);
+      upsertConfiguredNodes(db, config.nodes, Date.now());
+    });
     transports = createTransports(config);
   } catch (err) {
+    lease?.release(store.db);
     store.close();
     throw err;
   }
@@ -116,6 +129,8 @@ export async function startController(config: Config): Promise<Controller> {
   // Probe first so the scheduler's first tick already knows which nodes answer.
   await loopsByName.get("probe")!.tick();
   for (const l of loops) l.start();
+  // A store in fault is retried by every loop's writes; an idle fleet has none, so probe too.
+  const storeProbe = setInterval(() => store.probeWrite(), config.loops.scheduler.interval);
   state.ready = true;
   const http = config.http.enabled ? startHttp(config, { store, startedAt, loops, state }) : null;
 
@@ -141,6 +156,8 @@ export async function startController(config: Config): Promise<Controller> {
         }
       }
       await Promise.all([...transports.values()].map((t) => t.close().catch(() => {})));
+      clearInterval(storeProbe);
+      lease?.release(store.db);
       store.close();
     })();
     return stopping;

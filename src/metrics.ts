@@ -55,4 +55,6 @@ export const metrics = {
   loopCycleSeconds: new Histogram("oyster_loop_cycle_duration_seconds", "Duration of loop cycles"),
   /** run outcomes: succeeded | failed | lost | timeout | cancelled */
   runsFinished: new Counter("oyster_runs_finished_total", "Runs that reached a final state"),
+  /** kind: disk_full | io_error — store statements that failed on the disk, not on a bug. */
+  storeErrors: new Counter("oyster_store_errors_total", "Store statements that failed with a full disk or I/O error"),
 };

@@ -15,7 +15,7 @@ const list = withExamples(
       const rows = await withStore(args, (store, { config }) => {
         const now = Date.now();
         const policy = breakerPolicy(config.breaker);
-        return [...store.tx((db) => loadBreakers(db)).values()].map((b) => {
+        return [...store.read((db) => loadBreakers(db)).values()].map((b) => {
           const s = currentState(b, now, policy);
           return {
             key: s.key,
@@ -26,7 +26,7 @@ const list = withExamples(
             reopens_probe_at: s.state === "OPEN" && s.opened_at ? s.opened_at + policy.openForMs : null,
           };
         });
-      });
+      }, { readonly: true });
       if (args.json) return printJson(rows);
       if (rows.length === 0) return void process.stdout.write("no breakers have tripped yet (all CLOSED)\n");
       process.stdout.write(

@@ -13,9 +13,9 @@ export default withExamples(
     args: { ...sharedArgs, ...jsonArg },
     async run({ args }) {
       const { stats, cfg } = await withStore(args, (store, { config }) => ({
-        stats: store.tx((db) => windowStats(db, Date.now(), config.dispatch.window)),
+        stats: store.read((db) => windowStats(db, Date.now(), config.dispatch.window)),
         cfg: config.dispatch,
-      }));
+      }), { readonly: true });
       if (args.json) return printJson(stats);
       const rate = stats.rate === null ? "no data" : `${(stats.rate * 100).toFixed(1)}%`;
       const gate =

@@ -47,6 +47,13 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
   } else {
     out.push(`controller  DOWN — ${c.error ?? "not reachable"}; figures below are read from the store`);
   }
+  const store = c.health?.store;
+  if (store && store !== "ok") {
+    const e = c.health?.store_error;
+    out.push(
+      `store       ${store === "disk_full" ? "DISK FULL" : "I/O ERROR"}${e?.since ? ` for ${uptime(now - e.since)}` : ""} — writes fail and are retried every tick${e?.message ? ` (${e.message})` : ""}`,
+    );
+  }
   if (r.fleet)
     out.push(`switches    drain ${r.fleet.drain ? "ON" : "off"}, pause ${r.fleet.pause ? "ON" : "off"}`);
 

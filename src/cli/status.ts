@@ -124,6 +124,7 @@ async function fromStore(
         fleet: fleetSnapshot(db, now, config.dispatch.window, policy),
         events: recentEvents(db),
       })),
+      { readonly: true },
     );
   } else if (!services) {
     throw new CliError(`${error}, and there is no store at ${config.store} yet (nothing submitted?)`);

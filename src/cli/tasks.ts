@@ -30,6 +30,7 @@ const list = withExamples(
           project: args.project as string | undefined,
           limit,
         }),
+        { readonly: true },
       );
       if (args.json) return printJson(rows.map(({ body: _b, ...r }) => r));
       if (rows.length === 0) return void process.stdout.write("no tasks\n");
@@ -57,7 +58,7 @@ const show = withExamples(
     meta: { name: "show", description: "One task: fields, dependencies, modified paths, runs" },
     args: { ...sharedArgs, ...jsonArg, id: { type: "positional", required: true, description: "Task id" } },
     async run({ args }) {
-      const t = await withStore(args, (store) => getTask(store.db, String(args.id)));
+      const t = await withStore(args, (store) => getTask(store.db, String(args.id)), { readonly: true });
       if (!t) throw new CliError(`no task named "${args.id}"`);
       if (args.json) return printJson(t);
       const lines = [

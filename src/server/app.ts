@@ -6,6 +6,7 @@ import type { LoopStatus } from "../loops/runner.ts";
 import { formatProblem, intake, type SpecInput } from "../spec/intake.ts";
 import type { Store } from "../store/db.ts";
 import { listEvents } from "../store/events.ts";
+import { storeFault } from "../store/fault.ts";
 import { cancelTask, getTask, listTasks, retryTask, TASK_STATUSES } from "../store/tasks.ts";
 import { VERSION } from "../version.ts";
 import { healthReport } from "./health.ts";
@@ -52,10 +53,16 @@ export function createApp(deps: AppDeps): Hono {
       now: now(),
       shuttingDown: deps.state.shuttingDown,
       loops: deps.loops(),
+      store: store.health(),
     });
 
   const app = new Hono();
-  app.onError((err, c) => c.json({ error: err.message }, 500));
+  app.onError((err, c) => {
+    // A full disk is the machine's condition, not a bug: 503 says "try again later".
+    const fault = storeFault(err);
+    if (fault) return c.json({ error: `store ${fault}: ${err.message}; try again later`, store: fault }, 503);
+    return c.json({ error: err.message }, 500);
+  });
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
 
   app.get("/health", (c) => {

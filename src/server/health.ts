@@ -1,4 +1,5 @@
 import type { LoopStatus } from "../loops/runner.ts";
+import type { StoreCondition, StoreHealth } from "../store/fault.ts";
 
 /**
  * What /health and /ready answer, decided from loop heartbeats alone (pure, so it is unit-tested
@@ -25,6 +26,10 @@ export interface HealthBody {
   loops: Record<string, LoopHealth>;
   /** Names of the loops that made the verdict unhealthy (empty when healthy). */
   unhealthy: string[];
+  /** The store's disk: anything but "ok" makes the verdict unhealthy (absent: no store here). */
+  store?: StoreCondition;
+  /** Since when (ms) and why the store is in fault; absent while ok. */
+  store_error?: { since: number | null; message: string | null };
 }
 
 export interface HealthInput {
@@ -35,6 +40,7 @@ export interface HealthInput {
   now: number;
   shuttingDown: boolean;
   loops: LoopStatus[];
+  store?: StoreHealth;
 }
 
 const round = (n: number, digits = 3) => Math.round(n * 10 ** digits) / 10 ** digits;
@@ -61,7 +67,8 @@ export function healthReport(i: HealthInput): { code: 200 | 503; body: HealthBod
     loops[l.name] = h;
     if (!h.healthy) unhealthy.push(l.name);
   }
-  const status = i.shuttingDown ? "shutting_down" : unhealthy.length ? "unhealthy" : "healthy";
+  const storeBad = i.store !== undefined && i.store.state !== "ok";
+  const status = i.shuttingDown ? "shutting_down" : unhealthy.length || storeBad ? "unhealthy" : "healthy";
   return {
     code: status === "healthy" ? 200 : 503,
     body: {
@@ -72,6 +79,8 @@ export function healthReport(i: HealthInput): { code: 200 | 503; body: HealthBod
       uptime_s: Math.floor((i.now - i.startedAt) / 1000),
       loops,
       unhealthy,
+      ...(i.store && { store: i.store.state }),
+      ...(storeBad && i.store && { store_error: { since: i.store.since, message: i.store.last_error } }),
     },
   };
 }
@@ -83,11 +92,14 @@ export function healthReason(body: HealthBody): string {
     const n = Object.keys(body.loops).length;
     return `healthy: ${n} loop(s) turning, up ${body.uptime_s}s`;
   }
-  const parts = body.unhealthy.map((name) => {
+  const parts: string[] = [];
+  if (body.store && body.store !== "ok")
+    parts.push(`store ${body.store.replace("_", " ")}${body.store_error?.message ? ` (${body.store_error.message})` : ""}`);
+  parts.push(...body.unhealthy.map((name) => {
     const l = body.loops[name];
     if (!l) return name;
     const age = l.last_heartbeat_age_s === null ? "never" : `${l.last_heartbeat_age_s}s ago`;
     return `${name} (last heartbeat ${age}, limit ${l.unhealthy_after_s}s${l.last_error ? `, last error: ${l.last_error}` : ""})`;
-  });
+  }));
   return `unhealthy: ${parts.join("; ")}`;
 }
