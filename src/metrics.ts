@@ -56,5 +56,8 @@ export const metrics = {
   /** run outcomes: succeeded | failed | lost | timeout | cancelled */
   runsFinished: new Counter("oyster_runs_finished_total", "Runs that reached a final state"),
   /** kind: disk_full | io_error — store statements that failed on the disk, not on a bug. */
-  storeErrors: new Counter("oyster_store_errors_total", "Store statements that failed with a full disk or I/O error"),
+  storeErrors: new Counter(
+    "oyster_store_errors_total",
+    "Store statements that failed with a full disk or I/O error",
+  ),
 };

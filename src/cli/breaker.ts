@@ -12,21 +12,25 @@ const list = withExamples(
     meta: { name: "list", description: "Show every circuit breaker (per node and per executor)" },
     args: { ...sharedArgs, ...jsonArg },
     async run({ args }) {
-      const rows = await withStore(args, (store, { config }) => {
-        const now = Date.now();
-        const policy = breakerPolicy(config.breaker);
-        return [...store.read((db) => loadBreakers(db)).values()].map((b) => {
-          const s = currentState(b, now, policy);
-          return {
-            key: s.key,
-            state: s.state,
-            failures: s.failures,
-            opened_at: s.opened_at,
-            last_failure_at: s.last_failure_at,
-            reopens_probe_at: s.state === "OPEN" && s.opened_at ? s.opened_at + policy.openForMs : null,
-          };
-        });
-      }, { readonly: true });
+      const rows = await withStore(
+        args,
+        (store, { config }) => {
+          const now = Date.now();
+          const policy = breakerPolicy(config.breaker);
+          return [...store.read((db) => loadBreakers(db)).values()].map((b) => {
+            const s = currentState(b, now, policy);
+            return {
+              key: s.key,
+              state: s.state,
+              failures: s.failures,
+              opened_at: s.opened_at,
+              last_failure_at: s.last_failure_at,
+              reopens_probe_at: s.state === "OPEN" && s.opened_at ? s.opened_at + policy.openForMs : null,
+            };
+          });
+        },
+        { readonly: true },
+      );
       if (args.json) return printJson(rows);
       if (rows.length === 0) return void process.stdout.write("no breakers have tripped yet (all CLOSED)\n");
       process.stdout.write(

@@ -12,10 +12,14 @@ export default withExamples(
     },
     args: { ...sharedArgs, ...jsonArg },
     async run({ args }) {
-      const { stats, cfg } = await withStore(args, (store, { config }) => ({
-        stats: store.read((db) => windowStats(db, Date.now(), config.dispatch.window)),
-        cfg: config.dispatch,
-      }), { readonly: true });
+      const { stats, cfg } = await withStore(
+        args,
+        (store, { config }) => ({
+          stats: store.read((db) => windowStats(db, Date.now(), config.dispatch.window)),
+          cfg: config.dispatch,
+        }),
+        { readonly: true },
+      );
       if (args.json) return printJson(stats);
       const rate = stats.rate === null ? "no data" : `${(stats.rate * 100).toFixed(1)}%`;
       const gate =

@@ -8,7 +8,10 @@ import { printJson } from "./table.ts";
 
 const check = withExamples(
   defineCommand({
-    meta: { name: "check", description: "Check the store file for damage (PRAGMA integrity_check); read-only" },
+    meta: {
+      name: "check",
+      description: "Check the store file for damage (PRAGMA integrity_check); read-only",
+    },
     args: { ...sharedArgs, ...jsonArg },
     async run({ args }) {
       const r = await withStore(args, (store) => checkStore(store.db, store.path), { readonly: true });
@@ -19,7 +22,7 @@ const check = withExamples(
         );
       if (!r.ok)
         throw new CliError(
-          `store ${r.path} is damaged:\n  ${r.problems.join("\n  ")}\nrestore a backup, or move the file aside to start empty`,
+          `store ${r.path} is damaged (${r.problems.length} finding(s)${r.problems.length > 10 ? ", first 10" : ""}):\n  ${r.problems.slice(0, 10).join("\n  ")}\nrestore a backup, or move the file aside to start empty`,
         );
     },
   }),
@@ -30,9 +33,13 @@ const backup = withExamples(
   defineCommand({
     meta: {
       name: "backup",
-      description: "Copy the store to PATH while the controller runs (VACUUM INTO a temp file, then rename; 0600)",
+      description:
+        "Copy the store to PATH while the controller runs (VACUUM INTO a temp file, then rename; 0600)",
     },
-    args: { ...sharedArgs, path: { type: "positional", required: true, description: "Where to write the copy" } },
+    args: {
+      ...sharedArgs,
+      path: { type: "positional", required: true, description: "Where to write the copy" },
+    },
     async run({ args }) {
       const r = await withStore(
         args,

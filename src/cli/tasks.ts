@@ -24,12 +24,14 @@ const list = withExamples(
       const limit = args.limit === undefined ? 1000 : Number(args.limit);
       if (!Number.isInteger(limit) || limit < 1)
         throw usageError(`--limit must be a positive integer, got ${args.limit}`);
-      const rows = await withStore(args, (store) =>
-        listTasks(store.db, {
-          status: args.status as string | undefined,
-          project: args.project as string | undefined,
-          limit,
-        }),
+      const rows = await withStore(
+        args,
+        (store) =>
+          listTasks(store.db, {
+            status: args.status as string | undefined,
+            project: args.project as string | undefined,
+            limit,
+          }),
         { readonly: true },
       );
       if (args.json) return printJson(rows.map(({ body: _b, ...r }) => r));

@@ -79,7 +79,8 @@ export function createLoop(opts: LoopOptions): Loop {
       st.last_error_at = now();
       // A full disk fails every cycle until space returns: the store logs the fault once, and
       // each cycle only says it will be retried, without a stack.
-      if (fault) log.warn(`cycle ${cycle} not done, store ${fault} (retried next tick): ${msg}`, { loop: opts.name });
+      if (fault)
+        log.warn(`cycle ${cycle} not done, store ${fault} (retried next tick): ${msg}`, { loop: opts.name });
       else {
         log.error(`cycle ${cycle} failed: ${st.last_error}`, { loop: opts.name });
         log.debug(err);

@@ -94,12 +94,16 @@ export function healthReason(body: HealthBody): string {
   }
   const parts: string[] = [];
   if (body.store && body.store !== "ok")
-    parts.push(`store ${body.store.replace("_", " ")}${body.store_error?.message ? ` (${body.store_error.message})` : ""}`);
-  parts.push(...body.unhealthy.map((name) => {
-    const l = body.loops[name];
-    if (!l) return name;
-    const age = l.last_heartbeat_age_s === null ? "never" : `${l.last_heartbeat_age_s}s ago`;
-    return `${name} (last heartbeat ${age}, limit ${l.unhealthy_after_s}s${l.last_error ? `, last error: ${l.last_error}` : ""})`;
-  }));
+    parts.push(
+      `store ${body.store.replace("_", " ")}${body.store_error?.message ? ` (${body.store_error.message})` : ""}`,
+    );
+  parts.push(
+    ...body.unhealthy.map((name) => {
+      const l = body.loops[name];
+      if (!l) return name;
+      const age = l.last_heartbeat_age_s === null ? "never" : `${l.last_heartbeat_age_s}s ago`;
+      return `${name} (last heartbeat ${age}, limit ${l.unhealthy_after_s}s${l.last_error ? `, last error: ${l.last_error}` : ""})`;
+    }),
+  );
   return `unhealthy: ${parts.join("; ")}`;
 }

@@ -1,7 +1,7 @@
+import { Database } from "bun:sqlite";
 import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { Database } from "bun:sqlite";
-import { type Db, quickCheck, StoreError } from "./db.ts";
+import { type Db, findings, quickCheck, StoreError } from "./db.ts";
 
 /**
  * A consistent copy of a live store, written the only safe way: VACUUM INTO a 0600 temp file
@@ -10,7 +10,8 @@ import { type Db, quickCheck, StoreError } from "./db.ts";
  */
 export function backupStore(db: Db, target: string): { path: string; bytes: number } {
   const path = resolve(target);
-  if (existsSync(path)) throw new StoreError(`${path} already exists; choose a new name (a backup never overwrites)`);
+  if (existsSync(path))
+    throw new StoreError(`${path} already exists; choose a new name (a backup never overwrites)`);
   if (!existsSync(dirname(path))) throw new StoreError(`directory ${dirname(path)} does not exist`);
   const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
   try {
@@ -51,9 +52,13 @@ export interface StoreReport {
 
 /** PRAGMA integrity_check (the thorough one) plus what the store holds. */
 export function checkStore(db: Db, path: string): StoreReport {
-  const rows = db.query("PRAGMA integrity_check(50)").all() as Record<string, string>[];
-  const found = rows.map((r) => String(Object.values(r)[0]));
-  const problems = found.length === 1 && found[0] === "ok" ? [] : found;
+  let problems: string[];
+  try {
+    problems = findings(db.query("PRAGMA integrity_check(50)").all() as Record<string, string>[]);
+  } catch (err) {
+    // Damage to the schema itself makes the check throw instead of listing findings.
+    problems = [(err as Error).message];
+  }
   const count = (table: string): number => {
     try {
       return (db.query(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
@@ -66,8 +71,16 @@ export function checkStore(db: Db, path: string): StoreReport {
     ok: problems.length === 0,
     problems,
     bytes: statSync(path).size,
-    schema_version: (db.query("PRAGMA user_version").get() as { user_version: number }).user_version,
+    schema_version: userVersion(db),
     tasks: count("tasks"),
     runs: count("runs"),
   };
+}
+
+function userVersion(db: Db): number {
+  try {
+    return (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
+  } catch {
+    return -1;
+  }
 }

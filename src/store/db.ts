@@ -142,8 +142,16 @@ function explain(err: unknown): string {
 /** PRAGMA quick_check: [] when sound, else SQLite's findings (capped). */
 export function quickCheck(db: Db, max = 20): string[] {
   const rows = db.query(`PRAGMA quick_check(${max})`).all() as Record<string, string>[];
-  const found = rows.map((r) => String(Object.values(r)[0]));
-  return found.length === 1 && found[0] === "ok" ? [] : found;
+  return findings(rows);
+}
+
+/** quick_check / integrity_check rows as one finding per line (SQLite packs several in a row). */
+export function findings(rows: Record<string, unknown>[]): string[] {
+  const lines = rows
+    .flatMap((r) => String(Object.values(r)[0]).split("\n"))
+    .map((l) => l.trim())
+    .filter((l) => l && !/^\*\*\* in database/.test(l));
+  return lines.length === 1 && lines[0] === "ok" ? [] : lines;
 }
 
 function wrap(db: Database, path: string): Store {
@@ -179,10 +187,7 @@ function wrap(db: Database, path: string): Store {
     probeWrite() {
       if (health.get().state === "ok") return;
       try {
-        guard(
-          () => transaction(db, (d) => setSetting(d, "store_probe_at", String(Date.now()))),
-          true,
-        );
+        guard(() => transaction(db, (d) => setSetting(d, "store_probe_at", String(Date.now()))), true);
       } catch {
         // Still failing: the verdict stays, the next probe tries again.
       }

@@ -32,7 +32,12 @@ export function describeFault(kind: Exclude<StoreCondition, "ok">, path: string)
 }
 
 export function createStoreHealth(now: () => number = Date.now) {
-  const h: StoreHealth = { state: "ok", since: null, last_error: null, errors: { disk_full: 0, io_error: 0 } };
+  const h: StoreHealth = {
+    state: "ok",
+    since: null,
+    last_error: null,
+    errors: { disk_full: 0, io_error: 0 },
+  };
   return {
     get: (): StoreHealth => ({ ...h, errors: { ...h.errors } }),
     /** A statement failed; returns the condition it revealed (null: not a disk problem). */
