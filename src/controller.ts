@@ -15,6 +15,7 @@ import type { Transport } from "./remote/transport.ts";
 import { createApp } from "./server/app.ts";
 import { isLoopback, type RunningServer, ServeError, serveApp } from "./server/serve.ts";
 import { openStore, type Store } from "./store/db.ts";
+import { retryDeferred, retryOnFullDisk } from "./store/deferred.ts";
 import { acquireLease } from "./store/lease.ts";
 import { upsertConfiguredNodes } from "./store/nodes.ts";
 import { clearSetting, setSetting } from "./store/settings.ts";
@@ -65,10 +66,12 @@ export async function startController(config: Config): Promise<Controller> {
     throw err;
   }
   try {
-    store.tx((db) => {
-      lease?.record(db);
-      upsertConfiguredNodes(db, config.nodes, Date.now());
-    });
+    retryOnFullDisk(store, "record the lease and the configured nodes", () =>
+      store.tx((db) => {
+        lease?.record(db);
+        upsertConfiguredNodes(db, config.nodes, Date.now());
+      }),
+    );
     transports = createTransports(config);
   } catch (err) {
     lease?.release(store.db);
@@ -130,7 +133,10 @@ export async function startController(config: Config): Promise<Controller> {
   await loopsByName.get("probe")!.tick();
   for (const l of loops) l.start();
   // A store in fault is retried by every loop's writes; an idle fleet has none, so probe too.
-  const storeProbe = setInterval(() => store.probeWrite(), config.loops.scheduler.interval);
+  const storeProbe = setInterval(() => {
+    store.probeWrite();
+    retryDeferred(store);
+  }, config.loops.scheduler.interval);
   state.ready = true;
   const http = config.http.enabled ? startHttp(config, { store, startedAt, loops, state }) : null;
 
@@ -190,7 +196,9 @@ function startHttp(
     log.error(`${err.message}; the controller keeps running without /health and /metrics`);
     return null;
   }
-  deps.store.tx((db) => setSetting(db, "http_url", server.url));
+  retryOnFullDisk(deps.store, "record the HTTP URL", () =>
+    deps.store.tx((db) => setSetting(db, "http_url", server.url)),
+  );
   log.info(`http: ${server.url} (/health, /ready, /metrics, /api)`);
   return server;
 }

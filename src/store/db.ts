@@ -3,7 +3,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 
 import { dirname } from "node:path";
 import { logger } from "../log.ts";
 import { metrics } from "../metrics.ts";
-import { createStoreHealth, describeFault, type StoreHealth } from "./fault.ts";
+import { createStoreHealth, describeFault, type StoreHealth, storeFault } from "./fault.ts";
 import { migrate } from "./migrations.ts";
 import { setSetting } from "./settings.ts";
 
@@ -136,6 +136,8 @@ function explain(err: unknown): string {
   const msg = e?.message ?? String(err);
   if (e?.code === "SQLITE_NOTADB" || e?.code === "SQLITE_CORRUPT" || /malformed|not a database/i.test(msg))
     return `${msg}: the file is damaged or is not an oyster store; ${DAMAGED_ADVICE}`;
+  if (storeFault(err))
+    return `${msg}: the disk holding the store is full or failing (SQLite needs room for its -wal and -shm files beside it); free some space and start again`;
   return msg;
 }
 

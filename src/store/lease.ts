@@ -66,11 +66,12 @@ export function acquireLease(storePath: string, now = Date.now()): Lease {
   try {
     lock.exec(`PRAGMA busy_timeout = ${ACQUIRE_WAIT_MS}`);
     lock.exec("PRAGMA locking_mode = EXCLUSIVE");
-    // The first write takes the EXCLUSIVE lock, and exclusive locking mode keeps it until close.
+    // BEGIN EXCLUSIVE takes the EXCLUSIVE lock at once and exclusive locking mode keeps it until
+    // close. Only a brand-new lock file is written to (SQLite cannot lock a 0-byte database on
+    // a full disk); afterwards nothing is, so a restart on a full disk still gets its lease.
     lock.exec("BEGIN EXCLUSIVE");
-    lock.exec("CREATE TABLE IF NOT EXISTS lease (pid INTEGER, host TEXT, since INTEGER)");
-    lock.exec("DELETE FROM lease");
-    lock.query("INSERT INTO lease VALUES (?, ?, ?)").run(process.pid, hostname(), now);
+    const fresh = (lock.query("SELECT count(*) AS n FROM sqlite_master").get() as { n: number }).n === 0;
+    if (fresh) lock.exec("CREATE TABLE lease (note TEXT)");
     lock.exec("COMMIT");
   } catch (err) {
     lock.close();

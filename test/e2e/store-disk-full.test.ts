@@ -140,4 +140,62 @@ describe.skipIf(!mounted)("a full disk under the store", () => {
     controller.kill("SIGTERM");
     expect(await controller.exited).toBe(0);
   }, 120_000);
+
+  test("a controller killed while the disk is full restarts on the full disk, says so, and recovers", async () => {
+    const more = Array.from({ length: 6 }, (_, i) => `late-${i}`);
+    const specs = join(dir.path, "late");
+    mkdirSync(specs);
+    for (const id of more)
+      writeFileSync(
+        join(specs, `${id}.md`),
+        `---\ntask_id: ${id}\ncommand: 'echo "$OYSTER_TASK_ID" >> ${JSON.stringify(ledger)}; sleep 1'\n---\nx\n`,
+      );
+    expect(oyster(["submit", specs], { cwd: dir.path }).code).toBe(0);
+    // The store cannot record the bound URL on a full disk: give the controllers a port we know.
+    const probe = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
+    const port = probe.port;
+    probe.stop(true);
+    const env = { OYSTER_HTTP_PORT: String(port) };
+    const get = async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(2_000) });
+      return { code: res.status, body: (await res.json()) as { store?: string; pid?: number } };
+    };
+    const first = spawnController(dir.path, env);
+    await waitFor("a late task to start", () => ledgerLines().some((l) => l.startsWith("late-")), {
+      timeoutMs: 20_000,
+    });
+    fillDisk();
+    first.kill("SIGKILL");
+    await first.exited;
+
+    controller = spawnController(dir.path, env);
+    const pid = controller.pid;
+    await waitFor(
+      "/health 503 disk_full from the controller restarted on a full disk",
+      async () => {
+        const h = await get();
+        return h.body.pid === pid && h.code === 503 && h.body.store === "disk_full";
+      },
+      { timeoutMs: 20_000, intervalMs: 100 },
+    );
+    expect(controller.exitCode).toBeNull();
+    rmSync(filler);
+    await waitFor("/health 200 once space returns", async () => (await get()).code === 200, {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+    });
+    await waitFor(
+      "the late tasks to succeed",
+      () =>
+        storeReader(join(disk, "o.db")).count(
+          "SELECT COUNT(*) AS n FROM tasks WHERE task_id LIKE 'late-%' AND status = 'succeeded'",
+        ) === more.length,
+      { timeoutMs: 40_000, intervalMs: 200 },
+    );
+    const runs = ledgerLines();
+    expect(runs.length).toBe(N + more.length);
+    expect(new Set(runs).size).toBe(N + more.length);
+    controller.kill("SIGTERM");
+    expect(await controller.exited).toBe(0);
+  }, 120_000);
 });
