@@ -28,8 +28,11 @@ export async function withStore<T>(
   try {
     store = openStore(loaded.config.store, { readonly: opts.readonly });
   } catch (err) {
+    // Opening may wait for the lock too (migrations, switching to WAL).
+    const locked = lockedError(err instanceof StoreError ? err.cause : err, loaded.config.store);
+    if (locked) throw locked;
     if (err instanceof StoreError) throw new CliError(err.message, 1, { cause: err });
-    throw lockedError(err, loaded.config.store) ?? err;
+    throw err;
   }
   try {
     return await fn(store, loaded);

@@ -115,7 +115,9 @@ function connect(path: string, readonly: boolean): Database {
       db.close();
       if ((err as { code?: string }).code !== "SQLITE_CANTOPEN") throw err;
       // A WAL store on a read-only filesystem: SQLite cannot create the -shm index beside it.
-      // Nobody can write there either, so reading the file as immutable is exact.
+      // Nobody can write there either, so reading the file as immutable is exact, unless a -wal
+      // with commits lies beside it: immutable would skip them, so that stays an error.
+      if (existsSync(`${path}-wal`) && statSync(`${path}-wal`).size > 0) throw err;
       return new Database(`file:${uriPath(path)}?immutable=1`, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI);
     }
   } catch (err) {
