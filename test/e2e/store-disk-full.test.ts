@@ -112,6 +112,13 @@ describe.skipIf(!mounted)("a full disk under the store", () => {
     expect(full.body.status).toBe("unhealthy");
     const status = oyster(["status"], { cwd: dir.path });
     expect(status.stdout).toContain("DISK FULL");
+    const url = storeReader(join(disk, "o.db")).q<{ value: string }>(
+      "SELECT value FROM settings WHERE key = 'http_url'",
+    )[0]!.value;
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(
+      Number(/^oyster_store_errors_total\{kind="disk_full"\} (\d+)/m.exec(metrics)?.[1]),
+    ).toBeGreaterThan(0);
     expect(controller.exitCode).toBeNull();
 
     rmSync(filler);
