@@ -18,7 +18,9 @@ import { createApp } from "./server/app.ts";
 import { isLoopback, type RunningServer, ServeError, serveApp } from "./server/serve.ts";
 import { ensureToken, exposedTokenProblem, TokenError } from "./server/token.ts";
 import { openStore, type Store } from "./store/db.ts";
+import { retryDeferred, retryOnFullDisk } from "./store/deferred.ts";
 import { ensureStoreId } from "./store/identity.ts";
+import { acquireLease } from "./store/lease.ts";
 import { upsertConfiguredNodes } from "./store/nodes.ts";
 import { clearSetting, setSetting } from "./store/settings.ts";
 
@@ -54,14 +56,31 @@ export async function startController(config: Config): Promise<Controller> {
   const state: ControllerState = { ready: false, shuttingDown: false };
   // Before the store opens, so a refused token leaves nothing behind.
   const token = config.http.enabled ? apiToken(config) : "";
-  const store: Store = openStore(config.store);
+  // One controller per store: the lease comes first, so a second one touches nothing.
+  const lease = config.store === ":memory:" ? null : acquireLease(config.store);
+  let store: Store;
   let transports: Map<string, Transport>;
-  let identity: { store_id: string; instance_id: string };
+  const identity: { store_id: string; instance_id: string } = { store_id: "", instance_id: randomUUID() };
   try {
-    store.tx((db) => upsertConfiguredNodes(db, config.nodes, Date.now()));
-    identity = { store_id: store.tx((db) => ensureStoreId(db)), instance_id: randomUUID() };
+    store = openStore(config.store, { check: true });
+  } catch (err) {
+    lease?.release();
+    throw err;
+  }
+  try {
+    retryOnFullDisk(store, "record the lease and the configured nodes", () =>
+      store.tx((db) => {
+        lease?.record(db);
+        upsertConfiguredNodes(db, config.nodes, Date.now());
+      }),
+    );
+    // Written once per store; on a full disk the id comes when the disk takes writes again.
+    retryOnFullDisk(store, "give the store its id", () => {
+      identity.store_id = store.tx((db) => ensureStoreId(db));
+    });
     transports = createTransports(config);
   } catch (err) {
+    lease?.release(store.db);
     store.close();
     throw err;
   }
@@ -122,6 +141,11 @@ export async function startController(config: Config): Promise<Controller> {
   // Probe first so the scheduler's first tick already knows which nodes answer.
   await loopsByName.get("probe")!.tick();
   for (const l of loops) l.start();
+  // A store in fault is retried by every loop's writes; an idle fleet has none, so probe too.
+  const storeProbe = setInterval(() => {
+    store.probeWrite();
+    retryDeferred(store);
+  }, config.loops.scheduler.interval);
   state.ready = true;
   const http = config.http.enabled
     ? startHttp(config, { store, startedAt, loops, state, token, identity })
@@ -149,6 +173,8 @@ export async function startController(config: Config): Promise<Controller> {
         }
       }
       await Promise.all([...transports.values()].map((t) => t.close().catch(() => {})));
+      clearInterval(storeProbe);
+      lease?.release(store.db);
       store.close();
     })();
     return stopping;
@@ -199,7 +225,9 @@ function startHttp(
     log.error(`${err.message}; the controller keeps running without /health and /metrics`);
     return null;
   }
-  deps.store.tx((db) => setSetting(db, "http_url", server.url));
+  retryOnFullDisk(deps.store, "record the HTTP URL", () =>
+    deps.store.tx((db) => setSetting(db, "http_url", server.url)),
+  );
   log.info(`http: ${server.url} (/health, /ready, /metrics, /api)`);
   return server;
 }

@@ -60,4 +60,9 @@ export const metrics = {
     "oyster_run_status_rejected_total",
     "Run statuses ignored because the reporting node was not given that run",
   ),
+  /** kind: disk_full | io_error — store statements that failed on the disk, not on a bug. */
+  storeErrors: new Counter(
+    "oyster_store_errors_total",
+    "Store statements that failed with a full disk or I/O error",
+  ),
 };

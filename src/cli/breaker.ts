@@ -15,7 +15,7 @@ const list = withExamples(
       const rows = await readStore(args, (store, { config }) => {
         const now = Date.now();
         const policy = breakerPolicy(config.breaker);
-        return [...store.tx((db) => loadBreakers(db)).values()].map((b) => {
+        return [...store.read((db) => loadBreakers(db)).values()].map((b) => {
           const s = currentState(b, now, policy);
           return {
             key: s.key,

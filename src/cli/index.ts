@@ -21,5 +21,6 @@ export const main = defineCommand({
     stats: () => import("./stats.ts").then((m) => m.default),
     exec: () => import("./exec.ts").then((m) => m.default),
     supervise: () => import("./supervise.ts").then((m) => m.default),
+    store: () => import("./store.ts").then((m) => m.default),
   },
 });

@@ -1,7 +1,8 @@
+import { existsSync } from "node:fs";
 import { defineCommand } from "citty";
 import { createTransports } from "../remote/index.ts";
 import { installBinary } from "../remote/install.ts";
-import { listNodes, upsertConfiguredNodes } from "../store/nodes.ts";
+import { configuredNodes, listNodes } from "../store/nodes.ts";
 import { terminalSafe } from "../terminal-safe.ts";
 import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
 import { cliConfig, readStore } from "./context.ts";
@@ -14,12 +15,12 @@ const list = withExamples(
     meta: { name: "list", description: "List nodes from config with their last known state (the default)" },
     args: { ...sharedArgs, ...jsonArg },
     async run({ args }) {
-      const rows = await readStore(args, (store, { config }) =>
-        store.tx((db) => {
-          upsertConfiguredNodes(db, config.nodes, Date.now());
-          return listNodes(db);
-        }),
-      );
+      // Read-only: listing never writes, so it works on a read-only copy and before any store exists.
+      const { config } = cliConfig(args);
+      const stored = existsSync(config.store)
+        ? await readStore(args, (store) => store.read((db) => listNodes(db)))
+        : [];
+      const rows = configuredNodes(stored, config.nodes, Date.now());
       if (args.json)
         return printJson(
           rows.map((r) => ({ ...r, executors: r.executors ? JSON.parse(r.executors) : null })),

@@ -66,7 +66,14 @@ export default withExamples(
           let last = "";
           const timer = setInterval(() => {
             if (controller.state.shuttingDown) return clearInterval(timer);
-            const p = controller.ctx.store.tx((db) => readProgress(db));
+            let p: Progress;
+            try {
+              p = controller.ctx.store.read((db) => readProgress(db));
+            } catch (err) {
+              // A store in fault (full disk) is reported by /health; progress resumes with it.
+              log.debug(`progress not read: ${(err as Error).message}`);
+              return;
+            }
             const line = formatProgress(p);
             if (showProgress && line !== last) process.stdout.write(`${line}\n`);
             last = line;

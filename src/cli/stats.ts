@@ -13,7 +13,7 @@ export default withExamples(
     args: { ...sharedArgs, ...jsonArg },
     async run({ args }) {
       const { stats, cfg } = await readStore(args, (store, { config }) => ({
-        stats: store.tx((db) => windowStats(db, Date.now(), config.dispatch.window)),
+        stats: store.read((db) => windowStats(db, Date.now(), config.dispatch.window)),
         cfg: config.dispatch,
       }));
       if (args.json) return printJson(stats);

@@ -60,6 +60,13 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
     );
   }
   out.push(tokenLine(r.api_token));
+  const store = c.health?.store;
+  if (store && store !== "ok") {
+    const e = c.health?.store_error;
+    out.push(
+      `store       ${store === "disk_full" ? "DISK FULL" : "I/O ERROR"}${e?.since ? ` for ${uptime(now - e.since)}` : ""} — writes fail and are retried every tick${e?.message ? ` (${e.message})` : ""}`,
+    );
+  }
   if (r.fleet)
     out.push(`switches    drain ${r.fleet.drain ? "ON" : "off"}, pause ${r.fleet.pause ? "ON" : "off"}`);
 

@@ -132,11 +132,14 @@ async function fromStore(
   let read: Pick<StatusReport, "fleet" | "events"> = { fleet: null, events: [] };
   if (existsSync(config.store)) {
     const policy = breakerPolicy(config.breaker);
-    read = await withStore(args, (store) =>
-      store.read((db) => ({
-        fleet: fleetSnapshot(db, now, config.dispatch.window, policy),
-        events: recentEvents(db),
-      })),
+    read = await withStore(
+      args,
+      (store) =>
+        store.read((db) => ({
+          fleet: fleetSnapshot(db, now, config.dispatch.window, policy),
+          events: recentEvents(db),
+        })),
+      { readonly: true },
     );
   } else if (!services) {
     throw new CliError(`${error}, and there is no store at ${config.store} yet (nothing submitted?)`);

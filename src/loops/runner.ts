@@ -1,4 +1,5 @@
 import { logger } from "../log.ts";
+import { storeFault } from "../store/fault.ts";
 
 /**
  * Runs one named loop on an interval: never overlaps itself, catches and logs its own errors,
@@ -72,10 +73,18 @@ export function createLoop(opts: LoopOptions): Loop {
     } catch (err) {
       ok = false;
       st.errors++;
-      st.last_error = err instanceof Error ? err.message : String(err);
+      const msg = err instanceof Error ? err.message : String(err);
+      const fault = storeFault(err);
+      st.last_error = fault ? `store ${fault}: ${msg}` : msg;
       st.last_error_at = now();
-      log.error(`cycle ${cycle} failed: ${st.last_error}`, { loop: opts.name });
-      log.debug(err);
+      // A full disk fails every cycle until space returns: the store logs the fault once, and
+      // each cycle only says it will be retried, without a stack.
+      if (fault)
+        log.warn(`cycle ${cycle} not done, store ${fault} (retried next tick): ${msg}`, { loop: opts.name });
+      else {
+        log.error(`cycle ${cycle} failed: ${st.last_error}`, { loop: opts.name });
+        log.debug(err);
+      }
     }
     const dur = performance.now() - t0;
     st.cycles = cycle;

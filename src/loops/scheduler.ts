@@ -16,6 +16,7 @@ import {
 } from "../store/dispatch.ts";
 import { pruneDispatchEvents, recordDispatch, windowStats } from "../store/dispatch-events.ts";
 import { recordEvent } from "../store/events.ts";
+import { storeFault } from "../store/fault.ts";
 import { claimRun, finishRun, markRunning, type RunRow, requeueDueFailures } from "../store/runs.ts";
 import { getFlag } from "../store/settings.ts";
 import { announce, reportOutcome } from "./breakers.ts";
@@ -153,6 +154,9 @@ export function createScheduler(ctx: ControllerContext) {
         },
       );
     } catch (err) {
+      // The store failed (full disk), not the launch: the node may well run it. The run stays
+      // `launching` and the reaper settles it from the node's own list once the store writes.
+      if (storeFault(err)) throw err;
       const msg = err instanceof Error ? err.message : String(err);
       const kind = err instanceof TransportError ? err.kind : "command";
       const done = ctx.now();

@@ -6,6 +6,7 @@ import { formatProblem, intake, type SpecInput } from "../spec/intake.ts";
 import { jsonSpecCountOver } from "../spec/limits.ts";
 import type { Store } from "../store/db.ts";
 import { listEvents } from "../store/events.ts";
+import { storeFault } from "../store/fault.ts";
 import { cancelTask, getTask, listTasks, retryTask, TASK_STATUSES } from "../store/tasks.ts";
 import { VERSION } from "../version.ts";
 import { guard } from "./guard.ts";
@@ -61,10 +62,16 @@ export function createApp(deps: AppDeps): Hono {
       shuttingDown: deps.state.shuttingDown,
       loops: deps.loops(),
       identity: deps.identity,
+      store: store.health(),
     });
 
   const app = new Hono();
-  app.onError((err, c) => c.json({ error: err.message }, 500));
+  app.onError((err, c) => {
+    // A full disk is the machine's condition, not a bug: 503 says "try again later".
+    const fault = storeFault(err);
+    if (fault) return c.json({ error: `store ${fault}: ${err.message}; try again later`, store: fault }, 503);
+    return c.json({ error: err.message }, 500);
+  });
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
   app.use(
     guard({

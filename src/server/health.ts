@@ -1,4 +1,5 @@
 import type { LoopStatus } from "../loops/runner.ts";
+import type { StoreCondition, StoreHealth } from "../store/fault.ts";
 
 /**
  * What /health and /ready answer, decided from loop heartbeats alone (pure, so it is unit-tested
@@ -28,6 +29,10 @@ export interface HealthBody {
   /** `oyster run` only: the id of its store and of this start, so a CLI can tell it is its own. */
   store_id?: string;
   instance_id?: string;
+  /** The store's disk: anything but "ok" makes the verdict unhealthy (absent: no store here). */
+  store?: StoreCondition;
+  /** Since when (ms) and why the store is in fault; absent while ok. */
+  store_error?: { since: number | null; message: string | null };
 }
 
 export interface HealthInput {
@@ -39,6 +44,7 @@ export interface HealthInput {
   shuttingDown: boolean;
   loops: LoopStatus[];
   identity?: { store_id: string; instance_id: string };
+  store?: StoreHealth;
 }
 
 const round = (n: number, digits = 3) => Math.round(n * 10 ** digits) / 10 ** digits;
@@ -65,7 +71,8 @@ export function healthReport(i: HealthInput): { code: 200 | 503; body: HealthBod
     loops[l.name] = h;
     if (!h.healthy) unhealthy.push(l.name);
   }
-  const status = i.shuttingDown ? "shutting_down" : unhealthy.length ? "unhealthy" : "healthy";
+  const storeBad = i.store !== undefined && i.store.state !== "ok";
+  const status = i.shuttingDown ? "shutting_down" : unhealthy.length || storeBad ? "unhealthy" : "healthy";
   return {
     code: status === "healthy" ? 200 : 503,
     body: {
@@ -77,6 +84,8 @@ export function healthReport(i: HealthInput): { code: 200 | 503; body: HealthBod
       loops,
       unhealthy,
       ...i.identity,
+      ...(i.store && { store: i.store.state }),
+      ...(storeBad && i.store && { store_error: { since: i.store.since, message: i.store.last_error } }),
     },
   };
 }
@@ -88,11 +97,18 @@ export function healthReason(body: HealthBody): string {
     const n = Object.keys(body.loops).length;
     return `healthy: ${n} loop(s) turning, up ${body.uptime_s}s`;
   }
-  const parts = body.unhealthy.map((name) => {
-    const l = body.loops[name];
-    if (!l) return name;
-    const age = l.last_heartbeat_age_s === null ? "never" : `${l.last_heartbeat_age_s}s ago`;
-    return `${name} (last heartbeat ${age}, limit ${l.unhealthy_after_s}s${l.last_error ? `, last error: ${l.last_error}` : ""})`;
-  });
+  const parts: string[] = [];
+  if (body.store && body.store !== "ok")
+    parts.push(
+      `store ${body.store.replace("_", " ")}${body.store_error?.message ? ` (${body.store_error.message})` : ""}`,
+    );
+  parts.push(
+    ...body.unhealthy.map((name) => {
+      const l = body.loops[name];
+      if (!l) return name;
+      const age = l.last_heartbeat_age_s === null ? "never" : `${l.last_heartbeat_age_s}s ago`;
+      return `${name} (last heartbeat ${age}, limit ${l.unhealthy_after_s}s${l.last_error ? `, last error: ${l.last_error}` : ""})`;
+    }),
+  );
   return `unhealthy: ${parts.join("; ")}`;
 }

@@ -151,6 +151,7 @@ function fleetFamilies(s: FleetSnapshot): Family[] {
     counterFamily(metrics.dispatches),
     counterFamily(metrics.runsFinished),
     counterFamily(metrics.runStatusRejected),
+    counterFamily(metrics.storeErrors),
     gauge("oyster_dispatch_success_ratio", "Launch success ratio over the stats window (NaN: no launches)", [
       { value: s.window.rate ?? Number.NaN },
     ]),

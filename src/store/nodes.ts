@@ -117,3 +117,42 @@ export function setDraining(db: Db, name: string, draining: boolean, now = Date.
       .changes > 0
   );
 }
+
+/**
+ * The nodes as config names them, overlaid with what the store last recorded about each, for
+ * read-only listings (`oyster nodes` writes nothing). Stored nodes gone from config are kept
+ * while the store still lists them: their runs may still need reaping.
+ */
+export function configuredNodes(stored: NodeRow[], nodes: NodeConfig[], now: number): NodeRow[] {
+  const byName = new Map(stored.map((r) => [r.name, r]));
+  const out: NodeRow[] = nodes.map((n) => {
+    const fromConfig = {
+      name: n.name,
+      transport: n.transport,
+      host: n.transport === "local" ? null : `${n.user ? `${n.user}@` : ""}${n.host}:${n.port}`,
+      slots: n.slots,
+      executors: n.executors ? JSON.stringify(n.executors) : null,
+    };
+    const row = byName.get(n.name);
+    if (row) return { ...row, ...fromConfig };
+    return {
+      ...fromConfig,
+      online: 0,
+      draining: 0,
+      running: 0,
+      version: null,
+      load1: null,
+      load5: null,
+      load15: null,
+      mem_avail_mb: null,
+      swap_pct: null,
+      last_probe_at: null,
+      last_seen_at: null,
+      last_error: null,
+      updated_at: now,
+    };
+  });
+  const names = new Set(nodes.map((n) => n.name));
+  out.push(...stored.filter((r) => !names.has(r.name)));
+  return out.sort((a, b) => a.name.localeCompare(b.name));
+}

@@ -4,7 +4,16 @@ import type { Db } from "./db.ts";
  * Operator switches that must survive restarts and be visible to every process, and where the
  * running controller can be reached (`http_url`, for `oyster status` and `oyster health`).
  */
-export type SettingKey = "drain" | "pause" | "http_url" | "store_id";
+export type SettingKey =
+  | "drain"
+  | "pause"
+  | "http_url"
+  /** This store's id, created with it (so a CLI can tell its own controller from another). */
+  | "store_id"
+  /** Who holds the controller lease (JSON pid/host/since), for refusals and lock messages. */
+  | "controller_lease"
+  /** Touched by a store in fault to find out whether the disk takes writes again. */
+  | "store_probe_at";
 
 export function getSetting(db: Db, key: SettingKey): string | null {
   const row = db.query("SELECT value FROM settings WHERE key = ?").get(key) as { value: string } | null;

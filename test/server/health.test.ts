@@ -54,3 +54,26 @@ test("a loop that never beat is unhealthy; shutting down wins over everything", 
   expect(r).toMatchObject({ code: 503, body: { status: "shutting_down" } });
   expect(healthReason(r.body)).toBe("shutting down");
 });
+
+test("a store in fault makes the verdict 503 with store disk_full, and says why", () => {
+  const store = {
+    state: "disk_full" as const,
+    since: 5_000,
+    last_error: "database or disk is full",
+    errors: { disk_full: 3, io_error: 0 },
+  };
+  const r = healthReport({ ...base, now: 10_000, loops: [loop("scheduler", 9_000)], store });
+  expect(r.code).toBe(503);
+  expect(r.body.store).toBe("disk_full");
+  expect(r.body.store_error).toEqual({ since: 5_000, message: "database or disk is full" });
+  expect(healthReason(r.body)).toContain("store disk full (database or disk is full)");
+  const ok = healthReport({
+    ...base,
+    now: 10_000,
+    loops: [loop("scheduler", 9_000)],
+    store: { ...store, state: "ok", since: null },
+  });
+  expect(ok.code).toBe(200);
+  expect(ok.body.store).toBe("ok");
+  expect(ok.body.store_error).toBeUndefined();
+});
