@@ -5,7 +5,15 @@
  */
 
 /** The transport's error kinds (TransportError.kind), plus "local" for errors raised before any I/O. */
-export type FailureKind = "connect" | "host_key" | "auth" | "timeout" | "command" | "protocol" | "closed" | "local";
+export type FailureKind =
+  | "connect"
+  | "host_key"
+  | "auth"
+  | "timeout"
+  | "command"
+  | "protocol"
+  | "closed"
+  | "local";
 
 export interface LaunchFailure {
   kind: FailureKind;
@@ -97,7 +105,12 @@ export function lostRunStep(check: KillCheck): "release" | "hold" {
  * answered for `graceMs`: then the node is declared dead by policy and its runs are lost.
  * `graceMs` 0 means never: hold until the node answers or an operator acts.
  */
-export function nodeDeclaredDead(lastSeenAt: number | null, since: number, now: number, graceMs: number): boolean {
+export function nodeDeclaredDead(
+  lastSeenAt: number | null,
+  since: number,
+  now: number,
+  graceMs: number,
+): boolean {
   if (graceMs <= 0) return false;
   return now - Math.max(lastSeenAt ?? 0, since) >= graceMs;
 }

@@ -1,7 +1,8 @@
+import { type KillCheck, lostRunStep, nodeDeclaredDead } from "../dispatch/launch.ts";
 import { findOrphans, type NodeRun, reconcileNode } from "../dispatch/reconcile.ts";
 import { logger } from "../log.ts";
 import { metrics } from "../metrics.ts";
-import type { RunStatus } from "../remote/transport.ts";
+import type { RunStatus, Transport } from "../remote/transport.ts";
 import { recordEvent } from "../store/events.ts";
 import {
   activeRunsWithTask,
@@ -11,7 +12,7 @@ import {
   syncRunningCounts,
 } from "../store/healing.ts";
 import { listNodes, setNodeOnline } from "../store/nodes.ts";
-import { finishRun, requeueDueFailures } from "../store/runs.ts";
+import { activeRunsOnOfflineNodes, finishRun, requeueDueFailures } from "../store/runs.ts";
 import type { ControllerContext } from "./context.ts";
 import { applyRunStatus } from "./run-status.ts";
 import { crashPoint, everyNth, mapLimit, withTimeout } from "./util.ts";
@@ -63,8 +64,8 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
       if (action.kind === "apply") {
         const seen = byId.get(action.run_id)!;
         applyRunStatus(ctx, seen);
-        // Lost: the wrapper died (a ghost), but the executor's process group may live on.
-        if (seen.state === "lost") await kill(node, action.run_id);
+        // Lost: the wrapper died, but the executor's process group may live on.
+        if (seen.state === "lost") await settleLost(node, t, seen);
       } else if (action.kind === "ghost") {
         const done = ending(action.run_id, { state: "lost", reason: "lost" }, "run_ghost", node, {
           why: "the node does not know this run",
@@ -101,6 +102,72 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
         );
         await kill(node, id);
       }
+    }
+  }
+
+  /**
+   * A lost run ends only once its process group is gone: kill it, then ask the node again. Until
+   * then the run keeps its lease and `modifies` locks, so its task cannot start elsewhere while
+   * the old executor still works on the same files; the next sweep tries again.
+   */
+  async function settleLost(node: string, t: Transport, seen: RunStatus): Promise<void> {
+    let check: KillCheck = "unknown";
+    let why = "";
+    try {
+      await t.kill(seen.run_id);
+      const after = (await withTimeout(t.list(), cfg.ssh.command_timeout, `list on ${node}`)).find(
+        (r) => r.run_id === seen.run_id,
+      );
+      // killRun records `killed` once the group is signalled and the wrapper gone; `lost` again
+      // means it could not; no entry at all is left to the ghost rule on the next sweep.
+      check = !after
+        ? "unknown"
+        : after.state === "lost"
+          ? "still_lost"
+          : after.state === "running" || after.state === "starting"
+            ? "unknown"
+            : "gone";
+      why = after ? `the node still reports it ${after.state}` : "the node no longer lists it";
+    } catch (err) {
+      why = (err as Error).message;
+    }
+    if (lostRunStep(check) === "release") {
+      const done = ending(seen.run_id, { state: "lost", reason: "lost" }, "lost_run_killed", node, {
+        why: "its wrapper died; the executor's group was killed",
+        pid: seen.pid,
+      });
+      if (done)
+        log.warn(`run ${seen.run_id} on ${node} was lost; its process group is killed, task requeued`, {
+          node,
+        });
+    } else {
+      log.warn(
+        `run ${seen.run_id} on ${node} is lost and not confirmed killed (${why}): its task and locks stay held`,
+        {
+          node,
+        },
+      );
+    }
+  }
+
+  /**
+   * Runs on a node that has not answered for `retry.lost_node_grace` are lost by policy: the
+   * node is declared dead, and its tasks may run elsewhere even though they may still run there.
+   */
+  function declareDeadNodes(): void {
+    const grace = cfg.retry.lost_node_grace;
+    if (grace <= 0) return;
+    const now = ctx.now();
+    const runs = ctx.store.tx((db) => activeRunsOnOfflineNodes(db));
+    for (const r of runs) {
+      if (!nodeDeclaredDead(r.last_seen_at, r.created_at, now, grace)) continue;
+      const done = ending(r.run_id, { state: "lost", reason: "lost" }, "run_node_dead", r.node, {
+        why: `node ${r.node} has not answered for ${Math.round(grace / 1000)} s (retry.lost_node_grace)`,
+      });
+      if (done)
+        log.warn(`run ${r.run_id} of ${r.task_id}: node ${r.node} declared dead by policy; run lost`, {
+          node: r.node,
+        });
     }
   }
 
@@ -147,6 +214,7 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
     const offline = nodes.filter((n) => !n.online && ctx.transports.has(n.name)).map((n) => n.name);
     if (everyNth(cycle, RECOVER_EVERY) && offline.length) await deps.probeNodes(offline);
     await mapLimit(online, cfg.ssh.concurrency, (n) => sweepNode(n, everyNth(cycle, ORPHAN_EVERY)));
+    declareDeadNodes();
     const now = ctx.now();
     const fixed = ctx.store.tx((db) => {
       const requeued = requeueDueFailures(db, now);

@@ -183,7 +183,13 @@ export function createScheduler(ctx: ControllerContext) {
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
       const kind: FailureKind = err instanceof TransportError && !transport ? "connect" : "local";
-      return { ok: false, error, cls: classifyLaunchFailure({ kind, message: error }), unresolved: false, tries: 0 };
+      return {
+        ok: false,
+        error,
+        cls: classifyLaunchFailure({ kind, message: error }),
+        unresolved: false,
+        tries: 0,
+      };
     }
     let timeoutMs = cfg.ssh.command_timeout;
     for (let tries = 1; ; tries++) {
@@ -193,22 +199,36 @@ export function createScheduler(ctx: ControllerContext) {
       } catch (err) {
         const error = err instanceof Error ? err.message : String(err);
         const kind: FailureKind =
-          err instanceof TransportError ? err.kind : err instanceof Error && err.name === "TimeoutError" ? "timeout" : "command";
+          err instanceof TransportError
+            ? err.kind
+            : err instanceof Error && err.name === "TimeoutError"
+              ? "timeout"
+              : "command";
         const cls = classifyLaunchFailure({ kind, message: error });
         const step = nextLaunchStep(cls, tries, deadline - ctx.now());
         if (step.kind !== "retry" || stopping)
           return { ok: false, error, cls, unresolved: step.kind !== "requeue", tries };
-        log.warn(`start of run ${req.run_id} on ${transport.node}: ${error}; asking again with the same run id`, {
-          run: req.run_id,
-          node: transport.node,
-        });
+        log.warn(
+          `start of run ${req.run_id} on ${transport.node}: ${error}; asking again with the same run id`,
+          {
+            run: req.run_id,
+            node: transport.node,
+          },
+        );
         await new Promise((r) => setTimeout(r, START_RETRY_PAUSE_MS));
         timeoutMs = Math.max(1, Math.min(cfg.ssh.command_timeout, deadline - ctx.now()));
       }
     }
   }
 
-  function launched(l: Launch, runId: string, status: RunStatus, attempt: number, t0: number, tries: number): void {
+  function launched(
+    l: Launch,
+    runId: string,
+    status: RunStatus,
+    attempt: number,
+    t0: number,
+    tries: number,
+  ): void {
     const done = ctx.now();
     const transitions = ctx.store.tx((db) => {
       markRunning(
@@ -242,8 +262,7 @@ export function createScheduler(ctx: ControllerContext) {
     const done = ctx.now();
     const reason = out.cls.blame === "executor" ? "executor_failed" : "node_failed";
     const transitions = ctx.store.tx((db) => {
-      if (!out.unresolved)
-        finishRun(db, runId, { state: "failed", reason, launchFailed: true }, retry, done);
+      if (!out.unresolved) finishRun(db, runId, { state: "failed", reason, launchFailed: true }, retry, done);
       recordDispatch(db, { kind: "launch", success: false, reason, task_id: l.task_id, node: l.node }, done);
       recordEvent(
         db,
@@ -267,7 +286,11 @@ export function createScheduler(ctx: ControllerContext) {
         `start of ${l.task_id} on ${l.node} unanswered after ${out.tries} tries (${out.error}): run ${runId} stays launching until the node is asked`,
         { task: l.task_id, run: runId, node: l.node },
       );
-    else log.warn(`launch of ${l.task_id} on ${l.node} failed (${out.cls.blame}): ${out.error}`, { task: l.task_id, node: l.node });
+    else
+      log.warn(`launch of ${l.task_id} on ${l.node} failed (${out.cls.blame}): ${out.error}`, {
+        task: l.task_id,
+        node: l.node,
+      });
   }
 
   return {
