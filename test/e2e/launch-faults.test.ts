@@ -99,7 +99,7 @@ describe("a start whose reply is lost", () => {
   const led = join(e.dir.path, "ledger");
   const { q, count } = storeReader(join(e.dir.path, "o.db"));
 
-  test("is asked again with the same run id or resolved by listing the node: each max_attempts 1 task runs once and succeeds", async () => {
+  test("is asked again with the same run id or resolved by listing the node: each max_attempts 1 task runs once and succeeds, and the scheduler keeps turning", async () => {
     const real = JSON.stringify(OYSTER_BIN);
     // Node s1: no agent (one-off execs); every `exec start` answers 2.5 s late, past the 1 s
     // command timeout. The run itself starts at once.
@@ -129,7 +129,7 @@ describe("a start whose reply is lost", () => {
     writeConfig(
       e,
       [
-        "loops: { scheduler: { interval: 100ms }, probe: { interval: 1h }, reaper: { interval: 300ms } }",
+        "loops: { scheduler: { interval: 100ms, unhealthy_after: 800ms }, probe: { interval: 1h }, reaper: { interval: 300ms } }",
         "ssh: { connect_timeout: 2s, command_timeout: 1s }",
         "breaker: { failures: 100 }",
         "retry: { backoff: 100ms, auto_revive: 0 }",
@@ -147,19 +147,34 @@ describe("a start whose reply is lost", () => {
         timeoutMs: 20_000,
       },
     );
+    const url = await waitFor(
+      "the controller's URL",
+      () => q<{ value: string }>("SELECT value FROM settings WHERE key = 'http_url'")[0]?.value,
+    );
     const ids = ["lr-1", "lr-2", "lr-3", "lr-4"];
     submit(
       e,
       "specs",
       Object.fromEntries(ids.map((id) => [id, { command: ledgerCmd(led, "ran"), max_attempts: 1 }])),
     );
+    // While every start hangs, the scheduler keeps turning: its heartbeat never goes stale.
+    const schedulerHealth: boolean[] = [];
     await waitFor(
       "every task final",
-      () =>
-        count("SELECT COUNT(*) AS n FROM tasks WHERE status IN ('succeeded','dead','cancelled')") ===
-        ids.length,
+      async () => {
+        const h = (await (await fetch(`${url}/health`)).json()) as {
+          loops: { scheduler: { healthy: boolean } };
+        };
+        schedulerHealth.push(h.loops.scheduler.healthy);
+        return (
+          count("SELECT COUNT(*) AS n FROM tasks WHERE status IN ('succeeded','dead','cancelled')") ===
+          ids.length
+        );
+      },
       { timeoutMs: 45_000 },
     );
+    expect(schedulerHealth.length).toBeGreaterThan(10);
+    expect(schedulerHealth.every(Boolean)).toBe(true);
     expect(q("SELECT task_id, status, attempts FROM tasks ORDER BY task_id")).toEqual(
       ids.map((id) => ({ task_id: id, status: "succeeded", attempts: 1 })),
     );
