@@ -12,7 +12,7 @@ import {
   syncRunningCounts,
 } from "../store/healing.ts";
 import { listNodes, setNodeOnline } from "../store/nodes.ts";
-import { activeRunsOnOfflineNodes, finishRun, requeueDueFailures } from "../store/runs.ts";
+import { activeRunsOnOfflineNodes, finishRun, getRun, requeueDueFailures } from "../store/runs.ts";
 import type { ControllerContext } from "./context.ts";
 import { applyRunStatus } from "./run-status.ts";
 import { crashPoint, everyNth, mapLimit, withTimeout } from "./util.ts";
@@ -67,8 +67,11 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
         // Lost: the wrapper died, but the executor's process group may live on.
         if (seen.state === "lost") await settleLost(node, t, seen);
       } else if (action.kind === "ghost") {
+        const group = await ghostGroupGone(node, t, action.run_id);
+        if (!group.gone) continue;
         const done = ending(action.run_id, { state: "lost", reason: "lost" }, "run_ghost", node, {
           why: "the node does not know this run",
+          ...(group.note ? { group: group.note } : {}),
         });
         if (done) log.warn(`run ${action.run_id} of ${action.task_id} is a ghost on ${node}: lost`, { node });
       } else if (action.kind === "stuck") {
@@ -147,6 +150,39 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
           node,
         },
       );
+    }
+  }
+
+  /**
+   * A run the node no longer knows (run dir deleted, status unreadable) may still have its
+   * executor running. When the store recorded its process group, the node kills what is left of
+   * it (only processes carrying the run's id) before the run ends and its task and locks go free.
+   */
+  async function ghostGroupGone(
+    node: string,
+    t: Transport,
+    runId: string,
+  ): Promise<{ gone: boolean; note?: string }> {
+    const pid = ctx.store.tx((db) => getRun(db, runId)?.pid ?? null);
+    if (pid === null || !t.killGroup) return { gone: true };
+    try {
+      const r = await t.killGroup(runId, pid);
+      if (!r.gone)
+        log.warn(
+          `run ${runId} on ${node} is gone from the node but its group is not (${r.note}): task and locks stay held`,
+          {
+            node,
+          },
+        );
+      return r;
+    } catch (err) {
+      const msg = (err as Error).message;
+      // A node binary from before kill_group cannot do better than the old behaviour.
+      if (/unknown (op|command)/i.test(msg)) return { gone: true, note: `not checked: ${msg}` };
+      log.warn(`run ${runId} on ${node}: cannot kill its group ${pid} (${msg}): task and locks stay held`, {
+        node,
+      });
+      return { gone: false };
     }
   }
 

@@ -68,6 +68,11 @@ export interface Transport {
   list(): Promise<RunStatus[]>;
   /** SIGTERM the run's process group, then SIGKILL after a grace. Unknown run ids are not an error. */
   kill(runId: string): Promise<void>;
+  /**
+   * Kill what is left of a run the node no longer knows, by the process group recorded at start
+   * (only processes carrying the run's OYSTER_RUN_ID). `gone`: none of them is left.
+   */
+  killGroup?(runId: string, pgid: number): Promise<{ gone: boolean; note: string }>;
   resources(): Promise<Resources>;
   /** `oyster --version` on the node (VERSION_STRING). */
   version(): Promise<string>;

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { OYSTER_BIN, oyster, spawnController, tempDir, waitFor } from "../helpers/cli.ts";
@@ -194,46 +194,58 @@ describe("a start whose reply is lost", () => {
 
 describe("a run lost mid-flight", () => {
   const e = newEnv("oyster-e2e-lost-run-");
-  const led = join(e.dir.path, "ledger");
   const { q, count } = storeReader(join(e.dir.path, "o.db"));
+  let ready: Promise<void> | null = null;
+  const setup = () =>
+    (ready ??= (async () => {
+      e.nodes.push(await startSshNode({ address: "127.0.0.43", name: "l1" }));
+      e.nodes.push(await startSshNode({ address: "127.0.0.44", name: "l2" }));
+      writeConfig(
+        e,
+        [
+          "loops: { scheduler: { interval: 100ms }, probe: { interval: 1h }, reaper: { interval: 300ms } }",
+          "ssh: { connect_timeout: 2s, command_timeout: 3s }",
+          "retry: { backoff: 100ms, auto_revive: 0 }",
+        ],
+        e.nodes.map((n) => n.nodeConfig({ slots: 2 })),
+      );
+      e.controller = spawnController(e.dir.path);
+      await waitFor(
+        "both nodes online",
+        () => count("SELECT COUNT(*) AS n FROM nodes WHERE online = 1") === 2,
+        {
+          timeoutMs: 20_000,
+        },
+      );
+    })());
 
-  test("its executor's group is killed before the task runs again, and its modifies lock is held meanwhile", async () => {
-    e.nodes.push(await startSshNode({ address: "127.0.0.43", name: "l1" }));
-    e.nodes.push(await startSshNode({ address: "127.0.0.44", name: "l2" }));
-    writeConfig(
-      e,
-      [
-        "loops: { scheduler: { interval: 100ms }, probe: { interval: 1h }, reaper: { interval: 300ms } }",
-        "ssh: { connect_timeout: 2s, command_timeout: 3s }",
-        "retry: { backoff: 100ms, auto_revive: 0 }",
-      ],
-      e.nodes.map((n) => n.nodeConfig({ slots: 2 })),
-    );
-    e.controller = spawnController(e.dir.path);
-    await waitFor(
-      "both nodes online",
-      () => count("SELECT COUNT(*) AS n FROM nodes WHERE online = 1") === 2,
-      {
-        timeoutMs: 20_000,
-      },
-    );
+  /**
+   * Task `<tag>-a` ticks into the ledger while `<tag>-b` waits for the same `modifies` path; the
+   * fault hits a's run; then nothing of a's old run may be written after anything of a later run.
+   */
+  async function lostRun(
+    tag: string,
+    fault: (node: SshNode, runId: string, wrapperPid: number) => void,
+    event: string,
+  ) {
+    await setup();
+    const led = join(e.dir.path, `ledger-${tag}`);
+    const [a, b, path] = [`${tag}-a`, `${tag}-b`, `src/${tag}.ts`];
     // The executor ignores SIGTERM, so the kill needs its grace and then SIGKILL: a task rerun
     // (or a task waiting on the same file) that starts before that overlaps it in the ledger.
     const ticking = `trap '' TERM; ${ledgerCmd(led, "start")}; i=0; while [ $i -lt 60 ]; do ${ledgerCmd(led, "tick")}; sleep 0.1; i=$((i+1)); done; ${ledgerCmd(led, "end")}`;
-    submit(e, "a", { "lost-a": { command: ticking, modifies: ["src/shared.ts"], max_attempts: 3 } });
+    submit(e, a, { [a]: { command: ticking, modifies: [path], max_attempts: 3 } });
     const first = await waitFor(
-      "lost-a running with its executor's pid recorded",
+      `${a} running with its executor's pid recorded`,
       () =>
         q<{ run_id: string; node: string; pid: number | null }>(
-          "SELECT run_id, node, pid FROM runs WHERE task_id = 'lost-a' AND state = 'running' AND pid IS NOT NULL",
+          "SELECT run_id, node, pid FROM runs WHERE task_id = ? AND state = 'running' AND pid IS NOT NULL",
+          a,
         )[0],
       { timeoutMs: 15_000 },
     );
-    submit(e, "b", {
-      "lost-b": {
-        command: `${ledgerCmd(led, "start")}; ${ledgerCmd(led, "end")}`,
-        modifies: ["src/shared.ts"],
-      },
+    submit(e, b, {
+      [b]: { command: `${ledgerCmd(led, "start")}; ${ledgerCmd(led, "end")}`, modifies: [path] },
     });
     const node = e.nodes.find((n) => n.name === first.node)!;
     const st = JSON.parse(readFileSync(join(node.home, "runs", first.run_id, "status.json"), "utf8")) as {
@@ -243,32 +255,24 @@ describe("a run lost mid-flight", () => {
     // The store recorded the executor's group leader from the node.
     expect(first.pid).toBe(st.pid);
     await waitFor("a tick in the ledger", () => ledger(led).some((l) => l.ev === "tick"));
-    process.kill(st.wrapper_pid, "SIGKILL");
-    const killedAt = Date.now();
-    // While the old group lives, the task and the lock stay with the lost run.
-    await waitFor("the node reports the run lost", () => !alive(st.wrapper_pid));
-    await waitFor("the reaper has seen it", () => Date.now() - killedAt > 1_000, { timeoutMs: 3_000 });
-    if (alive(st.pid)) {
-      expect(q("SELECT run_id FROM file_locks WHERE path = 'src/shared.ts'")).toEqual([
-        { run_id: first.run_id },
-      ]);
-      expect(
-        count(
-          "SELECT COUNT(*) AS n FROM runs WHERE task_id IN ('lost-a','lost-b') AND run_id <> ?",
-          first.run_id,
-        ),
-      ).toBe(0);
-    }
+    fault(node, first.run_id, st.wrapper_pid);
+    const at = Date.now();
+    // Several reaper sweeps later the old group still lives (its SIGTERM grace is 5 s): the task
+    // and the lock stay with the lost run, and no other run of either task exists.
+    await waitFor("three reaper intervals", () => Date.now() - at > 1_000, { timeoutMs: 3_000 });
+    expect(alive(st.pid)).toBe(true);
+    expect(q("SELECT run_id FROM file_locks WHERE path = ?", path)).toEqual([{ run_id: first.run_id }]);
+    expect(
+      count("SELECT COUNT(*) AS n FROM runs WHERE task_id IN (?, ?) AND run_id <> ?", a, b, first.run_id),
+    ).toBe(0);
     await waitFor(
       "both tasks succeeded",
       () =>
-        count(
-          "SELECT COUNT(*) AS n FROM tasks WHERE task_id IN ('lost-a','lost-b') AND status = 'succeeded'",
-        ) === 2,
+        count("SELECT COUNT(*) AS n FROM tasks WHERE task_id IN (?, ?) AND status = 'succeeded'", a, b) === 2,
       { timeoutMs: 45_000 },
     );
     expect(alive(st.pid)).toBe(false);
-    expect(q("SELECT state FROM runs WHERE task_id = 'lost-a' ORDER BY attempt")).toEqual([
+    expect(q("SELECT state FROM runs WHERE task_id = ? ORDER BY attempt", a)).toEqual([
       { state: "lost" },
       { state: "succeeded" },
     ]);
@@ -278,18 +282,31 @@ describe("a run lost mid-flight", () => {
     const later = lines.filter((l) => l.run !== first.run_id);
     expect(old.length).toBeGreaterThan(1);
     expect(old.some((l) => l.ev === "end")).toBe(false);
-    const lastOld = Math.max(...old.map((l) => l.us));
-    const firstLater = Math.min(...later.map((l) => l.us));
     expect(
       later
         .filter((l) => l.ev === "start")
         .map((l) => l.task)
         .sort(),
-    ).toEqual(["lost-a", "lost-b"]);
-    expect(firstLater > lastOld).toBe(true);
-    expect(
-      count("SELECT COUNT(*) AS n FROM events WHERE kind = 'lost_run_killed' AND run_id = ?", first.run_id),
-    ).toBe(1);
+    ).toEqual([a, b]);
+    expect(Math.min(...later.map((l) => l.us))).toBeGreaterThan(Math.max(...old.map((l) => l.us)));
+    expect(count("SELECT COUNT(*) AS n FROM events WHERE kind = ? AND run_id = ?", event, first.run_id)).toBe(
+      1,
+    );
+  }
+
+  test("its wrapper killed: the executor's group is killed before the task runs again, and its modifies lock is held meanwhile", async () => {
+    await lostRun("wk", (_node, _run, wrapperPid) => process.kill(wrapperPid, "SIGKILL"), "lost_run_killed");
+  }, 90_000);
+
+  test("its run dir deleted too: the group recorded at start is killed before the task runs again", async () => {
+    await lostRun(
+      "rd",
+      (node, runId, wrapperPid) => {
+        process.kill(wrapperPid, "SIGKILL");
+        rmSync(join(node.home, "runs", runId), { recursive: true, force: true });
+      },
+      "run_ghost",
+    );
   }, 90_000);
 });
 
