@@ -19,6 +19,8 @@ import { crashPoint, everyNth, mapLimit, withTimeout } from "./util.ts";
 
 const log = logger("reaper");
 
+const isFinalNodeState = (s: RunStatus["state"]) => s === "succeeded" || s === "failed" || s === "killed";
+
 /** seeds/002: orphan processes every 10 cycles, offline nodes every 5. */
 export const ORPHAN_EVERY = 10;
 export const RECOVER_EVERY = 5;
@@ -109,28 +111,36 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
   }
 
   /**
-   * A lost run ends only once its process group is gone: kill it, then ask the node again. Until
-   * then the run keeps its lease and `modifies` locks, so its task cannot start elsewhere while
-   * the old executor still works on the same files; the next sweep tries again.
+   * A lost run ends only once its process group is gone: kill it, then verify. Until then the
+   * run keeps its lease and `modifies` locks, so its task cannot start elsewhere while the old
+   * executor still works on the same files; the next sweep tries again.
    */
   async function settleLost(node: string, t: Transport, seen: RunStatus): Promise<void> {
     let check: KillCheck = "unknown";
     let why = "";
+    const pid = ctx.store.tx((db) => getRun(db, seen.run_id)?.pid ?? null) ?? seen.pid;
     try {
       await t.kill(seen.run_id);
-      const after = (await withTimeout(t.list(), cfg.ssh.command_timeout, `list on ${node}`)).find(
-        (r) => r.run_id === seen.run_id,
-      );
-      // killRun records `killed` once the group is signalled and the wrapper gone; `lost` again
-      // means it could not; no entry at all is left to the ghost rule on the next sweep.
-      check = !after
-        ? "unknown"
-        : after.state === "lost"
-          ? "still_lost"
-          : after.state === "running" || after.state === "starting"
-            ? "unknown"
-            : "gone";
-      why = after ? `the node still reports it ${after.state}` : "the node no longer lists it";
+      // The proof is the process table: no process of the run left in its recorded group.
+      const verified = pid !== null && t.killGroup ? await verifyGroup(t, seen.run_id, pid) : null;
+      if (verified) {
+        check = verified.gone ? "gone" : "still_lost";
+        why = verified.note;
+      } else {
+        // A node without kill_group: its own record. killRun writes `killed` once the group was
+        // signalled and the wrapper is gone; `lost` again means it could not.
+        const after = (await withTimeout(t.list(), cfg.ssh.command_timeout, `list on ${node}`)).find(
+          (r) => r.run_id === seen.run_id,
+        );
+        check = !after
+          ? "unknown"
+          : after.state === "lost"
+            ? "still_lost"
+            : isFinalNodeState(after.state)
+              ? "gone"
+              : "unknown";
+        why = after ? `the node reports it ${after.state}` : "the node no longer lists it";
+      }
     } catch (err) {
       why = (err as Error).message;
     }
@@ -150,6 +160,20 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
           node,
         },
       );
+    }
+  }
+
+  /** killGroup, or null when the node's binary predates it. */
+  async function verifyGroup(
+    t: Transport,
+    runId: string,
+    pid: number,
+  ): Promise<{ gone: boolean; note: string } | null> {
+    try {
+      return await t.killGroup!(runId, pid);
+    } catch (err) {
+      if (/unknown (op|command)/i.test((err as Error).message)) return null;
+      throw err;
     }
   }
 
