@@ -101,24 +101,24 @@ describe("a start whose reply is lost", () => {
 
   test("is asked again with the same run id or resolved by listing the node: each max_attempts 1 task runs once and succeeds, and the scheduler keeps turning", async () => {
     const real = JSON.stringify(OYSTER_BIN);
-    // Node s1: no agent (one-off execs); every `exec start` answers 2.5 s late, past the 1 s
+    // Node s1: no agent (one-off execs); every `exec start` answers 5 s late, past the 2 s
     // command timeout. The run itself starts at once.
     const slowExec = script(
       join(e.dir.path, "slow-exec"),
       [
         `if [ "$1" = exec ] && [ "$2" = agent ]; then echo "agent disabled by the test" >&2; exit 3; fi`,
-        `if [ "$1" = exec ] && [ "$2" = start ]; then out=$(${real} "$@"); rc=$?; sleep 2.5; printf '%s\\n' "$out"; exit $rc; fi`,
+        `if [ "$1" = exec ] && [ "$2" = start ]; then out=$(${real} "$@"); rc=$?; sleep 5; printf '%s\\n' "$out"; exit $rc; fi`,
         `exec ${real} "$@"`,
       ].join("\n"),
     );
-    // Node s2: the agent session, with each reply to a start held back 2.5 s (other replies and
+    // Node s2: the agent session, with each reply to a start held back 5 s (other replies and
     // pushes pass at once).
     const slowAgent = script(
       join(e.dir.path, "slow-agent"),
       [
         `if [ "$1" = exec ] && [ "$2" = agent ]; then`,
         `  ${real} "$@" | while IFS= read -r line; do`,
-        `    case "$line" in *'"ok":true,"result":{"run_id"'*) (sleep 2.5; printf '%s\\n' "$line") & ;; *) printf '%s\\n' "$line" ;; esac`,
+        `    case "$line" in *'"ok":true,"result":{"run_id"'*) (sleep 5; printf '%s\\n' "$line") & ;; *) printf '%s\\n' "$line" ;; esac`,
         "  done; wait; exit 0",
         "fi",
         `exec ${real} "$@"`,
@@ -129,8 +129,8 @@ describe("a start whose reply is lost", () => {
     writeConfig(
       e,
       [
-        "loops: { scheduler: { interval: 100ms, unhealthy_after: 800ms }, probe: { interval: 1h }, reaper: { interval: 300ms } }",
-        "ssh: { connect_timeout: 2s, command_timeout: 1s }",
+        "loops: { scheduler: { interval: 100ms, unhealthy_after: 1500ms }, probe: { interval: 1h }, reaper: { interval: 300ms } }",
+        "ssh: { connect_timeout: 2s, command_timeout: 2s }",
         "breaker: { failures: 100 }",
         "retry: { backoff: 100ms, auto_revive: 0 }",
       ],
