@@ -9,7 +9,7 @@ import { createReaper } from "./loops/reaper.ts";
 import { applyRunStatus } from "./loops/run-status.ts";
 import { createLoop, type Loop } from "./loops/runner.ts";
 import { createScheduler } from "./loops/scheduler.ts";
-import { wallClock } from "./loops/util.ts";
+import { wallClock, withTimeout } from "./loops/util.ts";
 import { metrics } from "./metrics.ts";
 import { createNotifier } from "./notify.ts";
 import { createTransports } from "./remote/index.ts";
@@ -156,11 +156,13 @@ export async function startController(config: Config): Promise<Controller> {
     stopping ??= (async () => {
       state.shuttingDown = true;
       state.ready = false;
-      scheduler.stop();
+      const launches = scheduler.stop();
       // Producers first: no new launches while consumers finish their cycle. One budget for all
       // loops, so two hung loops cannot add up past the 10 s exit deadline.
       const deadline = Date.now() + LOOP_STOP_TIMEOUT_MS;
       await loopsByName.get("scheduler")!.stop(LOOP_STOP_TIMEOUT_MS);
+      // Launches still waiting on a node: one left behind stays `launching` for the next reaper.
+      await withTimeout(launches, Math.max(0, deadline - Date.now()), "launches").catch(() => {});
       const left = Math.max(0, deadline - Date.now());
       await Promise.all(loops.filter((l) => l.name !== "scheduler").map((l) => l.stop(left)));
       // /health kept answering 503 until here, so a balancer or probe saw the shutdown coming.

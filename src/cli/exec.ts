@@ -3,6 +3,7 @@ import { parseDuration } from "../config/duration.ts";
 import { runAgent } from "../node/agent.ts";
 import { resolveHome, validateRunId } from "../node/home.ts";
 import { killRun } from "../node/kill.ts";
+import { killRunGroup } from "../node/kill-group.ts";
 import { parseStartRequest } from "../node/request.ts";
 import { readResources } from "../node/resources.ts";
 import { startRun } from "../node/start.ts";
@@ -121,6 +122,40 @@ const kill = withExamples(
   ["oyster exec kill RUN_ID", "oyster exec kill RUN_ID --grace 30s"],
 );
 
+const killGroup = withExamples(
+  defineCommand({
+    meta: {
+      name: "kill-group",
+      description: "Kill a lost run's processes by the process group recorded at start",
+    },
+    args: {
+      ...jsonArg,
+      run_id: { type: "positional", required: true, description: "Run id" },
+      pid: { type: "string", required: true, description: "The run's process group id" },
+      grace: { type: "string", description: "Wait between SIGTERM and SIGKILL (default 5s)" },
+    },
+    async run({ args }) {
+      const grace = parseDuration(args.grace ?? "5s");
+      if (grace === null)
+        throw usageError(`--grace: expected a duration like 5s, got ${JSON.stringify(args.grace)}`);
+      const pid = Number(args.pid);
+      if (!/^\d+$/.test(String(args.pid)) || pid <= 1)
+        throw usageError(`--pid: expected a process group id above 1, got ${JSON.stringify(args.pid)}`);
+      let runId: string;
+      try {
+        runId = validateRunId(String(args.run_id));
+      } catch (err) {
+        throw usageError((err as Error).message);
+      }
+      const res = await killRunGroup(runId, pid, grace);
+      if (args.json) return printJson(res);
+      process.stdout.write(`${res.note}\n`);
+      if (!res.gone) process.exitCode = 1;
+    },
+  }),
+  ["oyster exec kill-group RUN_ID --pid 4242", "oyster exec kill-group RUN_ID --pid 4242 --json"],
+);
+
 const resources = withExamples(
   defineCommand({
     meta: { name: "resources", description: "Load, memory and swap of this node" },
@@ -164,7 +199,7 @@ export default withExamples(
       name: "exec",
       description: "Node side: start/list/kill runs (called by the controller over SSH)",
     },
-    subCommands: { start, list, kill, resources, agent, wrapper },
+    subCommands: { start, list, kill, "kill-group": killGroup, resources, agent, wrapper },
   }),
   ["oyster exec list --json", "oyster exec resources --json", "oyster exec kill RUN_ID"],
 );

@@ -52,7 +52,9 @@ loops:
 # Failed tasks wait backoff × 2^(n-1) (capped) before the next attempt; past max_attempts they are
 # dead. auto_revive: how many times the guardian gives a dead task one more attempt when its
 # failure was the fleet's fault (lost node, timeout, launch failure), not the task's.
-retry:     { max_attempts: 3, backoff: 30s, max_backoff: 30m, auto_revive: 1 }
+# lost_node_grace: runs on a node silent this long are lost and their tasks run elsewhere, even
+# though they may still run there (0: hold them until the node answers).
+retry:     { max_attempts: 3, backoff: 30s, max_backoff: 30m, auto_revive: 1, lost_node_grace: 30m }
 breaker:   { failures: 3, open_for: 5m }
 dispatch:  { min_success_rate: 0.3, min_samples: 10 }
 resources: { max_load: 8, min_mem_mb: 512, max_swap_pct: 50 }

@@ -84,6 +84,11 @@ export const configSchema = z
         max_backoff: duration.default(30 * 60_000),
         /** How many times the guardian gives a dead task one more attempt when its failure was recoverable. */
         auto_revive: z.number().int().min(0).default(1),
+        /**
+         * Runs on a node that has not answered this long are declared lost, releasing their task
+         * and `modifies` locks though their processes may still run there (0: hold until it answers).
+         */
+        lost_node_grace: duration.default(30 * 60_000),
       })
       .strict()
       .prefault({}),

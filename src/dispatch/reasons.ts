@@ -15,6 +15,8 @@ export const REASONS = {
   pre_flight_check_failed: { trigger: "pre-flight", recoverable: false },
   task_not_found: { trigger: "task lookup", recoverable: false },
   executor_failed: { trigger: "launch", recoverable: true },
+  // A launch that failed for the node's reasons (full disk, broken agent, lost reply): the node's breaker.
+  node_failed: { trigger: "launch", recoverable: true },
   // Run outcomes (reaper): a lost node or a timeout is worth another try; a non-zero exit may not be.
   lost: { trigger: "reaper", recoverable: true },
   timeout: { trigger: "reaper", recoverable: true },

@@ -1,7 +1,8 @@
+import { type KillCheck, lostRunStep, nodeDeclaredDead } from "../dispatch/launch.ts";
 import { findOrphans, type NodeRun, reconcileNode } from "../dispatch/reconcile.ts";
 import { logger } from "../log.ts";
 import { metrics } from "../metrics.ts";
-import type { KillReport, RunStatus } from "../remote/transport.ts";
+import type { KillReport, RunStatus, Transport } from "../remote/transport.ts";
 import { recordEvent } from "../store/events.ts";
 import {
   activeRunsWithTask,
@@ -10,12 +11,14 @@ import {
   syncRunningCounts,
 } from "../store/healing.ts";
 import { listNodes, setNodeOnline } from "../store/nodes.ts";
-import { finishRun, getRun, requeueDueFailures } from "../store/runs.ts";
+import { activeRunsOnOfflineNodes, finishRun, getRun, requeueDueFailures } from "../store/runs.ts";
 import type { ControllerContext } from "./context.ts";
 import { applyRunStatus } from "./run-status.ts";
 import { crashPoint, everyNth, mapLimit, withTimeout } from "./util.ts";
 
 const log = logger("reaper");
+
+const isFinalNodeState = (s: RunStatus["state"]) => s === "succeeded" || s === "failed" || s === "killed";
 
 /** seeds/002: orphan processes every 10 cycles, offline nodes every 5. */
 export const ORPHAN_EVERY = 10;
@@ -65,11 +68,14 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
       if (action.kind === "apply") {
         const seen = byId.get(action.run_id)!;
         applyRunStatus(ctx, node, seen);
-        // Lost: the wrapper died (a ghost), but the executor's process group may live on.
-        if (seen.state === "lost") await kill(node, action.run_id);
+        // Lost: the wrapper died, but the executor's process group may live on.
+        if (seen.state === "lost") await settleLost(node, t, seen);
       } else if (action.kind === "ghost") {
+        const group = await ghostGroupGone(node, t, action.run_id);
+        if (!group.gone) continue;
         const done = ending(action.run_id, { state: "lost", reason: "lost" }, "run_ghost", node, {
           why: "the node does not know this run",
+          ...(group.note ? { group: group.note } : {}),
         });
         if (done) log.warn(`run ${action.run_id} of ${action.task_id} is a ghost on ${node}: lost`, { node });
       } else if (action.kind === "stuck") {
@@ -113,6 +119,127 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
             run: id,
           });
       }
+    }
+  }
+
+  /**
+   * A lost run ends only once its process group is gone: kill it, then verify. Until then the
+   * run keeps its lease and `modifies` locks, so its task cannot start elsewhere while the old
+   * executor still works on the same files; the next sweep tries again.
+   */
+  async function settleLost(node: string, t: Transport, seen: RunStatus): Promise<void> {
+    let check: KillCheck = "unknown";
+    let why = "";
+    const pid = ctx.store.tx((db) => getRun(db, seen.run_id)?.pid ?? null) ?? seen.pid;
+    try {
+      await t.kill(seen.run_id);
+      // The proof is the process table: no process of the run left in its recorded group.
+      const verified = pid !== null && t.killGroup ? await verifyGroup(t, seen.run_id, pid) : null;
+      if (verified) {
+        check = verified.gone ? "gone" : "still_lost";
+        why = verified.note;
+      } else {
+        // A node without kill_group: its own record. killRun writes `killed` once the group was
+        // signalled and the wrapper is gone; `lost` again means it could not.
+        const after = (await withTimeout(t.list(), cfg.ssh.command_timeout, `list on ${node}`)).find(
+          (r) => r.run_id === seen.run_id,
+        );
+        check = !after
+          ? "unknown"
+          : after.state === "lost"
+            ? "still_lost"
+            : isFinalNodeState(after.state)
+              ? "gone"
+              : "unknown";
+        why = after ? `the node reports it ${after.state}` : "the node no longer lists it";
+      }
+    } catch (err) {
+      why = (err as Error).message;
+    }
+    if (lostRunStep(check) === "release") {
+      const done = ending(seen.run_id, { state: "lost", reason: "lost" }, "lost_run_killed", node, {
+        why: "its wrapper died; the executor's group was killed",
+        pid: seen.pid,
+      });
+      if (done)
+        log.warn(`run ${seen.run_id} on ${node} was lost; its process group is killed, task requeued`, {
+          node,
+        });
+    } else {
+      log.warn(
+        `run ${seen.run_id} on ${node} is lost and not confirmed killed (${why}): its task and locks stay held`,
+        {
+          node,
+        },
+      );
+    }
+  }
+
+  /** killGroup, or null when the node's binary predates it. */
+  async function verifyGroup(
+    t: Transport,
+    runId: string,
+    pid: number,
+  ): Promise<{ gone: boolean; note: string } | null> {
+    try {
+      return await t.killGroup!(runId, pid);
+    } catch (err) {
+      if (/unknown (op|command)/i.test((err as Error).message)) return null;
+      throw err;
+    }
+  }
+
+  /**
+   * A run the node no longer knows (run dir deleted, status unreadable) may still have its
+   * executor running. When the store recorded its process group, the node kills what is left of
+   * it (only processes carrying the run's id) before the run ends and its task and locks go free.
+   */
+  async function ghostGroupGone(
+    node: string,
+    t: Transport,
+    runId: string,
+  ): Promise<{ gone: boolean; note?: string }> {
+    const pid = ctx.store.tx((db) => getRun(db, runId)?.pid ?? null);
+    if (pid === null || !t.killGroup) return { gone: true };
+    try {
+      const r = await t.killGroup(runId, pid);
+      if (!r.gone)
+        log.warn(
+          `run ${runId} on ${node} is gone from the node but its group is not (${r.note}): task and locks stay held`,
+          {
+            node,
+          },
+        );
+      return r;
+    } catch (err) {
+      const msg = (err as Error).message;
+      // A node binary from before kill_group cannot do better than the old behaviour.
+      if (/unknown (op|command)/i.test(msg)) return { gone: true, note: `not checked: ${msg}` };
+      log.warn(`run ${runId} on ${node}: cannot kill its group ${pid} (${msg}): task and locks stay held`, {
+        node,
+      });
+      return { gone: false };
+    }
+  }
+
+  /**
+   * Runs on a node that has not answered for `retry.lost_node_grace` are lost by policy: the
+   * node is declared dead, and its tasks may run elsewhere even though they may still run there.
+   */
+  function declareDeadNodes(): void {
+    const grace = cfg.retry.lost_node_grace;
+    if (grace <= 0) return;
+    const now = ctx.now();
+    const runs = ctx.store.tx((db) => activeRunsOnOfflineNodes(db));
+    for (const r of runs) {
+      if (!nodeDeclaredDead(r.last_seen_at, r.created_at, now, grace)) continue;
+      const done = ending(r.run_id, { state: "lost", reason: "lost" }, "run_node_dead", r.node, {
+        why: `node ${r.node} has not answered for ${Math.round(grace / 1000)} s (retry.lost_node_grace)`,
+      });
+      if (done)
+        log.warn(`run ${r.run_id} of ${r.task_id}: node ${r.node} declared dead by policy; run lost`, {
+          node: r.node,
+        });
     }
   }
 
@@ -185,6 +312,7 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
     const offline = nodes.filter((n) => !n.online && ctx.transports.has(n.name)).map((n) => n.name);
     if (everyNth(cycle, RECOVER_EVERY) && offline.length) await deps.probeNodes(offline);
     await mapLimit(online, cfg.ssh.concurrency, (n) => sweepNode(n, everyNth(cycle, ORPHAN_EVERY)));
+    declareDeadNodes();
     const now = ctx.now();
     const fixed = ctx.store.tx((db) => {
       const requeued = requeueDueFailures(db, now);

@@ -58,16 +58,17 @@ export function applyRunStatus(
     }
     // Make sure the attempt is counted even if we never saw it running (a very short run).
     markRunning(db, s.run_id, { pid: s.pid, started_at: s.started_at, heartbeat_at: s.heartbeat_at }, now);
+    // Lost: the wrapper died, its executor may live on. The run keeps its lease and locks until
+    // the reaper has killed the group (reaper.ts settleLost), so its task cannot run twice at once.
+    if (s.state === "lost") return "ignored" as const;
     const end =
       s.state === "succeeded"
         ? ({ state: "succeeded", exit_code: s.exit_code } as const)
-        : s.state === "lost"
-          ? ({ state: "lost", reason: "lost" } as const)
-          : ({
-              state: "failed",
-              exit_code: s.exit_code,
-              reason: s.state === "killed" ? "killed" : "exit_nonzero",
-            } as const);
+        : ({
+            state: "failed",
+            exit_code: s.exit_code,
+            reason: s.state === "killed" ? "killed" : "exit_nonzero",
+          } as const);
     const done = finishRun(db, s.run_id, { ...end, finished_at: s.finished_at ?? now }, policy, now);
     if (done) metrics.runsFinished.inc({ outcome: end.state });
     return done ? ("finished" as const) : ("ignored" as const);

@@ -1,10 +1,16 @@
 import { stringify } from "yaml";
 import { admit, breakerPolicy, executorBreakerKey, nodeBreakerKey } from "../dispatch/breaker.ts";
+import {
+  type Classification,
+  classifyLaunchFailure,
+  type FailureKind,
+  nextLaunchStep,
+} from "../dispatch/launch.ts";
 import { decide, type Launch, type Refusal } from "../dispatch/placement.ts";
 import { runTimeoutMs } from "../dispatch/timeout.ts";
 import { logger } from "../log.ts";
 import { metrics } from "../metrics.ts";
-import { type StartRequest, TransportError } from "../remote/transport.ts";
+import { type RunStatus, type StartRequest, type Transport, TransportError } from "../remote/transport.ts";
 import { getBreaker, loadBreakers, saveBreaker } from "../store/breakers.ts";
 import {
   type LaunchTask,
@@ -16,12 +22,11 @@ import {
 } from "../store/dispatch.ts";
 import { pruneDispatchEvents, recordDispatch, windowStats } from "../store/dispatch-events.ts";
 import { recordEvent } from "../store/events.ts";
-import { storeFault } from "../store/fault.ts";
 import { claimRun, finishRun, markRunning, type RunRow, requeueDueFailures } from "../store/runs.ts";
 import { getFlag } from "../store/settings.ts";
 import { announce, reportOutcome } from "./breakers.ts";
 import type { ControllerContext } from "./context.ts";
-import { crashPoint } from "./util.ts";
+import { crashPoint, withTimeout } from "./util.ts";
 
 const log = logger("scheduler");
 
@@ -30,8 +35,17 @@ const READY_WINDOW = 512;
 /** Old dispatch events are pruned every this many cycles (they only matter inside the window). */
 const PRUNE_EVERY = 100;
 
-/** Transport-level failures are the node's fault, not the executor's: they only count on the node. */
-const NODE_LEVEL_FAILURES = new Set(["connect", "host_key", "auth", "timeout", "closed"]);
+/**
+ * A launch's deadline, in command timeouts: the first start plus one retry with the same run id
+ * when the first answer was lost. Past it the run stays `launching` for the reaper to resolve.
+ */
+const LAUNCH_DEADLINE_TIMEOUTS = 2;
+/** Pause before re-sending a start whose answer was lost, so a dropped channel is not hammered. */
+const START_RETRY_PAUSE_MS = 200;
+
+type StartOutcome =
+  | { ok: true; status: RunStatus; tries: number }
+  | { ok: false; error: string; cls: Classification; unresolved: boolean; tries: number };
 
 export function createScheduler(ctx: ControllerContext) {
   const cfg = ctx.config;
@@ -73,13 +87,29 @@ export function createScheduler(ctx: ControllerContext) {
     // One event-loop turn between launches: each start does synchronous work (the spec file,
     // a spawn or a channel write), and back to back they held /health and the other loops for
     // tens of milliseconds (bench/health.ts). Launches still overlap; only their starts stagger.
-    const started: Promise<void>[] = [];
+    // The tick does not wait for the launches: each has its own deadline, so one slow node
+    // holds neither the other launches nor the loop's heartbeat. A launch's claim is
+    // synchronous, so the next tick already sees its run, lease and locks.
+    let first = true;
     for (const l of decision.launches) {
       if (stopping) break;
-      if (started.length) await new Promise((r) => setTimeout(r, 0));
-      started.push(launch(l));
+      if (!first) await new Promise((r) => setTimeout(r, 0));
+      first = false;
+      track(launch(l));
     }
-    await Promise.all(started);
+  }
+
+  /** Launches still waiting on a node; `stop()` hands them to the controller's shutdown. */
+  const inFlight = new Set<Promise<void>>();
+  function track(p: Promise<void>): void {
+    const guarded = p
+      .catch((err: unknown) => {
+        // Only the store can fail here (a launch handles every node error itself); the run stays
+        // `launching` and the reaper resolves it by asking the node.
+        log.error(`launch bookkeeping failed: ${err instanceof Error ? err.message : String(err)}`);
+      })
+      .finally(() => inFlight.delete(guarded));
+    inFlight.add(guarded);
   }
 
   function recordRefusals(refusals: Refusal[], now: number): void {
@@ -125,84 +155,153 @@ export function createScheduler(ctx: ControllerContext) {
     const t0 = performance.now();
     ctx.launching.add(run.run_id);
     try {
-      if (!transport) throw new TransportError(`no transport for node ${l.node}`, "closed");
       crashPoint("launch-claimed");
-      const status = await transport.start(buildStartRequest(task, run, attempt, ctx));
-      crashPoint("launch-started");
-      const done = ctx.now();
-      const transitions = ctx.store.tx((db) => {
-        markRunning(
-          db,
-          run.run_id,
-          { pid: status.pid, started_at: status.started_at, heartbeat_at: status.heartbeat_at },
-          done,
-        );
-        recordDispatch(db, { kind: "launch", success: true, task_id: l.task_id, node: l.node }, done);
-        return [
-          reportOutcome(db, nodeBreakerKey(l.node), true, policy, done),
-          reportOutcome(db, executorBreakerKey(l.executor), true, policy, done),
-        ];
-      });
-      announce(transitions, ctx.notify);
-      metrics.dispatches.inc({ result: "success", reason: "success" });
-      log.info(
-        `launched ${l.task_id} on ${l.node} (attempt ${attempt}, ${Math.round(performance.now() - t0)} ms)`,
-        {
-          task: l.task_id,
-          run: run.run_id,
-          node: l.node,
-        },
-      );
-    } catch (err) {
-      // The store failed (full disk), not the launch: the node may well run it. The run stays
-      // `launching` and the reaper settles it from the node's own list once the store writes.
-      if (storeFault(err)) throw err;
-      const msg = err instanceof Error ? err.message : String(err);
-      const kind = err instanceof TransportError ? err.kind : "command";
-      const done = ctx.now();
-      const transitions = ctx.store.tx((db) => {
-        finishRun(
-          db,
-          run.run_id,
-          { state: "failed", reason: "executor_failed", launchFailed: true },
-          retry,
-          done,
-        );
-        recordDispatch(
-          db,
-          { kind: "launch", success: false, reason: "executor_failed", task_id: l.task_id, node: l.node },
-          done,
-        );
-        recordEvent(
-          db,
-          {
-            kind: "launch_failed",
-            source: "scheduler",
-            task_id: l.task_id,
-            run_id: run.run_id,
-            node: l.node,
-            data: { error: msg },
-          },
-          done,
-        );
-        const out = [reportOutcome(db, nodeBreakerKey(l.node), false, policy, done)];
-        if (!NODE_LEVEL_FAILURES.has(kind))
-          out.push(reportOutcome(db, executorBreakerKey(l.executor), false, policy, done));
-        return out;
-      });
-      announce(transitions, ctx.notify);
-      metrics.dispatches.inc({ result: "failed", reason: "executor_failed" });
-      log.warn(`launch of ${l.task_id} on ${l.node} failed: ${msg}`, { task: l.task_id, node: l.node });
+      const out = await startResolved(l.node, transport, () => buildStartRequest(task, run, attempt, ctx));
+      if (out.ok) {
+        crashPoint("launch-started");
+        launched(l, run.run_id, out.status, attempt, t0, out.tries);
+      } else failed(l, run.run_id, out);
     } finally {
       ctx.launching.delete(run.run_id);
     }
   }
 
+  /**
+   * Send the start; when the answer is lost, send the same run id again (the node answers a
+   * repeated start with the run's status, src/node/start.ts) until the launch's deadline.
+   */
+  async function startResolved(
+    node: string,
+    transport: Transport | undefined,
+    build: () => StartRequest,
+  ): Promise<StartOutcome> {
+    const deadline = ctx.now() + LAUNCH_DEADLINE_TIMEOUTS * cfg.ssh.command_timeout;
+    let req: StartRequest;
+    try {
+      if (!transport) throw new TransportError(`no transport for node ${node}`, "closed");
+      req = build();
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err);
+      const kind: FailureKind = err instanceof TransportError && !transport ? "connect" : "local";
+      return {
+        ok: false,
+        error,
+        cls: classifyLaunchFailure({ kind, message: error }),
+        unresolved: false,
+        tries: 0,
+      };
+    }
+    let timeoutMs = cfg.ssh.command_timeout;
+    for (let tries = 1; ; tries++) {
+      try {
+        const status = await withTimeout(transport.start(req), timeoutMs, `start of run ${req.run_id}`);
+        return { ok: true, status, tries };
+      } catch (err) {
+        const error = err instanceof Error ? err.message : String(err);
+        const kind: FailureKind =
+          err instanceof TransportError
+            ? err.kind
+            : err instanceof Error && err.name === "TimeoutError"
+              ? "timeout"
+              : "command";
+        const cls = classifyLaunchFailure({ kind, message: error });
+        const step = nextLaunchStep(cls, tries, deadline - ctx.now());
+        if (step.kind !== "retry" || stopping)
+          return { ok: false, error, cls, unresolved: step.kind !== "requeue", tries };
+        log.warn(
+          `start of run ${req.run_id} on ${transport.node}: ${error}; asking again with the same run id`,
+          {
+            run: req.run_id,
+            node: transport.node,
+          },
+        );
+        await new Promise((r) => setTimeout(r, START_RETRY_PAUSE_MS));
+        timeoutMs = Math.max(1, Math.min(cfg.ssh.command_timeout, deadline - ctx.now()));
+      }
+    }
+  }
+
+  function launched(
+    l: Launch,
+    runId: string,
+    status: RunStatus,
+    attempt: number,
+    t0: number,
+    tries: number,
+  ): void {
+    const done = ctx.now();
+    const transitions = ctx.store.tx((db) => {
+      markRunning(
+        db,
+        runId,
+        { pid: status.pid, started_at: status.started_at, heartbeat_at: status.heartbeat_at },
+        done,
+      );
+      recordDispatch(db, { kind: "launch", success: true, task_id: l.task_id, node: l.node }, done);
+      return [
+        reportOutcome(db, nodeBreakerKey(l.node), true, policy, done),
+        reportOutcome(db, executorBreakerKey(l.executor), true, policy, done),
+      ];
+    });
+    announce(transitions, ctx.notify);
+    metrics.dispatches.inc({ result: "success", reason: "success" });
+    log.info(
+      `launched ${l.task_id} on ${l.node} (attempt ${attempt}, ${Math.round(performance.now() - t0)} ms${tries > 1 ? `, confirmed on start ${tries}` : ""})`,
+      { task: l.task_id, run: runId, node: l.node },
+    );
+  }
+
+  /**
+   * A start that failed. Nothing can be running → requeue without an attempt. The node may be
+   * running it → the run stays `launching` with its lease and locks: the reaper asks the node
+   * (`list`) and either folds in the run's status or, once the node has had `command_timeout` to
+   * show it, calls it a ghost. Either way it is never relaunched under a new run id meanwhile.
+   * Only failures the executor causes count on the fleet-wide executor breaker.
+   */
+  function failed(l: Launch, runId: string, out: Extract<StartOutcome, { ok: false }>): void {
+    const done = ctx.now();
+    const reason = out.cls.blame === "executor" ? "executor_failed" : "node_failed";
+    const transitions = ctx.store.tx((db) => {
+      if (!out.unresolved) finishRun(db, runId, { state: "failed", reason, launchFailed: true }, retry, done);
+      recordDispatch(db, { kind: "launch", success: false, reason, task_id: l.task_id, node: l.node }, done);
+      recordEvent(
+        db,
+        {
+          kind: out.unresolved ? "launch_unresolved" : "launch_failed",
+          source: "scheduler",
+          task_id: l.task_id,
+          run_id: runId,
+          node: l.node,
+          data: { error: out.error, blame: out.cls.blame, tries: out.tries },
+        },
+        done,
+      );
+      const key = out.cls.blame === "executor" ? executorBreakerKey(l.executor) : nodeBreakerKey(l.node);
+      return [reportOutcome(db, key, false, policy, done)];
+    });
+    announce(transitions, ctx.notify);
+    metrics.dispatches.inc({ result: "failed", reason });
+    if (out.unresolved)
+      log.warn(
+        `start of ${l.task_id} on ${l.node} unanswered after ${out.tries} tries (${out.error}): run ${runId} stays launching until the node is asked`,
+        { task: l.task_id, run: runId, node: l.node },
+      );
+    else
+      log.warn(`launch of ${l.task_id} on ${l.node} failed (${out.cls.blame}): ${out.error}`, {
+        task: l.task_id,
+        node: l.node,
+      });
+  }
+
   return {
     tick,
-    /** Stop launching: the current tick finishes what it claimed, no new tick starts work. */
-    stop() {
+    /**
+     * Stop launching: no new tick starts work, and launches already sent make no new start
+     * retries. Resolves when the launches in flight have settled.
+     */
+    stop(): Promise<void> {
       stopping = true;
+      return Promise.all([...inFlight]).then(() => undefined);
     },
   };
 }

@@ -5,6 +5,7 @@ import type { ListFilter, RunStatus } from "../remote/transport.ts";
 import { VERSION_STRING } from "../version.ts";
 import { runDir } from "./home.ts";
 import { killRun } from "./kill.ts";
+import { killRunGroup } from "./kill-group.ts";
 import { parseStartRequest } from "./request.ts";
 import { readResources } from "./resources.ts";
 import { startRun } from "./start.ts";
@@ -16,6 +17,7 @@ import { isFinal, listRuns, liveStatus } from "./status.ts";
  *   → {"id":2,"op":"list"}                          ← {"id":2,"ok":true,"result":RunStatus[]}
  *     ("active":true and/or "runs":[…] narrow it, see ListFilter)
  *   → {"id":3,"op":"kill","run_id":"…","grace_ms":5000}
+ *   → {"id":8,"op":"kill_group","run_id":"…","pid":1234,"grace_ms":5000}   (a run the node lost)
  *   → {"id":4,"op":"resources"} / "version" / "ping"
  *   ← {"event":"run_finished","status":RunStatus}   (pushed; final states and lost)
  * Runs never depend on the agent: it only reads their status files. Lines are split on `\n` only
@@ -42,6 +44,7 @@ export interface AgentRequest {
   /** list: see ListFilter. */
   active?: boolean;
   runs?: unknown;
+  pid?: number;
 }
 
 function listFilter(msg: AgentRequest): ListFilter {
@@ -72,6 +75,11 @@ export async function handle(
     case "kill": {
       if (typeof msg.run_id !== "string") throw new Error("kill needs run_id");
       return killRun(home, msg.run_id, typeof msg.grace_ms === "number" ? msg.grace_ms : 5_000);
+    }
+    case "kill_group": {
+      if (typeof msg.run_id !== "string" || typeof msg.pid !== "number")
+        throw new Error("kill_group needs run_id and pid");
+      return killRunGroup(msg.run_id, msg.pid, typeof msg.grace_ms === "number" ? msg.grace_ms : 5_000);
     }
     case "resources":
       return readResources();

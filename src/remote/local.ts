@@ -1,4 +1,5 @@
 import { killRun } from "../node/kill.ts";
+import { killRunGroup } from "../node/kill-group.ts";
 import { readResources } from "../node/resources.ts";
 import { selfArgv } from "../node/self.ts";
 import { startRun } from "../node/start.ts";
@@ -69,6 +70,10 @@ export class LocalTransport implements Transport {
     return this.wrap("kill", async () =>
       toKillReport(await killRun(this.opts.home, runId, this.opts.killGraceMs ?? 5_000)),
     );
+  }
+
+  killGroup(runId: string, pgid: number): Promise<{ gone: boolean; note: string }> {
+    return this.wrap("kill_group", () => killRunGroup(runId, pgid, this.opts.killGraceMs ?? 5_000));
   }
 
   resources(): Promise<Resources> {

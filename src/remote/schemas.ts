@@ -77,5 +77,6 @@ export const replySchemas = {
   resources: resourcesSchema as z.ZodType<Resources>,
   version: versionSchema,
   kill: z.unknown(),
+  kill_group: z.looseObject({ gone: z.boolean(), note: z.string() }),
   ping: z.literal("pong"),
 } as const;

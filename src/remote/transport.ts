@@ -100,6 +100,11 @@ export interface Transport {
    * error. `signalled` says whether a signal actually reached the group.
    */
   kill(runId: string): Promise<KillReport>;
+  /**
+   * Kill what is left of a run the node no longer knows, by the process group recorded at start
+   * (only processes carrying the run's OYSTER_RUN_ID). `gone`: none of them is left.
+   */
+  killGroup?(runId: string, pgid: number): Promise<{ gone: boolean; note: string }>;
   resources(): Promise<Resources>;
   /** `oyster --version` on the node (VERSION_STRING). */
   version(): Promise<string>;

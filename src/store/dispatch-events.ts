@@ -34,7 +34,9 @@ export function windowStats(db: Db, now: number, windowMs: number): WindowReport
   const failure_reasons: Record<string, number> = {};
   const refusals: Record<string, number> = {};
   for (const r of rows) {
-    if (r.kind === "refusal") {
+    // A launch that failed for its node's reasons (full disk, broken agent, lost reply) is that
+    // node's breaker's business: counted in the fleet-wide rate, one bad node could gate them all.
+    if (r.kind === "refusal" || r.reason === "node_failed") {
       refusals[r.reason || "unknown"] = (refusals[r.reason || "unknown"] ?? 0) + r.n;
       continue;
     }

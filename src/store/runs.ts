@@ -116,12 +116,31 @@ export function markRunning(
       "UPDATE tasks SET status = 'running', attempts = attempts + 1, updated_at = ? WHERE task_id = ? AND status = 'dispatched'",
     ).run(now, run.task_id);
   } else {
-    db.query("UPDATE runs SET heartbeat_at = MAX(COALESCE(heartbeat_at, 0), ?) WHERE run_id = ?").run(
-      s.heartbeat_at,
-      runId,
-    );
+    // The start reply says `starting` before the executor has a pid: record the group leader
+    // once the node reports it, so a lost run's group can be named later.
+    db.query(
+      "UPDATE runs SET heartbeat_at = MAX(COALESCE(heartbeat_at, 0), ?), pid = COALESCE(pid, ?) WHERE run_id = ?",
+    ).run(s.heartbeat_at, s.pid, runId);
   }
   return true;
+}
+
+/** Active runs on nodes that are offline, with when the node last answered (the dead-node policy's input). */
+export function activeRunsOnOfflineNodes(
+  db: Db,
+): { run_id: string; task_id: string; node: string; created_at: number; last_seen_at: number | null }[] {
+  return db
+    .query(
+      `SELECT r.run_id, r.task_id, r.node, r.created_at, n.last_seen_at FROM runs r JOIN nodes n ON n.name = r.node
+       WHERE r.state IN ('launching','dispatched','running') AND n.online = 0`,
+    )
+    .all() as {
+    run_id: string;
+    task_id: string;
+    node: string;
+    created_at: number;
+    last_seen_at: number | null;
+  }[];
 }
 
 export interface RunEnd {

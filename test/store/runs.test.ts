@@ -1,6 +1,14 @@
 import { describe, expect, test } from "bun:test";
 import { readyTasks } from "../../src/store/dispatch.ts";
-import { activeRuns, claimRun, finishRun, markRunning, requeueDueFailures } from "../../src/store/runs.ts";
+import {
+  activeRuns,
+  activeRunsOnOfflineNodes,
+  claimRun,
+  finishRun,
+  getRun,
+  markRunning,
+  requeueDueFailures,
+} from "../../src/store/runs.ts";
 import { addNode, addTask, memoryStore, taskStatus } from "../helpers/store.ts";
 
 const policy = { backoffMs: 1_000, maxBackoffMs: 10_000 };
@@ -81,6 +89,41 @@ describe("runs and the task lifecycle", () => {
     s.tx((db) => finishRun(db, r, { state: "lost" }, policy, 4_000));
     expect(taskStatus(s, "a")).toMatchObject({ status: "pending", attempts: 1 });
     expect(activeRuns(s.db)).toEqual([]);
+  });
+
+  test("the executor's pid is recorded when the node first reports it, after a start that answered `starting`", () => {
+    const s = memoryStore();
+    addNode(s, "n1");
+    addTask(s, { id: "a" });
+    const c = s.tx((db) => claimRun(db, "a", "n1", null, 2_000));
+    if (!c.ok) throw new Error(c.reason);
+    const id = c.run.run_id;
+    s.tx((db) => markRunning(db, id, { pid: null, started_at: 2_000, heartbeat_at: 2_000 }, 2_000));
+    expect(s.tx((db) => getRun(db, id))?.pid).toBeNull();
+    s.tx((db) => markRunning(db, id, { pid: 4242, started_at: 2_000, heartbeat_at: 2_500 }, 2_500));
+    s.tx((db) => markRunning(db, id, { pid: 9999, started_at: 2_000, heartbeat_at: 3_000 }, 3_000));
+    expect(s.tx((db) => getRun(db, id))).toMatchObject({ pid: 4242, heartbeat_at: 3_000 });
+    expect(taskStatus(s, "a").attempts).toBe(1);
+  });
+
+  test("a launch left unresolved keeps its lease and locks; runs on offline nodes are listed for the dead-node policy", () => {
+    const s = memoryStore();
+    addNode(s, "n1");
+    addTask(s, { id: "a", paths: ["x.py"] });
+    addTask(s, { id: "b", paths: ["x.py"] });
+    const c = s.tx((db) => claimRun(db, "a", "n1", null, 2_000));
+    if (!c.ok) throw new Error(c.reason);
+    // No finishRun: the run stays `launching`, so the path stays locked and the task leased.
+    expect(s.tx((db) => claimRun(db, "b", "n1", null, 2_100))).toEqual({ ok: false, reason: "files_locked" });
+    expect(s.tx((db) => claimRun(db, "a", "n1", null, 2_100))).toEqual({
+      ok: false,
+      reason: "already_running",
+    });
+    expect(s.tx((db) => activeRunsOnOfflineNodes(db))).toEqual([]);
+    s.db.query("UPDATE nodes SET online = 0, last_seen_at = 1500 WHERE name = 'n1'").run();
+    expect(s.tx((db) => activeRunsOnOfflineNodes(db))).toEqual([
+      { run_id: c.run.run_id, task_id: "a", node: "n1", created_at: 2_000, last_seen_at: 1_500 },
+    ]);
   });
 
   test("the ready set holds tasks whose dependencies all succeeded, in priority order", () => {

@@ -152,6 +152,19 @@ export class SshTransport implements Transport {
     return toKillReport(res);
   }
 
+  killGroup(runId: string, pgid: number): Promise<{ gone: boolean; note: string }> {
+    const grace = this.opts.killGraceMs ?? 5_000;
+    return this.call(
+      "kill_group",
+      { run_id: runId, pid: pgid, grace_ms: grace },
+      {
+        argv: this.exec("kill-group", runId, "--pid", String(pgid), "--grace", `${grace}ms`, "--json"),
+        parse: (o) => JSON.parse(o),
+      },
+      this.opts.commandTimeoutMs + grace + 5_000,
+    );
+  }
+
   resources(): Promise<Resources> {
     return this.call(
       "resources",
