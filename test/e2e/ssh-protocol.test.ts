@@ -149,11 +149,19 @@ describe("a framed, bounded, validated protocol", () => {
       { timeoutMs: 15_000 },
     );
     expect(row.last_error).toContain('protocol error from node "p2": invalid list reply');
-    const cli = JSON.parse(oyster(["nodes", "--json"], { cwd: dir.path }).stdout) as {
-      name: string;
-      last_error: string | null;
-    }[];
-    expect(cli.find((n) => n.name === "p2")!.last_error).toContain("invalid list reply");
+    // A probe that answers may clear the reason until the next sweep: poll the CLI's view too.
+    const shown = await waitFor(
+      "oyster nodes to show p2's reason",
+      () => {
+        const cli = JSON.parse(oyster(["nodes", "--json"], { cwd: dir.path }).stdout) as {
+          name: string;
+          last_error: string | null;
+        }[];
+        return cli.find((n) => n.name === "p2" && n.last_error?.includes("invalid list reply"));
+      },
+      { timeoutMs: 15_000 },
+    );
+    expect(shown.last_error).toContain("invalid list reply");
   });
 
   test("a node flooding a line without newline is refused at the limit; the controller stays small", async () => {
