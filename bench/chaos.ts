@@ -27,6 +27,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "8" },
     tasks: { type: "string", default: "200" },
     seed: { type: "string", default: "1" },
+    keep: { type: "boolean", default: false },
   },
 });
 const ROUNDS = Number(values.rounds);
@@ -286,6 +287,18 @@ async function main(): Promise<void> {
     `\n| false outcomes (succeeded without a completed execution) | ${falseOutcomes} | 0 |`,
     `\n| executions started / completed | ${[...starts.values()].reduce((a, b) => a + b, 0)} / ${[...ends.values()].reduce((a, b) => a + b, 0)} | |`,
   );
+  // Name what went wrong, with the store's account of each run, so a failure can be chased.
+  for (const t of statuses.filter((x) => (starts.get(x.task_id) ?? 0) > 1).slice(0, 10)) {
+    const runs = store(
+      (db) =>
+        db
+          .query("SELECT run_id, node, state, reason, attempt FROM runs WHERE task_id = ? ORDER BY rowid")
+          .all(t.task_id) as Record<string, unknown>[],
+    );
+    console.log(`\n${t.task_id} (${t.status}) started ${starts.get(t.task_id)}×:`);
+    for (const r of runs) console.log(`  ${JSON.stringify(r)}`);
+    for (const line of lines.filter((l) => l.split(" ")[1] === t.task_id)) console.log(`  ledger: ${line}`);
+  }
   process.exitCode = twice + overlaps + lost + falseOutcomes > 0 ? 1 : 0;
 }
 
@@ -302,5 +315,6 @@ try {
     if (pid) process.kill(pid, "SIGCONT");
     await n.destroy();
   }
-  dir.cleanup();
+  if (values.keep) console.error(`kept ${dir.path}`);
+  else dir.cleanup();
 }

@@ -82,9 +82,17 @@ export const MAX_START_TRIES = 3;
 /**
  * After start request number `tries` failed: requeue when the node cannot have started the run,
  * else retry with the same run id while the launch's deadline and try budget allow.
+ * `earlierMaybeStarted`: an earlier request of this launch may have started the run (its answer
+ * was lost). A later one that never reached the node (sshd gone meanwhile) proves nothing about
+ * that first request, so the launch stays unresolved rather than requeued.
  */
-export function nextLaunchStep(c: Classification, tries: number, msLeft: number): LaunchStep {
-  if (!c.maybeStarted) return { kind: "requeue" };
+export function nextLaunchStep(
+  c: Classification,
+  tries: number,
+  msLeft: number,
+  earlierMaybeStarted = false,
+): LaunchStep {
+  if (!c.maybeStarted && !earlierMaybeStarted) return { kind: "requeue" };
   if (tries < MAX_START_TRIES && msLeft > 0) return { kind: "retry", timeoutMs: msLeft };
   return { kind: "unresolved" };
 }

@@ -192,6 +192,7 @@ export function createScheduler(ctx: ControllerContext) {
       };
     }
     let timeoutMs = cfg.ssh.command_timeout;
+    let maybeStarted = false;
     for (let tries = 1; ; tries++) {
       try {
         const status = await withTimeout(transport.start(req), timeoutMs, `start of run ${req.run_id}`);
@@ -205,7 +206,8 @@ export function createScheduler(ctx: ControllerContext) {
               ? "timeout"
               : "command";
         const cls = classifyLaunchFailure({ kind, message: error });
-        const step = nextLaunchStep(cls, tries, deadline - ctx.now());
+        const step = nextLaunchStep(cls, tries, deadline - ctx.now(), maybeStarted);
+        maybeStarted ||= cls.maybeStarted;
         if (step.kind !== "retry" || stopping)
           return { ok: false, error, cls, unresolved: step.kind !== "requeue", tries };
         log.warn(

@@ -77,6 +77,11 @@ describe("nextLaunchStep", () => {
     expect(nextLaunchStep(lost, 1, 0)).toEqual({ kind: "unresolved" });
     expect(nextLaunchStep(lost, MAX_START_TRIES, 10_000)).toEqual({ kind: "unresolved" });
   });
+  test("a refused connection after a lost answer proves nothing about the first request: never requeued", () => {
+    const refused = { blame: "node", maybeStarted: false } as const;
+    expect(nextLaunchStep(refused, 2, 2_500, true)).toEqual({ kind: "retry", timeoutMs: 2_500 });
+    expect(nextLaunchStep(refused, MAX_START_TRIES, 2_500, true)).toEqual({ kind: "unresolved" });
+  });
 });
 
 describe("lost runs and dead nodes", () => {
