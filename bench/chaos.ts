@@ -163,7 +163,7 @@ function writeSpecs(): void {
       deps.push(`t${prev + Math.floor(rand() * LAYER)}`);
       if (rand() < 0.5) deps.push(`t${prev + Math.floor(rand() * LAYER)}`);
     }
-    const ms = 500 + Math.floor(rand() * 1500);
+    const ms = 1000 + Math.floor(rand() * 2000);
     const cmd = `echo "start $OYSTER_TASK_ID $OYSTER_RUN_ID $(date +%s%N)" >> ${ledger}; sleep ${(ms / 1000).toFixed(2)}; echo "end $OYSTER_TASK_ID $OYSTER_RUN_ID $(date +%s%N)" >> ${ledger}`;
     writeFileSync(
       join(specs, `t${i}.md`),
