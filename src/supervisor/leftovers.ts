@@ -1,0 +1,57 @@
+import type { ConsolaInstance } from "consola";
+import { readRegistry } from "./registry.ts";
+import { collect, type Target, terminate } from "./tracking.ts";
+
+/**
+ * Before starting anything, stop every local service process a previous supervisor on this state
+ * dir left running (it was killed with -9, or crashed): each recorded process group (the leader
+ * checked by its /proc start time, so a recycled pid is never signalled), then every process
+ * still carrying a service marker of this state dir (daemons that left their group). Stop, not
+ * adopt: a restarted supervisor cannot get the old instance's exit status or its stdout pipe
+ * back, so it could not supervise it; a clean start costs one restart of each service.
+ * Resolves with how many processes were stopped; throws when some survive SIGKILL.
+ */
+export async function stopLeftovers(
+  stateDir: string,
+  graceFor: (name: string) => number,
+  defaultGraceMs: number,
+  log: ConsolaInstance,
+): Promise<number> {
+  let reg: ReturnType<typeof readRegistry> = null;
+  try {
+    reg = readRegistry(stateDir);
+  } catch (err) {
+    log.warn(`${(err as Error).message}; looking for leftover services by their marker only`);
+  }
+  let stopped = 0;
+  const survivors: number[] = [];
+  const targets: { name: string; t: Target }[] = Object.entries(reg?.services ?? {}).map(([name, e]) => ({
+    name,
+    t: { stateDir, name, pgid: e.pgid, leaderStart: e.starttime },
+  }));
+  targets.push({ name: "", t: { stateDir, name: null, pgid: null, leaderStart: null } });
+  for (const { name, t } of targets) {
+    // Off Linux the start time is unknown: a recorded pid cannot be told from a recycled one.
+    if (t.pgid != null && t.leaderStart == null) {
+      log.warn(`service ${name}: cannot verify recorded pid ${t.pgid} on this system; not signalling it`);
+      continue;
+    }
+    const found = collect(t);
+    if (found.length === 0) continue;
+    const who = name ? `service ${name}` : "marked service processes";
+    log.warn(
+      `${who}: ${found.length} process(es) left by a previous supervisor` +
+        `${reg ? ` (pid ${reg.supervisor.pid}, since ${reg.supervisor.since})` : ""}: ` +
+        `${found.map((s) => s.pid).join(", ")}; stopping them before starting anything`,
+    );
+    const left = await terminate(t, name ? graceFor(name) : defaultGraceMs);
+    stopped += found.length;
+    survivors.push(...left);
+  }
+  if (survivors.length > 0)
+    throw new Error(
+      `processes left by a previous supervisor survive SIGKILL (pids ${survivors.join(", ")}); ` +
+        "refusing to start a second copy of their services",
+    );
+  return stopped;
+}

@@ -1,0 +1,189 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import {
+  alive,
+  BUN,
+  freePort,
+  killAll,
+  processesMentioning,
+  type RunningSupervisor,
+  SERVICE_SCRIPT,
+  startSupervise,
+} from "../supervisor/helpers.ts";
+
+interface StatusRow {
+  name: string;
+  pid: number | null;
+  status: string;
+  health: string;
+  restarts: number;
+}
+
+const cleanups: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function setup(): { dir: string; sup: (yaml: string) => RunningSupervisor } {
+  const t = tempDir("oyster-sup-restart-");
+  const sups: RunningSupervisor[] = [];
+  cleanups.push(async () => {
+    for (const s of sups) {
+      s.proc.kill("SIGKILL");
+      await s.proc.exited;
+    }
+    killAll(processesMentioning(t.path));
+    t.cleanup();
+  });
+  return {
+    dir: t.path,
+    sup: (yaml) => {
+      const s = startSupervise(t.path, yaml);
+      sups.push(s);
+      return s;
+    },
+  };
+}
+
+function status(dir: string): StatusRow[] {
+  const r = oyster(["supervise", "status", "--json"], { cwd: dir });
+  if (r.code !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout) as StatusRow[];
+}
+
+/** Live processes whose argv or environment carries this test's per-service marker. */
+const copies = (dir: string, name: string) => processesMentioning(join(dir, `mark-${name}`));
+
+/** Those of them running `sleep SECONDS` (a daemon of the test, told apart by its argument). */
+const sleeps = (dir: string, name: string, seconds: number) =>
+  copies(dir, name).filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, "utf8") === `sleep\0${seconds}\0`;
+    } catch {
+      return false;
+    }
+  });
+
+/** A shell service whose processes all carry MARK in their environment. */
+const shellSvc = (dir: string, name: string, script: string, extra = "") =>
+  `  - name: ${name}
+    command: ["sh", "-c", ${JSON.stringify(script)}]
+    env: { MARK: ${JSON.stringify(join(dir, `mark-${name}`))} }
+${extra}`;
+
+describe("oyster supervise across its own restarts", () => {
+  test("kill -9 of the supervisor, then a restart: exactly one copy of each service, the old ones gone", async () => {
+    const { dir, sup } = setup();
+    const port = freePort();
+    const yaml = `services:
+  - name: web
+    command: [${JSON.stringify(BUN)}, ${JSON.stringify(SERVICE_SCRIPT)}]
+    env: { PORT: "${port}", MARK: ${JSON.stringify(join(dir, "mark-web"))} }
+    health: { port: ${port}, interval: 500ms, grace: 3s }
+    stop_timeout: 1s
+${shellSvc(dir, "plain", "exec sleep 3001")}
+${shellSvc(dir, "daemon", "setsid sleep 3002 </dev/null >/dev/null 2>&1 & exec sleep 3003")}
+`;
+    const first = sup(yaml);
+    await waitFor(
+      "3 services up",
+      () => {
+        const r = status(dir);
+        return r.length === 3 && r.every((x) => x.status === "running" && x.pid) ? r : null;
+      },
+      { timeoutMs: 15_000 },
+    );
+    await waitFor("daemon's setsid child", () => copies(dir, "daemon").length === 2);
+    const old = { web: copies(dir, "web"), plain: copies(dir, "plain"), daemon: copies(dir, "daemon") };
+    expect(old.web.length, `web: ${old.web}`).toBe(1);
+    expect(old.plain.length).toBe(1);
+
+    // The registry is private and names the running instances.
+    const stateDir = join(dir, ".oyster");
+    expect(statSync(stateDir).mode & 0o777).toBe(0o700);
+    const reg = join(stateDir, "supervise-services.json");
+    expect(statSync(reg).mode & 0o777).toBe(0o600);
+    const recorded = JSON.parse(readFileSync(reg, "utf8")) as { services: Record<string, { pid: number }> };
+    expect(Object.keys(recorded.services).sort()).toEqual(["daemon", "plain", "web"]);
+
+    first.proc.kill("SIGKILL");
+    await first.proc.exited;
+    // The fault: the services outlive their supervisor.
+    for (const pids of Object.values(old)) for (const p of pids) expect(alive(p)).toBe(true);
+
+    const second = sup(yaml);
+    const rows = await waitFor(
+      "3 services up again",
+      () => {
+        const r = status(dir);
+        return r.length === 3 && r.every((x) => x.status === "running" && x.pid) ? r : null;
+      },
+      { timeoutMs: 20_000 },
+    );
+    await waitFor("daemon's new setsid child", () => copies(dir, "daemon").length === 2);
+    // Exactly one copy of each: the old ones were stopped before anything started.
+    expect(copies(dir, "web").length).toBe(1);
+    expect(copies(dir, "plain").length).toBe(1);
+    expect(copies(dir, "daemon").length).toBe(2);
+    for (const pids of Object.values(old)) for (const p of pids) expect(alive(p)).toBe(false);
+    for (const r of rows) expect(Object.values(old).flat()).not.toContain(r.pid);
+    expect(second.stderr()).toContain("left by a previous supervisor");
+
+    // A clean stop leaves nothing, the setsid'ed daemon included.
+    second.proc.kill("SIGTERM");
+    expect(await second.proc.exited).toBe(0);
+    expect(processesMentioning(dir)).toEqual([]);
+  }, 60_000);
+
+  test("a service that setsids a grandchild and exits leaks nothing across restarts or stop", async () => {
+    const { dir, sup } = setup();
+    const starts = join(dir, "starts");
+    const s = sup(`services:
+${shellSvc(dir, "leaky", `echo x >> ${JSON.stringify(starts)}; setsid sleep 3004 </dev/null >/dev/null 2>&1 & sleep 0.3; exit 3`, "    backoff: { initial: 200ms, max: 400ms }\n")}
+${shellSvc(dir, "forker", "setsid sleep 3005 </dev/null >/dev/null 2>&1 & exec sleep 3006")}
+`);
+    const nStarts = () => (existsSync(starts) ? readFileSync(starts, "utf8").trim().split("\n").length : 0);
+    // Every restart of "leaky" leaves no daemon behind: at most the current instance's one.
+    let maxLeaky = 0;
+    await waitFor(
+      "4 starts of leaky",
+      () => {
+        maxLeaky = Math.max(maxLeaky, sleeps(dir, "leaky", 3004).length);
+        return nStarts() >= 4;
+      },
+      { timeoutMs: 15_000, intervalMs: 20 },
+    );
+    // Only the current instance's daemon, never one per restart.
+    expect(maxLeaky).toBe(1);
+    expect(oyster(["supervise", "stop", "leaky"], { cwd: dir }).code).toBe(0);
+    expect(copies(dir, "leaky")).toEqual([]);
+
+    // restart NAME: the old daemonized child goes with its service.
+    await waitFor("forker up", () => copies(dir, "forker").length === 2);
+    const before = copies(dir, "forker");
+    expect(oyster(["supervise", "restart", "forker"], { cwd: dir }).code).toBe(0);
+    await waitFor("forker back", () => copies(dir, "forker").length === 2);
+    for (const p of before) expect(alive(p)).toBe(false);
+    expect(oyster(["supervise", "stop", "forker"], { cwd: dir }).code).toBe(0);
+    expect(copies(dir, "forker")).toEqual([]);
+
+    s.proc.kill("SIGINT");
+    expect(await s.proc.exited).toBe(0);
+    expect(processesMentioning(dir)).toEqual([]);
+  }, 40_000);
+
+  test("a second supervisor on the same state dir is refused, naming the one that holds it", async () => {
+    const { dir, sup } = setup();
+    const first = sup(`services:\n${shellSvc(dir, "one", "exec sleep 3007")}`);
+    await waitFor("up", () => status(dir)[0]?.status === "running");
+    const r = oyster(["supervise"], { cwd: dir, timeoutMs: 10_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("already running");
+    expect(r.stderr).toContain(`pid ${first.proc.pid}`);
+    // The refused one touched nothing: still exactly one copy, same pid.
+    expect(copies(dir, "one").length).toBe(1);
+    expect(first.proc.exitCode).toBeNull();
+  }, 20_000);
+});
