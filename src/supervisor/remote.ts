@@ -3,7 +3,7 @@ import type { NodeConfig } from "../config/schema.ts";
 import type { ServiceConfig } from "../config/services.ts";
 import { quote, quotePath } from "../remote/quote.ts";
 import { connectSsh } from "../remote/ssh/connect.ts";
-import { parseStatusLine } from "./health.ts";
+import { PROBE_BODY_LIMIT, parseStatusLine } from "./health.ts";
 import type { RotatingLog } from "./logfile.ts";
 import type { CheckResult, Instance, Runner } from "./runner.ts";
 
@@ -19,8 +19,8 @@ const PGID_MARK = "oyster-pgid ";
 
 /**
  * The wrapper that starts a remote service: a new session (so it leads its own process group),
- * its group id in a pid file, then `exec` of the service argv. `setsid -w` keeps the channel open
- * until the service ends, so the channel is the liveness signal. Only "$@" carries user data.
+ * its group id in a pid file, then `exec` of the service argv. `setsid -w` waits for the service,
+ * so its exit status (sent by sshd at once) is the liveness signal. Only "$@" carries user data.
  */
 const LAUNCH_SCRIPT = `echo $$ > "$1" && echo "${PGID_MARK}$$" >&2 && shift && exec "$@"`;
 
@@ -121,18 +121,29 @@ function tunnelCheck(
         });
       stream = s;
       if (done) return s.destroy();
+      // The answer is read to its end (HTTP/1.0: the server closes), not cut after the status
+      // line: closing early resets the service's socket and some servers log a traceback for it.
       let head = "";
+      let status: number | null | undefined;
+      let bytes = 0;
+      const verdict = (): CheckResult =>
+        status === undefined
+          ? { ok: false, reason: "connection closed before a response" }
+          : status === 200
+            ? { ok: true }
+            : { ok: false, reason: status ? `HTTP ${status}` : "not HTTP" };
       s.on("data", (d: Buffer) => {
-        head += d.toString("latin1");
-        const eol = head.indexOf("\r\n");
-        if (eol >= 0) {
-          const status = parseStatusLine(head.slice(0, eol));
-          finish(
-            status === 200 ? { ok: true } : { ok: false, reason: status ? `HTTP ${status}` : "not HTTP" },
-          );
+        bytes += d.length;
+        if (status === undefined) {
+          head += d.toString("latin1");
+          const eol = head.indexOf("\r\n");
+          if (eol >= 0) status = parseStatusLine(head.slice(0, eol));
+          else if (head.length > 8192) status = null;
         }
+        if (bytes > PROBE_BODY_LIMIT && status !== undefined) finish(verdict());
       });
-      s.on("close", () => finish({ ok: false, reason: "connection closed before a response" }));
+      s.on("end", () => finish(verdict()));
+      s.on("close", () => finish(verdict()));
       s.on("error", (e: Error) => finish({ ok: false, reason: e.message }));
       s.end(`GET ${path} HTTP/1.0\r\nHost: ${host}:${port}\r\nConnection: close\r\n\r\n`);
     });
@@ -216,17 +227,28 @@ export function remoteRunner(
           resolvePid(null);
         }
       });
-      ch.on("exit", (c2: number | null, sig?: string) => {
-        code = c2;
-        signal = sig ?? null;
-      });
       const exited = new Promise<string>((resolve) => {
+        const reason = () =>
+          code !== null
+            ? code > 128
+              ? `exit ${code} (signal ${code - 128} on the node)`
+              : `exit ${code}`
+            : signal
+              ? `signal ${signal}`
+              : `ssh connection to node "${node.name}" lost`;
+        // sshd reports the exit status as soon as \`setsid -w\` returns, i.e. when the service's
+        // own process ended, while the channel stays open as long as any child (a daemon, a
+        // stray \`cmd &\`) holds stdout/stderr: the exit, not the close, is the death. What is
+        // left of the group is killed through the pid file before the next start, or on stop.
+        ch.on("exit", (c2: number | null, sig?: string) => {
+          code = c2;
+          signal = sig ?? null;
+          resolvePid(null);
+          resolve(reason());
+        });
         ch.on("close", () => {
           resolvePid(null);
-          if (code !== null)
-            resolve(code > 128 ? `exit ${code} (signal ${code - 128} on the node)` : `exit ${code}`);
-          else if (signal) resolve(`signal ${signal}`);
-          else resolve(`ssh connection to node "${node.name}" lost`);
+          resolve(reason());
         });
       });
       const pid = await Promise.race([pidKnown, Bun.sleep(opts.commandTimeoutMs).then(() => null)]);
