@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { oyster, tempDir, waitFor } from "../helpers/cli.ts";
 import {
@@ -65,6 +65,37 @@ const sleeps = (dir: string, name: string, seconds: number) =>
       return false;
     }
   });
+
+/** Zombie processes whose parent is pid. */
+function zombieChildren(pid: number): number[] {
+  return readdirSync("/proc")
+    .filter((d) => {
+      try {
+        const st = readFileSync(`/proc/${d}/stat`, "utf8");
+        const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
+        return /^\d+$/.test(d) && f[0] === "Z" && Number(f[1]) === pid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+/** The live process with exactly this command line that descends from root (or 0). */
+function byArgv(cmdline: string, root: number): number {
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/cmdline`, "utf8") !== cmdline || !alive(Number(d))) continue;
+      for (let p = Number(d); p > 1; ) {
+        const st = readFileSync(`/proc/${p}/stat`, "utf8");
+        p = Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[1]);
+        if (p === root) return Number(d);
+      }
+    } catch {}
+  }
+  return 0;
+}
 
 /** A shell service whose processes all carry MARK in their environment. */
 const shellSvc = (dir: string, name: string, script: string, extra = "") =>
@@ -143,6 +174,7 @@ ${shellSvc(dir, "daemon", "setsid sleep 3002 </dev/null >/dev/null 2>&1 & exec s
     const s = sup(`services:
 ${shellSvc(dir, "leaky", `echo x >> ${JSON.stringify(starts)}; setsid sleep 3004 </dev/null >/dev/null 2>&1 & sleep 0.3; exit 3`, "    backoff: { initial: 200ms, max: 400ms }\n")}
 ${shellSvc(dir, "forker", "setsid sleep 3005 </dev/null >/dev/null 2>&1 & exec sleep 3006")}
+${shellSvc(dir, "stealth", "env -i setsid sleep 3008 </dev/null >/dev/null 2>&1 & exec sleep 3009")}
 `);
     const nStarts = () => (existsSync(starts) ? readFileSync(starts, "utf8").trim().split("\n").length : 0);
     // Every restart of "leaky" leaves no daemon behind: at most the current instance's one.
@@ -169,9 +201,16 @@ ${shellSvc(dir, "forker", "setsid sleep 3005 </dev/null >/dev/null 2>&1 & exec s
     expect(oyster(["supervise", "stop", "forker"], { cwd: dir }).code).toBe(0);
     expect(copies(dir, "forker")).toEqual([]);
 
+    // The orphans the supervisor adopted as subreaper (the killed daemons) are reaped, not zombies.
+    await waitFor("no zombie children", () => zombieChildren(s.proc.pid).length === 0, { timeoutMs: 3_000 });
+
+    // A daemon that cleared its environment carries no marker; as an orphan it is the
+    // supervisor's child (subreaper) and goes at shutdown.
+    const stealth = await waitFor("stealth daemon", () => byArgv("sleep\x003008\x00", s.proc.pid));
     s.proc.kill("SIGINT");
     expect(await s.proc.exited).toBe(0);
     expect(processesMentioning(dir)).toEqual([]);
+    expect(alive(stealth)).toBe(false);
   }, 40_000);
 
   test("a second supervisor on the same state dir is refused, naming the one that holds it", async () => {
