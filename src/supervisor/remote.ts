@@ -227,6 +227,8 @@ export function remoteRunner(
           resolvePid(null);
         }
       });
+      let stopping: Promise<void> | null = null;
+      let closed = false;
       const exited = new Promise<string>((resolve) => {
         const reason = () =>
           code !== null
@@ -238,21 +240,26 @@ export function remoteRunner(
               : `ssh connection to node "${node.name}" lost`;
         // sshd reports the exit status as soon as \`setsid -w\` returns, i.e. when the service's
         // own process ended, while the channel stays open as long as any child (a daemon, a
-        // stray \`cmd &\`) holds stdout/stderr: the exit, not the close, is the death. What is
-        // left of the group is killed through the pid file before the next start, or on stop.
+        // stray \`cmd &\`) holds stdout/stderr: the exit, not the close, is the death.
         ch.on("exit", (c2: number | null, sig?: string) => {
           code = c2;
           signal = sig ?? null;
           resolvePid(null);
           resolve(reason());
+          // As locally: what the service left in its group goes at once (not only before the
+          // next start, which a backoff or a stop may put off for long). By group id, not the
+          // pid file, which the next instance may already own; the group's members keep the
+          // id from being reused until they are gone.
+          if (!stopping && !closed && pgid)
+            void runShort(c, `kill -s KILL -- -${pgid}`, 2_000).catch(() => {});
         });
         ch.on("close", () => {
+          closed = true;
           resolvePid(null);
           resolve(reason());
         });
       });
       const pid = await Promise.race([pidKnown, Bun.sleep(opts.commandTimeoutMs).then(() => null)]);
-      let stopping: Promise<void> | null = null;
       return {
         pid,
         exited,

@@ -145,6 +145,43 @@ describe("a service's exit is seen whatever its children hold", () => {
   }, 40_000);
 });
 
+/**
+ * A service that exits on its own leaving a child (holding its output) must not leave that child
+ * running while it waits out a long backoff, nor after a stop during the backoff.
+ */
+async function exitLeavesNothing(dir: string, child: number): Promise<void> {
+  await waitFor("exited, in backoff", () => status(dir)[0]?.status === "backoff", { timeoutMs: 10_000 });
+  await waitFor("its child gone", () => sleeps(dir, child).length === 0, { timeoutMs: 2_000 });
+  expect(oyster(["supervise", "stop", "svc"], { cwd: dir }).code).toBe(0);
+  expect(status(dir)[0]!.status).toBe("stopped");
+  expect(sleeps(dir, child)).toEqual([]);
+}
+
+const crashingSvc = (dir: string, child: number, extra = "") => `services:
+  - name: svc
+    command: ["sh", "-c", "sleep ${child} & sleep 0.3; exit 7"]
+    env: { MARK: ${JSON.stringify(join(dir, "mark"))} }
+    backoff: { initial: 30s, max: 60s }
+${extra}`;
+
+describe("a service that exits leaves no child behind while it waits to restart", () => {
+  test("local", async () => {
+    const { dir, sup } = setup("oyster-supexit-bo-");
+    sup(crashingSvc(dir, 3103));
+    await exitLeavesNothing(dir, 3103);
+  }, 20_000);
+
+  test("remote over real sshd", async () => {
+    const node: SshNode = await startSshNode({ address: "127.0.0.11", name: "exitnode2" });
+    cleanups.push(() => node.destroy());
+    const { dir, sup } = setup("oyster-supexit-bo-rem-");
+    sup(
+      `nodes:\n  - ${JSON.stringify(node.nodeConfig())}\nssh: { connect_timeout: 3s, keepalive: 1s }\n${crashingSvc(dir, 3203, "    host: exitnode2\n")}`,
+    );
+    await exitLeavesNothing(dir, 3203);
+  }, 30_000);
+});
+
 describe("the health probe reads the answer", () => {
   test("a Python http.server probed every 500 ms logs no ConnectionResetError", async () => {
     const { dir, sup } = setup("oyster-supprobe-");
