@@ -2,6 +2,11 @@ import type { ConsolaInstance } from "consola";
 import { readRegistry } from "./registry.ts";
 import { collect, type Target, terminate } from "./tracking.ts";
 
+/** Processes of a previous supervisor could not be stopped; nothing was started. */
+export class LeftoversSurvive extends Error {
+  override name = "LeftoversSurvive";
+}
+
 /**
  * Before starting anything, stop every local service process a previous supervisor on this state
  * dir left running (it was killed with -9, or crashed): each recorded process group (the leader
@@ -49,7 +54,7 @@ export async function stopLeftovers(
     survivors.push(...left);
   }
   if (survivors.length > 0)
-    throw new Error(
+    throw new LeftoversSurvive(
       `processes left by a previous supervisor survive SIGKILL (pids ${survivors.join(", ")}); ` +
         "refusing to start a second copy of their services",
     );
