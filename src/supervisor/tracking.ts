@@ -1,4 +1,4 @@
-import { allStats, type ProcStat, readEnviron } from "./proc.ts";
+import { allStats, isSameProcess, type ProcStat, readEnviron } from "./proc.ts";
 
 /**
  * How the supervisor finds every process a local service left, including one that `setsid`ed
@@ -88,10 +88,13 @@ export async function terminate(t: Target, graceMs: number): Promise<number[]> {
   if (procs.length === 0) return [];
   for (const s of procs) signal(s, "SIGTERM");
   const termDeadline = Date.now() + graceMs;
+  // During the grace period only the signalled processes are watched (a full scan reads every
+  // process's environment); the SIGKILL rounds below rescan, for anything forked meanwhile.
   while (procs.length > 0 && Date.now() < termDeadline) {
     await Bun.sleep(POLL_MS);
-    procs = collect(t);
+    procs = procs.filter((s) => isSameProcess(s.pid, s.starttime));
   }
+  procs = collect(t);
   const killDeadline = Date.now() + 2_000;
   while (procs.length > 0 && Date.now() < killDeadline) {
     for (const s of procs) signal(s, "SIGKILL");
