@@ -182,29 +182,44 @@ describe("a service that exits leaves no child behind while it waits to restart"
   }, 30_000);
 });
 
-describe("the health probe reads the answer", () => {
-  test("a Python http.server probed every 500 ms logs no ConnectionResetError", async () => {
-    const { dir, sup } = setup("oyster-supprobe-");
-    // A directory listing of a few KB, so an unread body is likely still in flight at close.
-    for (let i = 0; i < 200; i++) writeFileSync(join(dir, `file-${i}.txt`), "x\n");
-    const port = freePort();
-    const s = sup(`services:
+/** 20 probes of a Python http.server (a directory listing of a few KB): no traceback in its log. */
+async function probeLeavesNoTraceback(prefix: string, node: SshNode | null): Promise<void> {
+  const { dir, sup } = setup(prefix);
+  // A body of a few KB, so an unread answer is likely still in flight when a probe closes.
+  for (let i = 0; i < 200; i++) writeFileSync(join(dir, `file-${i}.txt`), "x\n");
+  const port = freePort();
+  const where = node
+    ? `nodes:\n  - ${JSON.stringify(node.nodeConfig())}\nssh: { connect_timeout: 3s, keepalive: 1s }\n`
+    : "";
+  const s = sup(`${where}services:
   - name: py
     command: ["python3", "-m", "http.server", "${port}", "--bind", "127.0.0.1"]
+    cwd: ${JSON.stringify(dir)}
     env: { MARK: ${JSON.stringify(join(dir, "mark"))} }
-    health: { url: "http://127.0.0.1:${port}/", interval: 500ms, grace: 5s }
-`);
-    const log = join(dir, "logs", "py.log");
-    const probes = () => readFileSync(log, "utf8").split('"GET / HTTP').length - 1;
-    await waitFor("20 probes answered", () => probes() >= 20, { timeoutMs: 20_000, intervalMs: 200 });
-    const text = readFileSync(log, "utf8");
-    const count = (needle: string) => text.split(needle).length - 1;
-    expect({ tracebacks: count("Traceback"), resets: count("ConnectionResetError") }).toEqual({
-      tracebacks: 0,
-      resets: 0,
-    });
-    expect(status(dir)[0]!.health).toBe("healthy");
-    s.proc.kill("SIGTERM");
-    expect(await s.proc.exited).toBe(0);
-  }, 30_000);
+    health: { port: ${port}, path: /, interval: 500ms, grace: 5s }
+${node ? `    host: ${node.name}\n` : ""}`);
+  const log = join(dir, "logs", "py.log");
+  const probes = () => readFileSync(log, "utf8").split('"GET / HTTP').length - 1;
+  await waitFor("20 probes answered", () => probes() >= 20, { timeoutMs: 25_000, intervalMs: 200 });
+  const text = readFileSync(log, "utf8");
+  const count = (needle: string) => text.split(needle).length - 1;
+  expect({ tracebacks: count("Traceback"), resets: count("ConnectionResetError") }).toEqual({
+    tracebacks: 0,
+    resets: 0,
+  });
+  expect(status(dir)[0]!.health).toBe("healthy");
+  s.proc.kill("SIGTERM");
+  expect(await s.proc.exited).toBe(0);
+}
+
+describe("the health probe reads the answer", () => {
+  test("local: a Python http.server probed every 500 ms logs no ConnectionResetError", async () => {
+    await probeLeavesNoTraceback("oyster-supprobe-", null);
+  }, 35_000);
+
+  test("remote, through the SSH tunnel: the same", async () => {
+    const node: SshNode = await startSshNode({ address: "127.0.0.12", name: "probenode" });
+    cleanups.push(() => node.destroy());
+    await probeLeavesNoTraceback("oyster-supprobe-rem-", node);
+  }, 40_000);
 });
