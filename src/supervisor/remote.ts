@@ -26,13 +26,18 @@ const LAUNCH_SCRIPT = `echo $$ > "$1" && echo "${PGID_MARK}$$" >&2 && shift && e
 
 /**
  * Make sure the instance named by a pid file is gone: SIGTERM to its group, wait, SIGKILL,
- * verify. Exit 0 only when no process of the group remains. Args: pidfile, wait in tenths of a second.
+ * verify. Exit 0 only when no live (non-zombie, where `ps` can tell) process of the group remains. Args: pidfile, wait in tenths of a second.
  */
 const KILL_SCRIPT = `f=$1; t=$2
 [ -f "$f" ] || exit 0
 p=$(cat "$f")
 case "$p" in ''|*[!0-9]*) rm -f "$f"; exit 0;; esac
-alive() { kill -s 0 -- "-$p" 2>/dev/null; }
+alive() {
+  kill -s 0 -- "-$p" 2>/dev/null || return 1
+  # Zombies waiting for a slow reaper (a container's PID 1) hold no port: not alive.
+  o=$(ps -A -o pgid= -o stat= 2>/dev/null) || return 0
+  printf '%s\n' "$o" | awk -v p="$p" '$1 == p && $2 !~ /^Z/ { f = 1 } END { exit !f }'
+}
 if alive; then
   kill -s TERM -- "-$p" 2>/dev/null
   i=0; while alive && [ "$i" -lt "$t" ]; do sleep 0.1; i=$((i+1)); done
