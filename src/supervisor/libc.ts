@@ -28,6 +28,9 @@ const EWOULDBLOCK = 11;
 
 let cached: Libc | null | undefined;
 
+/** glibc, then musl (Alpine) on x64 and arm64. */
+const LIBC_NAMES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"];
+
 export async function loadLibc(): Promise<Libc | null> {
   if (cached !== undefined) return cached;
   cached = null;
@@ -35,7 +38,7 @@ export async function loadLibc(): Promise<Libc | null> {
   if (process.platform !== "linux") return cached;
   try {
     const { dlopen, FFIType, ptr, read } = await import("bun:ffi");
-    const lib = dlopen("libc.so.6", {
+    const defs = {
       prctl: {
         args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64],
         returns: FFIType.i32,
@@ -45,7 +48,17 @@ export async function loadLibc(): Promise<Libc | null> {
       close: { args: [FFIType.i32], returns: FFIType.i32 },
       waitpid: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
       __errno_location: { args: [], returns: FFIType.ptr },
-    });
+    } as const;
+    let lib: ReturnType<typeof dlopen<typeof defs>> | null = null;
+    for (const name of LIBC_NAMES) {
+      try {
+        lib = dlopen(name, defs);
+        break;
+      } catch {
+        // Try the next name.
+      }
+    }
+    if (!lib) return cached;
     const s = lib.symbols;
     const errno = (): number => {
       const p = s.__errno_location();

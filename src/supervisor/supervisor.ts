@@ -3,11 +3,12 @@ import { hostname } from "node:os";
 import type { Config } from "../config/schema.ts";
 import { logger } from "../log.ts";
 import { createNotifier } from "../notify.ts";
+import { SupervisorNotRunning, SupervisorRequestError, socketPath, supervisorRequest } from "./client.ts";
 import { type ControlServer, startControlServer } from "./control.ts";
 import { stopLeftovers } from "./leftovers.ts";
 import { loadLibc } from "./libc.ts";
 import { type LocalContext, localRunner } from "./local.ts";
-import { acquireLock } from "./lock.ts";
+import { acquireLock, SupervisorLocked } from "./lock.ts";
 import { RotatingLog } from "./logfile.ts";
 import { Orphans } from "./orphans.ts";
 import { configBase, type PlannedService, planServices } from "./plan.ts";
@@ -116,6 +117,10 @@ async function claimStateDir(
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const libc = await loadLibc();
   const holder = acquireLock(stateDir, libc);
+  // Without the OS lock, ask the control socket before stopping anything "left over": those
+  // could be the services of a supervisor that is very much alive.
+  if (!holder && (await supervisorAnswers(stateDir)))
+    throw new SupervisorLocked(`another supervisor is already running on ${socketPath(stateDir)}`);
   let orphans: Orphans | null = null;
   if (libc?.becomeSubreaper()) {
     orphans = new Orphans(libc);
@@ -128,6 +133,18 @@ async function claimStateDir(
     holder ?? { pid: process.pid, host: hostname(), since: new Date().toISOString() },
   );
   return { stateDir, registry, orphans };
+}
+
+async function supervisorAnswers(stateDir: string): Promise<boolean> {
+  try {
+    await supervisorRequest(stateDir, "GET", "/services", 1_000);
+    return true;
+  } catch (err) {
+    if (err instanceof SupervisorNotRunning) return false;
+    // It answered, if with an error: someone is there.
+    if (err instanceof SupervisorRequestError) return true;
+    throw err;
+  }
 }
 
 /**
