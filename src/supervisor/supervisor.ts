@@ -148,22 +148,17 @@ async function supervisorAnswers(stateDir: string): Promise<boolean> {
 }
 
 /**
- * After every service stopped: processes still carrying a marker, and orphans adopted as
- * subreaper that no marker names (a daemon that cleared its environment), are stopped too.
+ * After every service stopped: processes still carrying a marker go too. Orphans adopted as
+ * subreaper that carry none removed it on purpose (oyster's own run wrappers, which outlive the
+ * controller; `env -u OYSTER_SUPERVISED`): they are left running, and named in the log.
  */
 async function stopStrays(ctx: LocalContext, log: ReturnType<typeof logger>): Promise<void> {
   await terminate({ stateDir: ctx.stateDir, name: null }, 1_000);
-  const strays = ctx.orphans?.strays() ?? [];
-  if (strays.length > 0) {
-    log.warn(
-      `stopping ${strays.length} orphaned process(es) of services: ${strays.map((s) => s.pid).join(", ")}`,
+  const detached = ctx.orphans?.strays() ?? [];
+  if (detached.length > 0)
+    log.info(
+      `leaving ${detached.length} detached process(es) running (no service marker): ${detached.map((s) => s.pid).join(", ")}`,
     );
-    for (const s of strays) {
-      try {
-        process.kill(s.pid, "SIGKILL");
-      } catch {}
-    }
-  }
   ctx.orphans?.stop();
 }
 

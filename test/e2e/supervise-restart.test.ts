@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
 import {
   alive,
   BUN,
@@ -174,7 +174,7 @@ ${shellSvc(dir, "daemon", "setsid sleep 3002 </dev/null >/dev/null 2>&1 & exec s
     const s = sup(`services:
 ${shellSvc(dir, "leaky", `echo x >> ${JSON.stringify(starts)}; setsid sleep 3004 </dev/null >/dev/null 2>&1 & sleep 0.3; exit 3`, "    backoff: { initial: 200ms, max: 400ms }\n")}
 ${shellSvc(dir, "forker", "setsid sleep 3005 </dev/null >/dev/null 2>&1 & exec sleep 3006")}
-${shellSvc(dir, "stealth", "env -i setsid sleep 3008 </dev/null >/dev/null 2>&1 & exec sleep 3009")}
+${shellSvc(dir, "optout", "env -i setsid sleep 3008 </dev/null >/dev/null 2>&1 & exec sleep 3009")}
 `);
     const nStarts = () => (existsSync(starts) ? readFileSync(starts, "utf8").trim().split("\n").length : 0);
     // Every restart of "leaky" leaves no daemon behind: at most the current instance's one.
@@ -204,14 +204,61 @@ ${shellSvc(dir, "stealth", "env -i setsid sleep 3008 </dev/null >/dev/null 2>&1 
     // The orphans the supervisor adopted as subreaper (the killed daemons) are reaped, not zombies.
     await waitFor("no zombie children", () => zombieChildren(s.proc.pid).length === 0, { timeoutMs: 3_000 });
 
-    // A daemon that cleared its environment carries no marker; as an orphan it is the
-    // supervisor's child (subreaper) and goes at shutdown.
-    const stealth = await waitFor("stealth daemon", () => byArgv("sleep\x003008\x00", s.proc.pid));
+    // A daemon that removed the marker from its environment (env -i) opted out of its service's
+    // lifetime, as oyster's own run wrappers do: an orphan of the supervisor (subreaper) at
+    // shutdown, left running and named in the log.
+    const detached = await waitFor("detached daemon", () => byArgv("sleep\x003008\x00", s.proc.pid));
+    cleanups.push(() => killAll([detached]));
     s.proc.kill("SIGINT");
     expect(await s.proc.exited).toBe(0);
     expect(processesMentioning(dir)).toEqual([]);
-    expect(alive(stealth)).toBe(false);
+    expect(alive(detached)).toBe(true);
+    expect(s.stderr()).toMatch(/leaving 1 detached process\(es\) running \(no service marker\): \d+/);
   }, 40_000);
+
+  test("runs started by a supervised `oyster run` outlive its restarts and the supervisor's kill -9", async () => {
+    const { dir, sup } = setup();
+    const home = join(dir, "node-home");
+    const ledger = join(dir, "ledger");
+    const yaml = `store: ./o.db
+http: { port: 0 }
+nodes: [{ name: local, transport: local, slots: 2, oyster_home: ${JSON.stringify(home)} }]
+loops: { scheduler: { interval: 100ms }, probe: { interval: 1s }, reaper: { interval: 500ms } }
+services:
+  - name: ctl
+    command: [${JSON.stringify(OYSTER_BIN)}, "run"]
+    env: { MARK: ${JSON.stringify(join(dir, "mark-ctl"))}, OYSTER_HOME: ${JSON.stringify(home)} }
+    stop_timeout: 5s
+`;
+    writeFileSync(join(dir, "oyster.yaml"), yaml);
+    writeFileSync(
+      join(dir, "long.md"),
+      `---\ntask_id: long\ncommand: ${JSON.stringify(`echo ran >> ${ledger}; exec sleep 3010`)}\n---\nlong\n`,
+    );
+    expect(oyster(["submit", join(dir, "long.md")], { cwd: dir, env: { OYSTER_HOME: home } }).code).toBe(0);
+    const first = sup(yaml);
+    const task = await waitFor("the task's process", () => byArgv("sleep\x003010\x00", 1) || null, {
+      timeoutMs: 15_000,
+    });
+    const ctl = status(dir)[0]!.pid!;
+    // A restart of the controller service stops the controller, not its runs.
+    expect(oyster(["supervise", "restart", "ctl"], { cwd: dir }).code).toBe(0);
+    expect(alive(ctl)).toBe(false);
+    expect(alive(task)).toBe(true);
+    // Nor does a supervisor restarted after kill -9, which stops what the old one left.
+    const ctl2 = status(dir)[0]!.pid!;
+    first.proc.kill("SIGKILL");
+    await first.proc.exited;
+    const second = sup(yaml);
+    await waitFor("ctl running again", () => status(dir)[0]?.status === "running");
+    expect(alive(ctl2)).toBe(false);
+    expect(alive(task)).toBe(true);
+    second.proc.kill("SIGTERM");
+    expect(await second.proc.exited).toBe(0);
+    expect(alive(task)).toBe(true);
+    // It ran once.
+    expect(readFileSync(ledger, "utf8")).toBe("ran\n");
+  }, 60_000);
 
   test("a second supervisor on the same state dir is refused, naming the one that holds it", async () => {
     const { dir, sup } = setup();
