@@ -28,21 +28,14 @@ export async function stopLeftovers(
   } catch (err) {
     log.warn(`${(err as Error).message}; looking for leftover services by their marker only`);
   }
-  let stopped = 0;
-  const survivors: number[] = [];
-  const targets: { name: string; t: Target }[] = Object.entries(reg?.services ?? {}).map(([name, e]) => ({
-    name,
-    t: { stateDir, name, pgid: e.pgid, leaderStart: e.starttime },
-  }));
-  targets.push({ name: "", t: { stateDir, name: null, pgid: null, leaderStart: null } });
-  for (const { name, t } of targets) {
+  const stopOne = async (name: string, t: Target): Promise<{ stopped: number; left: number[] }> => {
     // Off Linux the start time is unknown: a recorded pid cannot be told from a recycled one.
     if (t.pgid != null && t.leaderStart == null) {
       log.warn(`service ${name}: cannot verify recorded pid ${t.pgid} on this system; not signalling it`);
-      continue;
+      return { stopped: 0, left: [] };
     }
     const found = collect(t);
-    if (found.length === 0) continue;
+    if (found.length === 0) return { stopped: 0, left: [] };
     const who = name ? `service ${name}` : "marked service processes";
     log.warn(
       `${who}: ${found.length} process(es) left by a previous supervisor` +
@@ -50,9 +43,18 @@ export async function stopLeftovers(
         `${found.map((s) => s.pid).join(", ")}; stopping them before starting anything`,
     );
     const left = await terminate(t, name ? graceFor(name) : defaultGraceMs);
-    stopped += found.length;
-    survivors.push(...left);
-  }
+    return { stopped: found.length, left };
+  };
+  // The recorded services in parallel (each may take its stop_timeout), then whatever still
+  // carries a marker: daemons, and services no longer in the config.
+  const results = await Promise.all(
+    Object.entries(reg?.services ?? {}).map(([name, e]) =>
+      stopOne(name, { stateDir, name, pgid: e.pgid, leaderStart: e.starttime }),
+    ),
+  );
+  results.push(await stopOne("", { stateDir, name: null }));
+  const stopped = results.reduce((n, r) => n + r.stopped, 0);
+  const survivors = results.flatMap((r) => r.left);
   if (survivors.length > 0)
     throw new LeftoversSurvive(
       `processes left by a previous supervisor survive SIGKILL (pids ${survivors.join(", ")}); ` +
