@@ -108,10 +108,11 @@ describe("oyster supervise across its own restarts", () => {
   test("kill -9 of the supervisor, then a restart: exactly one copy of each service, the old ones gone", async () => {
     const { dir, sup } = setup();
     const port = freePort();
+    // web ignores SIGTERM: what the old supervisor left must be SIGKILLed after stop_timeout.
     const yaml = `services:
   - name: web
     command: [${JSON.stringify(BUN)}, ${JSON.stringify(SERVICE_SCRIPT)}]
-    env: { PORT: "${port}", MARK: ${JSON.stringify(join(dir, "mark-web"))} }
+    env: { PORT: "${port}", IGNORE_TERM: "1", MARK: ${JSON.stringify(join(dir, "mark-web"))} }
     health: { port: ${port}, interval: 500ms, grace: 3s }
     stop_timeout: 1s
 ${shellSvc(dir, "plain", "exec sleep 3001")}
