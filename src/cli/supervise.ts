@@ -9,6 +9,8 @@ import {
   serviceAction,
 } from "../supervisor/client.ts";
 import { follow, tailLines } from "../supervisor/follow.ts";
+import { LeftoversSurvive } from "../supervisor/leftovers.ts";
+import { SupervisorLocked } from "../supervisor/lock.ts";
 import { configBase, planServices, ServicesConfigError } from "../supervisor/plan.ts";
 import { startSupervisor } from "../supervisor/supervisor.ts";
 import { SERVICES_HEADERS, servicesRows } from "../supervisor/table.ts";
@@ -148,7 +150,11 @@ export default withExamples(
       try {
         sup = await startSupervisor(loaded.config, loaded.path);
       } catch (err) {
-        if (err instanceof ServicesConfigError || /already running/.test((err as Error).message))
+        const refused =
+          err instanceof ServicesConfigError ||
+          err instanceof SupervisorLocked ||
+          err instanceof LeftoversSurvive;
+        if (refused || /already running/.test((err as Error).message))
           throw new CliError((err as Error).message, 1);
         throw err;
       }

@@ -23,6 +23,16 @@ export interface StartOptions {
 }
 
 /**
+ * A run outlives the controller that started it, so under `oyster supervise` it must not count
+ * as part of the supervised `oyster run`: the supervisor stops every process that carries its
+ * marker (src/supervisor/tracking.ts) with the service.
+ */
+function runEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { OYSTER_SUPERVISED: _, ...rest } = env;
+  return rest;
+}
+
+/**
  * Create the run directory, detach the wrapper (its own session, stdio ignored) and resolve once
  * it has written status.json. Starting a run id that already has a status returns that status
  * instead of launching twice, so a retried start is harmless.
@@ -48,6 +58,7 @@ export async function startRun(
     detached: true,
     stdio: "ignore",
     cwd: dir,
+    env: runEnv(process.env),
   });
   let spawnError: Error | undefined;
   child.on("error", (err) => {

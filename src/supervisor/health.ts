@@ -1,7 +1,54 @@
 import type { CheckResult } from "./runner.ts";
 
+/**
+ * A probe reads (and discards) up to this much of the body before closing: closing with the
+ * answer unread resets the connection, and servers like Python's http.server log a
+ * ConnectionResetError traceback for it. A health body larger than this is cut (rare, harmless).
+ */
+export const PROBE_BODY_LIMIT = 64 * 1024;
+
+/**
+ * Read a body to its end (or to `limit` bytes, then cancel) within `timeoutMs`; false when the
+ * body did not end in time (a service that sends its headers and then hangs is not healthy).
+ */
+async function drain(
+  body: ReadableStream<Uint8Array> | null,
+  limit: number,
+  timeoutMs: number,
+): Promise<boolean> {
+  if (!body) return true;
+  const reader = body.getReader();
+  let timedOut = false;
+  const timer = setTimeout(
+    () => {
+      timedOut = true;
+      void reader.cancel().catch(() => {});
+    },
+    Math.max(0, timeoutMs),
+  );
+  let n = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return !timedOut;
+      n += value.byteLength;
+      if (n > limit) {
+        await reader.cancel().catch(() => {});
+        return true;
+      }
+    }
+  } catch {
+    // A body cut short still carried a status; only a timeout changes the verdict.
+    return !timedOut;
+  } finally {
+    clearTimeout(timer);
+    reader.releaseLock();
+  }
+}
+
 /** One HTTP health probe: 200 is healthy; anything else, a timeout or a refused connection is not. */
 export async function httpCheck(url: string, timeoutMs: number): Promise<CheckResult> {
+  const deadline = Date.now() + timeoutMs;
   try {
     const res = await fetch(url, {
       signal: AbortSignal.timeout(timeoutMs),
@@ -9,7 +56,8 @@ export async function httpCheck(url: string, timeoutMs: number): Promise<CheckRe
       // A fresh connection per probe: a pooled socket to a killed instance would fail spuriously.
       keepalive: false,
     });
-    await res.body?.cancel().catch(() => {});
+    if (!(await drain(res.body, PROBE_BODY_LIMIT, deadline - Date.now())))
+      return { ok: false, reason: `timeout after ${timeoutMs}ms (reading the body)` };
     return res.status === 200 ? { ok: true } : { ok: false, reason: `HTTP ${res.status}` };
   } catch (err) {
     const e = err as Error & { code?: string };

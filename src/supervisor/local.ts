@@ -2,7 +2,11 @@ import { readdirSync, readFileSync } from "node:fs";
 import type { ServiceConfig } from "../config/services.ts";
 import { httpCheck } from "./health.ts";
 import { pipeToLog, type RotatingLog } from "./logfile.ts";
+import type { Orphans } from "./orphans.ts";
+import { readStat } from "./proc.ts";
+import type { Registry } from "./registry.ts";
 import type { CheckResult, Instance, Runner } from "./runner.ts";
+import { killNow, MARKER_VAR, markerValue, type Target, terminate } from "./tracking.ts";
 
 /** How often stop() looks whether the process group is gone. */
 const GROUP_POLL_MS = 20;
@@ -51,12 +55,31 @@ export async function waitGroupGone(pgid: number, timeoutMs: number): Promise<bo
   return true;
 }
 
+/** What local services share with the supervisor: where they are recorded and who reaps orphans. */
+export interface LocalContext {
+  stateDir: string;
+  registry: Registry | null;
+  /** Set when the supervisor is a child subreaper (Linux). */
+  orphans: Orphans | null;
+}
+
+/** /proc is what finds a service's processes outside its group; elsewhere only the group is. */
+const TRACKS_DESCENDANTS = process.platform === "linux";
+
 /**
  * A service on this machine: spawned detached (setsid), so it leads its own process group and
- * signals reach its grandchildren; stdout and stderr go to its log file; the exit is seen from
- * the `exited` promise at once, never by polling.
+ * signals reach its grandchildren; its environment carries the service marker, so a descendant
+ * that leaves the group (`setsid`, daemonizing) is still found and stopped with it; stdout and
+ * stderr go to its log file; the exit is seen from the `exited` promise at once, never by polling.
+ * Each instance is recorded in the registry while it runs, for a supervisor restarted after -9.
  */
-export function localRunner(svc: ServiceConfig, log: RotatingLog, healthUrl: string | null): Runner {
+export function localRunner(
+  svc: ServiceConfig,
+  log: RotatingLog,
+  healthUrl: string | null,
+  ctx: LocalContext,
+): Runner {
+  const marker = markerValue(ctx.stateDir, svc.name);
   return {
     host: "local",
     async start(): Promise<Instance> {
@@ -64,7 +87,7 @@ export function localRunner(svc: ServiceConfig, log: RotatingLog, healthUrl: str
       try {
         proc = Bun.spawn(svc.command, {
           cwd: svc.cwd,
-          env: { ...process.env, ...svc.env },
+          env: { ...process.env, ...svc.env, [MARKER_VAR]: marker },
           stdin: "ignore",
           stdout: "pipe",
           stderr: "pipe",
@@ -74,6 +97,14 @@ export function localRunner(svc: ServiceConfig, log: RotatingLog, healthUrl: str
         throw new Error(`cannot start ${JSON.stringify(svc.command[0])}: ${(err as Error).message}`);
       }
       const pgid = proc.pid;
+      ctx.orphans?.leaders.add(pgid);
+      ctx.registry?.started(svc.name, {
+        pid: pgid,
+        pgid,
+        starttime: readStat(pgid)?.starttime ?? null,
+        started_at: Date.now(),
+      });
+      const target: Target = { stateDir: ctx.stateDir, name: svc.name, pgid };
       const piped = Promise.all([
         pipeToLog(proc.stdout as ReadableStream<Uint8Array>, log),
         pipeToLog(proc.stderr as ReadableStream<Uint8Array>, log),
@@ -82,7 +113,13 @@ export function localRunner(svc: ServiceConfig, log: RotatingLog, healthUrl: str
       const exited = proc.exited.then((code) => {
         // The leader died on its own: whatever it left in its group goes too, so a restart never
         // finds an old grandchild still holding the port. (A requested stop gives them stop_timeout.)
-        if (!stopping) signalGroup(pgid, "SIGKILL");
+        // Daemons that left the group go too: one leaked process per restart adds up.
+        if (!stopping) {
+          signalGroup(pgid, "SIGKILL");
+          if (TRACKS_DESCENDANTS) killNow(target);
+        }
+        ctx.orphans?.leaders.delete(pgid);
+        ctx.registry?.gone(svc.name, pgid);
         return proc.signalCode ? `signal ${proc.signalCode}` : `exit ${code}`;
       });
       let leaderGone = false;
@@ -94,10 +131,16 @@ export function localRunner(svc: ServiceConfig, log: RotatingLog, healthUrl: str
         exited,
         stop(timeoutMs) {
           stopping ??= (async () => {
-            signalGroup(pgid, "SIGTERM");
-            const deadline = Date.now() + timeoutMs;
-            while (Date.now() < deadline && (!leaderGone || groupAlive(pgid))) await Bun.sleep(GROUP_POLL_MS);
-            if (!leaderGone || groupAlive(pgid)) signalGroup(pgid, "SIGKILL");
+            if (TRACKS_DESCENDANTS) {
+              // Group members and marked descendants alike: one SIGTERM each, SIGKILL after the timeout.
+              await terminate(target, timeoutMs);
+            } else {
+              signalGroup(pgid, "SIGTERM");
+              const deadline = Date.now() + timeoutMs;
+              while (Date.now() < deadline && (!leaderGone || groupAlive(pgid)))
+                await Bun.sleep(GROUP_POLL_MS);
+              if (!leaderGone || groupAlive(pgid)) signalGroup(pgid, "SIGKILL");
+            }
             await exited;
             await waitGroupGone(pgid, 2_000);
             await Promise.race([piped, Bun.sleep(200)]);
@@ -106,6 +149,7 @@ export function localRunner(svc: ServiceConfig, log: RotatingLog, healthUrl: str
         },
         kill() {
           signalGroup(pgid, "SIGKILL");
+          if (TRACKS_DESCENDANTS) killNow(target);
         },
       };
     },

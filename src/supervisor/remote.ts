@@ -3,7 +3,7 @@ import type { NodeConfig } from "../config/schema.ts";
 import type { ServiceConfig } from "../config/services.ts";
 import { quote, quotePath } from "../remote/quote.ts";
 import { connectSsh } from "../remote/ssh/connect.ts";
-import { parseStatusLine } from "./health.ts";
+import { PROBE_BODY_LIMIT, parseStatusLine } from "./health.ts";
 import type { RotatingLog } from "./logfile.ts";
 import type { CheckResult, Instance, Runner } from "./runner.ts";
 
@@ -19,20 +19,25 @@ const PGID_MARK = "oyster-pgid ";
 
 /**
  * The wrapper that starts a remote service: a new session (so it leads its own process group),
- * its group id in a pid file, then `exec` of the service argv. `setsid -w` keeps the channel open
- * until the service ends, so the channel is the liveness signal. Only "$@" carries user data.
+ * its group id in a pid file, then `exec` of the service argv. `setsid -w` waits for the service,
+ * so its exit status (sent by sshd at once) is the liveness signal. Only "$@" carries user data.
  */
 const LAUNCH_SCRIPT = `echo $$ > "$1" && echo "${PGID_MARK}$$" >&2 && shift && exec "$@"`;
 
 /**
  * Make sure the instance named by a pid file is gone: SIGTERM to its group, wait, SIGKILL,
- * verify. Exit 0 only when no process of the group remains. Args: pidfile, wait in tenths of a second.
+ * verify. Exit 0 only when no live (non-zombie, where `ps` can tell) process of the group remains. Args: pidfile, wait in tenths of a second.
  */
 const KILL_SCRIPT = `f=$1; t=$2
 [ -f "$f" ] || exit 0
 p=$(cat "$f")
 case "$p" in ''|*[!0-9]*) rm -f "$f"; exit 0;; esac
-alive() { kill -s 0 -- "-$p" 2>/dev/null; }
+alive() {
+  kill -s 0 -- "-$p" 2>/dev/null || return 1
+  # Zombies waiting for a slow reaper (a container's PID 1) hold no port: not alive.
+  o=$(ps -A -o pgid= -o stat= 2>/dev/null) || return 0
+  printf '%s\n' "$o" | awk -v p="$p" '$1 == p && $2 !~ /^Z/ { f = 1 } END { exit !f }'
+}
 if alive; then
   kill -s TERM -- "-$p" 2>/dev/null
   i=0; while alive && [ "$i" -lt "$t" ]; do sleep 0.1; i=$((i+1)); done
@@ -121,18 +126,29 @@ function tunnelCheck(
         });
       stream = s;
       if (done) return s.destroy();
+      // The answer is read to its end (HTTP/1.0: the server closes), not cut after the status
+      // line: closing early resets the service's socket and some servers log a traceback for it.
       let head = "";
+      let status: number | null | undefined;
+      let bytes = 0;
+      const verdict = (): CheckResult =>
+        status === undefined
+          ? { ok: false, reason: "connection closed before a response" }
+          : status === 200
+            ? { ok: true }
+            : { ok: false, reason: status ? `HTTP ${status}` : "not HTTP" };
       s.on("data", (d: Buffer) => {
-        head += d.toString("latin1");
-        const eol = head.indexOf("\r\n");
-        if (eol >= 0) {
-          const status = parseStatusLine(head.slice(0, eol));
-          finish(
-            status === 200 ? { ok: true } : { ok: false, reason: status ? `HTTP ${status}` : "not HTTP" },
-          );
+        bytes += d.length;
+        if (status === undefined) {
+          head += d.toString("latin1");
+          const eol = head.indexOf("\r\n");
+          if (eol >= 0) status = parseStatusLine(head.slice(0, eol));
+          else if (head.length > 8192) status = null;
         }
+        if (bytes > PROBE_BODY_LIMIT && status !== undefined) finish(verdict());
       });
-      s.on("close", () => finish({ ok: false, reason: "connection closed before a response" }));
+      s.on("end", () => finish(verdict()));
+      s.on("close", () => finish(verdict()));
       s.on("error", (e: Error) => finish({ ok: false, reason: e.message }));
       s.end(`GET ${path} HTTP/1.0\r\nHost: ${host}:${port}\r\nConnection: close\r\n\r\n`);
     });
@@ -216,21 +232,39 @@ export function remoteRunner(
           resolvePid(null);
         }
       });
-      ch.on("exit", (c2: number | null, sig?: string) => {
-        code = c2;
-        signal = sig ?? null;
-      });
+      let stopping: Promise<void> | null = null;
+      let closed = false;
       const exited = new Promise<string>((resolve) => {
-        ch.on("close", () => {
+        const reason = () =>
+          code !== null
+            ? code > 128
+              ? `exit ${code} (signal ${code - 128} on the node)`
+              : `exit ${code}`
+            : signal
+              ? `signal ${signal}`
+              : `ssh connection to node "${node.name}" lost`;
+        // sshd reports the exit status as soon as \`setsid -w\` returns, i.e. when the service's
+        // own process ended, while the channel stays open as long as any child (a daemon, a
+        // stray \`cmd &\`) holds stdout/stderr: the exit, not the close, is the death.
+        ch.on("exit", (c2: number | null, sig?: string) => {
+          code = c2;
+          signal = sig ?? null;
           resolvePid(null);
-          if (code !== null)
-            resolve(code > 128 ? `exit ${code} (signal ${code - 128} on the node)` : `exit ${code}`);
-          else if (signal) resolve(`signal ${signal}`);
-          else resolve(`ssh connection to node "${node.name}" lost`);
+          resolve(reason());
+          // As locally: what the service left in its group goes at once (not only before the
+          // next start, which a backoff or a stop may put off for long). By group id, not the
+          // pid file, which the next instance may already own; the group's members keep the
+          // id from being reused until they are gone.
+          if (!stopping && !closed && pgid)
+            void runShort(c, `kill -s KILL -- -${pgid}`, 2_000).catch(() => {});
+        });
+        ch.on("close", () => {
+          closed = true;
+          resolvePid(null);
+          resolve(reason());
         });
       });
       const pid = await Promise.race([pidKnown, Bun.sleep(opts.commandTimeoutMs).then(() => null)]);
-      let stopping: Promise<void> | null = null;
       return {
         pid,
         exited,

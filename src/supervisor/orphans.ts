@@ -1,0 +1,63 @@
+import { readdirSync, readFileSync } from "node:fs";
+import type { Libc } from "./libc.ts";
+import { type ProcStat, readStat } from "./proc.ts";
+
+/**
+ * As a child subreaper the supervisor inherits every orphan its services leave (a daemon that
+ * `setsid`ed and whose parent exited). Bun waits only for the processes it spawned, so these
+ * orphans are reaped here, by pid, once they are zombies; Bun's own children (the service
+ * leaders, the only processes this supervisor spawns) are never touched.
+ */
+export class Orphans {
+  /** Pids spawned through Bun and not yet reaped by it. */
+  readonly leaders = new Set<number>();
+  private timer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(private readonly libc: Libc) {}
+
+  /** Our direct children, from /proc/self/task/<tid>/children (cheap: no full /proc scan). */
+  children(): ProcStat[] {
+    const out: ProcStat[] = [];
+    let tids: string[];
+    try {
+      tids = readdirSync("/proc/self/task");
+    } catch {
+      return out;
+    }
+    for (const tid of tids) {
+      let list: string;
+      try {
+        list = readFileSync(`/proc/self/task/${tid}/children`, "utf8");
+      } catch {
+        continue;
+      }
+      for (const p of list.split(" ")) {
+        const s = p ? readStat(Number(p)) : null;
+        if (s) out.push(s);
+      }
+    }
+    return out;
+  }
+
+  /** Live children that are not service leaders: orphans adopted from the services. */
+  strays(): ProcStat[] {
+    return this.children().filter((s) => !this.leaders.has(s.pid) && s.state !== "Z" && s.state !== "X");
+  }
+
+  sweep(): number {
+    let n = 0;
+    for (const s of this.children())
+      if (s.state === "Z" && !this.leaders.has(s.pid) && this.libc.reap(s.pid)) n++;
+    return n;
+  }
+
+  start(intervalMs: number): void {
+    this.timer = setInterval(() => this.sweep(), intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+}
