@@ -5,7 +5,7 @@ import {
   executorBreakerKey,
   nodeBreakerKey,
 } from "./breaker.ts";
-import type { Reason } from "./reasons.ts";
+import type { OverloadCause, Reason } from "./reasons.ts";
 import { lowSuccessRate, type WindowStats } from "./stats.ts";
 
 /**
@@ -75,6 +75,8 @@ export interface Refusal {
   task_id?: string;
   node?: string;
   detail?: string;
+  /** server_overloaded only: which threshold the node is over. */
+  cause?: OverloadCause;
 }
 
 export interface Decision {
@@ -82,18 +84,24 @@ export interface Decision {
   refusals: Refusal[];
 }
 
-/** Why a node's last resource reading refuses new work, or null when it passes. */
-export function resourceProblem(n: NodeView, t: Thresholds): string | null {
+/** Why a node's last resource reading refuses new work (cause and numbers), or null when it passes. */
+export function resourceProblem(
+  n: Pick<NodeView, "resources">,
+  t: Thresholds,
+): { cause: OverloadCause; detail: string } | null {
   const r = n.resources;
   if (!r) return null;
   const loads = [r.load1, r.load5, r.load15].filter((x): x is number => x !== null);
   // seeds/004: all three load averages above the threshold (a short spike alone does not refuse).
   if (loads.length && Math.min(...loads) >= t.max_load)
-    return `high_cpu_load (${loads[0]!.toFixed(2)} ≥ ${t.max_load})`;
+    return { cause: "high_cpu_load", detail: `high_cpu_load (${loads[0]!.toFixed(2)} ≥ ${t.max_load})` };
   if (r.mem_avail_mb !== null && r.mem_avail_mb < t.min_mem_mb)
-    return `insufficient_memory (${Math.round(r.mem_avail_mb)} MB < ${t.min_mem_mb} MB)`;
+    return {
+      cause: "insufficient_memory",
+      detail: `insufficient_memory (${Math.round(r.mem_avail_mb)} MB < ${t.min_mem_mb} MB)`,
+    };
   if (r.swap_pct !== null && r.swap_pct > t.max_swap_pct)
-    return `high_swap_usage (${r.swap_pct.toFixed(1)}% > ${t.max_swap_pct}%)`;
+    return { cause: "high_swap", detail: `high_swap (${r.swap_pct.toFixed(1)}% > ${t.max_swap_pct}%)` };
   return null;
 }
 
@@ -134,7 +142,7 @@ export function decide(input: DecisionInput): Decision {
   const healthy: NodeView[] = [];
   for (const n of withBreaker) {
     const problem = resourceProblem(n, input.thresholds);
-    if (problem) refusals.push({ reason: "server_overloaded", node: n.name, detail: problem });
+    if (problem) refusals.push({ reason: "server_overloaded", node: n.name, ...problem });
     else healthy.push(n);
   }
   if (healthy.length === 0) return { launches, refusals };

@@ -85,11 +85,7 @@ export function createScheduler(ctx: ControllerContext) {
   function recordRefusals(refusals: Refusal[], now: number): void {
     ctx.store.tx((db) => {
       for (const r of refusals) {
-        recordDispatch(
-          db,
-          { kind: "refusal", success: false, reason: r.reason, task_id: r.task_id, node: r.node },
-          now,
-        );
+        recordDispatch(db, { kind: "refusal", success: false, ...r }, now);
         metrics.dispatches.inc({ result: "refused", reason: r.reason });
       }
     });
@@ -137,7 +133,12 @@ export function createScheduler(ctx: ControllerContext) {
           { pid: status.pid, started_at: status.started_at, heartbeat_at: status.heartbeat_at },
           done,
         );
-        recordDispatch(db, { kind: "launch", success: true, task_id: l.task_id, node: l.node }, done);
+        // Also the task_dispatched event (recordDispatch writes it for every successful launch).
+        recordDispatch(
+          db,
+          { kind: "launch", success: true, task_id: l.task_id, node: l.node, run_id: run.run_id, attempt },
+          done,
+        );
         return [
           reportOutcome(db, nodeBreakerKey(l.node), true, policy, done),
           reportOutcome(db, executorBreakerKey(l.executor), true, policy, done),

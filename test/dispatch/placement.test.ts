@@ -101,16 +101,17 @@ describe("one scheduler decision", () => {
     expect(d.refusals).toContainEqual({
       reason: "server_overloaded",
       node: "n1",
+      cause: "high_cpu_load",
       detail: "high_cpu_load (9.00 ≥ 8)",
     });
     const lowMem = node("n1", {
       resources: { load1: 0, load5: 0, load15: 0, mem_avail_mb: 100, swap_pct: 0 },
     });
-    expect(decide(base({ nodes: [lowMem] })).refusals[0]?.detail).toContain("insufficient_memory");
+    expect(decide(base({ nodes: [lowMem] })).refusals[0]?.cause).toBe("insufficient_memory");
     const swap = node("n1", {
       resources: { load1: 0, load5: 0, load15: 0, mem_avail_mb: 9000, swap_pct: 80 },
     });
-    expect(decide(base({ nodes: [swap] })).refusals[0]?.detail).toContain("high_swap_usage");
+    expect(decide(base({ nodes: [swap] })).refusals[0]?.cause).toBe("high_swap");
   });
 
   test("two tasks that modify the same path are never launched together, nor beside a locked path", () => {
