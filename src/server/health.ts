@@ -84,7 +84,7 @@ export function healthReport(i: HealthInput): { code: 200 | 503; body: HealthBod
   const storeBad = i.store !== undefined && i.store.state !== "ok";
   const uptime = Math.floor((i.now - i.startedAt) / 1000);
   // A loop that never beat (not started yet) is as old as the process.
-  const oldest = Math.min(i.startedAt, ...i.loops.map((l) => l.last_heartbeat ?? i.startedAt));
+  const oldest = Math.min(...i.loops.map((l) => l.last_heartbeat ?? i.startedAt));
   const counted = i.loops.find((l) => l.name === (i.cycleLoop ?? "scheduler")) ?? i.loops[0];
   const status = i.shuttingDown ? "shutting_down" : unhealthy.length || storeBad ? "unhealthy" : "healthy";
   return {
