@@ -161,6 +161,7 @@ export function decide(input: DecisionInput): Decision {
   };
   const locked = new Set(input.lockedPaths);
   const executorRefused = new Set<string>();
+  const executorWaiting = new Set<string>();
 
   for (const task of input.ready) {
     if (launches.length >= input.maxLaunches) break;
@@ -180,8 +181,19 @@ export function decide(input: DecisionInput): Decision {
     }
     const able = healthy.filter((n) => n.executors === null || n.executors.includes(task.executor));
     if (able.length === 0) {
-      const everywhere = input.nodes.some((n) => n.executors === null || n.executors.includes(task.executor));
-      if (!everywhere) refusals.push({ reason: "no_executor", task_id: task.task_id, detail: task.executor });
+      const somewhere = input.nodes.some((n) => n.executors === null || n.executors.includes(task.executor));
+      // On no node at all: the task can never start here (the scheduler fails it, no attempt spent).
+      if (!somewhere)
+        refusals.push({
+          reason: "pre_flight_check_failed",
+          task_id: task.task_id,
+          detail: `executor "${task.executor}" is on no node`,
+        });
+      else if (!executorWaiting.has(task.executor)) {
+        // Its nodes exist but none can take work now (offline, draining, open, overloaded, full).
+        refusals.push({ reason: "no_executor", task_id: task.task_id, detail: task.executor });
+        executorWaiting.add(task.executor);
+      }
       continue;
     }
     const elsewhere = task.avoid ? able.filter((n) => n.name !== task.avoid) : able;

@@ -15,8 +15,8 @@ export const REASONS = {
   // Per task.
   no_executor: { trigger: "executor check", recoverable: true },
   already_running: { trigger: "dedup", recoverable: true },
-  // A spec that cannot start anywhere (its executor is on no node, its spec file cannot be
-  // written): failing it costs no attempts, and retrying the same spec cannot help.
+  // A spec that cannot start anywhere (today: its executor is on no node). The scheduler makes
+  // it dead at once without spending an attempt; retrying the same spec cannot help.
   pre_flight_check_failed: { trigger: "pre-flight", recoverable: false },
   task_not_found: { trigger: "task lookup", recoverable: false },
   executor_failed: { trigger: "launch", recoverable: true },

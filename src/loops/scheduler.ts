@@ -17,6 +17,7 @@ import {
 import { pruneDispatchEvents, recordDispatch, windowStats } from "../store/dispatch-events.ts";
 import { recordEvent } from "../store/events.ts";
 import { storeFault } from "../store/fault.ts";
+import { failPreFlight } from "../store/preflight.ts";
 import { claimRun, finishRun, markRunning, type RunRow, requeueDueFailures } from "../store/runs.ts";
 import { getFlag } from "../store/settings.ts";
 import { announce, reportOutcome } from "./breakers.ts";
@@ -86,6 +87,8 @@ export function createScheduler(ctx: ControllerContext) {
     ctx.store.tx((db) => {
       for (const r of refusals) {
         recordDispatch(db, { kind: "refusal", success: false, ...r }, now);
+        if (r.reason === "pre_flight_check_failed" && r.task_id)
+          failPreFlight(db, r.task_id, r.detail ?? "", now);
         metrics.dispatches.inc({ result: "refused", reason: r.reason });
       }
     });

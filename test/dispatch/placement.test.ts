@@ -127,11 +127,23 @@ describe("one scheduler decision", () => {
     expect(d.refusals).toEqual([{ reason: "already_running", task_id: "a" }]);
   });
 
-  test("tasks go only to nodes that support their executor; none at all is no_executor", () => {
+  test("tasks go only to nodes that support their executor; on no node at all is pre_flight_check_failed", () => {
     const nodes = [node("n1", { executors: ["shell"] }), node("n2", { executors: ["glm", "shell"] })];
     const d = decide(base({ nodes, ready: [task("g", [], "glm"), task("z", [], "zzz")] }));
     expect(d.launches).toEqual([{ task_id: "g", node: "n2", executor: "glm" }]);
-    expect(d.refusals).toEqual([{ reason: "no_executor", task_id: "z", detail: "zzz" }]);
+    expect(d.refusals).toEqual([
+      { reason: "pre_flight_check_failed", task_id: "z", detail: 'executor "zzz" is on no node' },
+    ]);
+  });
+
+  test("an executor whose only nodes cannot take work now is no_executor, once per executor", () => {
+    const hot = { load1: 9, load5: 9, load15: 9, mem_avail_mb: 8000, swap_pct: 0 };
+    const nodes = [node("n1", { executors: ["shell"] }), node("n2", { executors: ["glm"], resources: hot })];
+    const d = decide(base({ nodes, ready: [task("g1", [], "glm"), task("g2", [], "glm")] }));
+    expect(d.launches).toEqual([]);
+    expect(d.refusals.filter((r) => r.reason === "no_executor")).toEqual([
+      { reason: "no_executor", task_id: "g1", detail: "glm" },
+    ]);
   });
 
   test("draining nodes get no work; maxLaunches bounds one tick", () => {

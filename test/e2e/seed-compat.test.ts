@@ -28,14 +28,14 @@ afterAll(() => {
 const SPEC = (id: string) => `---\ntask_id: ${id}\ncommand: "true"\n---\nquick\n`;
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
-function setup(extra: string[] = []) {
+function setup(extra: string[] = [], nodeExtra = "") {
   const dir = tempDir("oyster-e2e-seed-");
   dirs.push(dir);
   writeFileSync(
     join(dir.path, "oyster.yaml"),
     [
       "store: ./o.db",
-      "nodes: [{ name: local, transport: local, slots: 2, oyster_home: ./node-home }]",
+      `nodes: [{ name: local, transport: local, slots: 2, oyster_home: ./node-home${nodeExtra} }]`,
       "loops: { scheduler: { interval: 100ms }, probe: { interval: 200ms }, factory: { interval: 200ms } }",
       // Port 0 here too: a CLI that asks before the controller recorded its URL must not try 8090.
       ...(extra.some((l) => l.startsWith("http:")) ? [] : ["http: { port: 0 }"]),
@@ -267,5 +267,36 @@ describe("seed-compatible health, stats and events", () => {
     expect(q<{ status: string }>("SELECT status FROM tasks WHERE task_id = 'a'")[0]?.status).toBe("pending");
     const text = oyster(["stats"], { cwd });
     expect(text.stdout).toMatch(/OVERLOADED BY\s+TICKS\s*\n\s*high_cpu_load\s+\d+/);
+  }, 30_000);
+
+  test("a task whose executor is on no node fails at once with pre_flight_check_failed, no attempt spent", async () => {
+    const cwd = setup(['executors: { glm: { command: ["true"] } }'], ", executors: [shell]");
+    start(cwd);
+    const url = await urlOf(cwd);
+    writeFileSync(join(cwd, "a.md"), SPEC("a"));
+    writeFileSync(join(cwd, "g.md"), "---\ntask_id: g\nexecutor: glm\n---\nneeds glm\n");
+    const sub = oyster(["submit", "a.md", "g.md"], { cwd });
+    expect(sub.stderr).toBe("");
+    const { q } = storeReader(join(cwd, "o.db"));
+    const g = await waitFor("g to be dead", () => {
+      const t = q<{ status: string; last_reason: string; attempts: number }>(
+        "SELECT status, last_reason, attempts FROM tasks WHERE task_id = 'g'",
+      )[0];
+      return t?.status === "dead" ? t : null;
+    });
+    expect(g).toEqual({ status: "dead", last_reason: "pre_flight_check_failed", attempts: 0 });
+    expect(q("SELECT run_id FROM runs WHERE task_id = 'g'")).toEqual([]);
+    await waitFor(
+      "a to succeed beside it",
+      () => q<{ status: string }>("SELECT status FROM tasks WHERE task_id = 'a'")[0]?.status === "succeeded",
+    );
+    const ev = await getJson<{ events: EventRow[] }>(`${url}/api/events?kind=task_pre_flight_failed`);
+    expect(ev.body.events.map((e) => [e.task_id, JSON.parse(e.data ?? "{}").detail])).toEqual([
+      ["g", 'executor "glm" is on no node'],
+    ]);
+    // Recorded once, in the transaction that ended it: it is no longer ready afterwards.
+    const s = statsJson(cwd);
+    expect(s.refusals.pre_flight_check_failed).toBe(1);
+    expect(s.events.find((e) => e.reason === "pre_flight_check_failed")).toMatchObject({ task_id: "g" });
   }, 30_000);
 });
