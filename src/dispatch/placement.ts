@@ -5,7 +5,7 @@ import {
   executorBreakerKey,
   nodeBreakerKey,
 } from "./breaker.ts";
-import type { Reason } from "./reasons.ts";
+import type { OverloadCause, Reason } from "./reasons.ts";
 import { lowSuccessRate, type WindowStats } from "./stats.ts";
 
 /**
@@ -75,6 +75,8 @@ export interface Refusal {
   task_id?: string;
   node?: string;
   detail?: string;
+  /** server_overloaded only: which threshold the node is over. */
+  cause?: OverloadCause;
 }
 
 export interface Decision {
@@ -82,18 +84,24 @@ export interface Decision {
   refusals: Refusal[];
 }
 
-/** Why a node's last resource reading refuses new work, or null when it passes. */
-export function resourceProblem(n: NodeView, t: Thresholds): string | null {
+/** Why a node's last resource reading refuses new work (cause and numbers), or null when it passes. */
+export function resourceProblem(
+  n: Pick<NodeView, "resources">,
+  t: Thresholds,
+): { cause: OverloadCause; detail: string } | null {
   const r = n.resources;
   if (!r) return null;
   const loads = [r.load1, r.load5, r.load15].filter((x): x is number => x !== null);
   // seeds/004: all three load averages above the threshold (a short spike alone does not refuse).
   if (loads.length && Math.min(...loads) >= t.max_load)
-    return `high_cpu_load (${loads[0]!.toFixed(2)} ≥ ${t.max_load})`;
+    return { cause: "high_cpu_load", detail: `high_cpu_load (${loads[0]!.toFixed(2)} ≥ ${t.max_load})` };
   if (r.mem_avail_mb !== null && r.mem_avail_mb < t.min_mem_mb)
-    return `insufficient_memory (${Math.round(r.mem_avail_mb)} MB < ${t.min_mem_mb} MB)`;
+    return {
+      cause: "insufficient_memory",
+      detail: `insufficient_memory (${Math.round(r.mem_avail_mb)} MB < ${t.min_mem_mb} MB)`,
+    };
   if (r.swap_pct !== null && r.swap_pct > t.max_swap_pct)
-    return `high_swap_usage (${r.swap_pct.toFixed(1)}% > ${t.max_swap_pct}%)`;
+    return { cause: "high_swap", detail: `high_swap (${r.swap_pct.toFixed(1)}% > ${t.max_swap_pct}%)` };
   return null;
 }
 
@@ -134,7 +142,7 @@ export function decide(input: DecisionInput): Decision {
   const healthy: NodeView[] = [];
   for (const n of withBreaker) {
     const problem = resourceProblem(n, input.thresholds);
-    if (problem) refusals.push({ reason: "server_overloaded", node: n.name, detail: problem });
+    if (problem) refusals.push({ reason: "server_overloaded", node: n.name, ...problem });
     else healthy.push(n);
   }
   if (healthy.length === 0) return { launches, refusals };
@@ -153,6 +161,7 @@ export function decide(input: DecisionInput): Decision {
   };
   const locked = new Set(input.lockedPaths);
   const executorRefused = new Set<string>();
+  const executorWaiting = new Set<string>();
 
   for (const task of input.ready) {
     if (launches.length >= input.maxLaunches) break;
@@ -172,8 +181,19 @@ export function decide(input: DecisionInput): Decision {
     }
     const able = healthy.filter((n) => n.executors === null || n.executors.includes(task.executor));
     if (able.length === 0) {
-      const everywhere = input.nodes.some((n) => n.executors === null || n.executors.includes(task.executor));
-      if (!everywhere) refusals.push({ reason: "no_executor", task_id: task.task_id, detail: task.executor });
+      const somewhere = input.nodes.some((n) => n.executors === null || n.executors.includes(task.executor));
+      // On no node at all: the task can never start here (the scheduler fails it, no attempt spent).
+      if (!somewhere)
+        refusals.push({
+          reason: "pre_flight_check_failed",
+          task_id: task.task_id,
+          detail: `executor "${task.executor}" is on no node`,
+        });
+      else if (!executorWaiting.has(task.executor)) {
+        // Its nodes exist but none can take work now (offline, draining, open, overloaded, full).
+        refusals.push({ reason: "no_executor", task_id: task.task_id, detail: task.executor });
+        executorWaiting.add(task.executor);
+      }
       continue;
     }
     const elsewhere = task.avoid ? able.filter((n) => n.name !== task.avoid) : able;

@@ -1,6 +1,9 @@
 import { allows, breakerPolicy, nodeBreakerKey } from "../dispatch/breaker.ts";
+import { resourceProblem } from "../dispatch/placement.ts";
+import type { OverloadCause } from "../dispatch/reasons.ts";
 import { logger } from "../log.ts";
 import { getBreaker } from "../store/breakers.ts";
+import { recordEvent } from "../store/events.ts";
 import { recordProbe } from "../store/nodes.ts";
 import { announce, reportOutcome } from "./breakers.ts";
 import type { ControllerContext } from "./context.ts";
@@ -17,6 +20,8 @@ export function createProbe(ctx: ControllerContext) {
   const cfg = ctx.config;
   const policy = breakerPolicy(cfg.breaker);
   const wasOnline = new Map<string, boolean>();
+  /** Each node's overload cause at its last reading (null: under every threshold). */
+  const overload = new Map<string, OverloadCause | null>();
 
   async function probeNode(name: string): Promise<void> {
     const t = ctx.transports.get(name);
@@ -48,6 +53,21 @@ export function createProbe(ctx: ControllerContext) {
           },
           done,
         );
+        // The scheduler refuses an overloaded node every tick (counted in the stats by cause);
+        // the event log gets only the changes: overloaded, another cause, under the thresholds.
+        const problem = resourceProblem(
+          { resources: { ...resources, swap_pct: resources.swap_used_pct } },
+          cfg.resources,
+        );
+        const before = overload.get(name) ?? null;
+        if ((problem?.cause ?? null) !== before) {
+          const kind = problem ? "server_overloaded" : "server_recovered";
+          recordEvent(db, { kind, source: "probe", node: name, data: problem ?? { was: before } }, done);
+          if (problem)
+            log.warn(`node ${name} is over its resource thresholds: ${problem.detail}`, { node: name });
+          else if (before) log.info(`node ${name} is under its resource thresholds again`, { node: name });
+        }
+        overload.set(name, problem?.cause ?? null);
         return reportOutcome(db, nodeBreakerKey(name), true, policy, done);
       });
       announce([transition], ctx.notify);

@@ -14,13 +14,13 @@ import { listNodes, setNodeOnline } from "../store/nodes.ts";
 import { activeRunsOnOfflineNodes, finishRun, getRun, requeueDueFailures } from "../store/runs.ts";
 import type { ControllerContext } from "./context.ts";
 import { applyRunStatus } from "./run-status.ts";
-import { crashPoint, everyNth, mapLimit, withTimeout } from "./util.ts";
+import { crashPoint, mapLimit, onMultipleOf, withTimeout } from "./util.ts";
 
 const log = logger("reaper");
 
 const isFinalNodeState = (s: RunStatus["state"]) => s === "succeeded" || s === "failed" || s === "killed";
 
-/** seeds/002: orphan processes every 10 cycles, offline nodes every 5. */
+/** seeds/002: orphan processes on cycles 10, 20, …; offline nodes on cycles 5, 10, …. */
 export const ORPHAN_EVERY = 10;
 export const RECOVER_EVERY = 5;
 
@@ -310,8 +310,8 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
     const nodes = ctx.store.tx((db) => listNodes(db));
     const online = nodes.filter((n) => n.online && ctx.transports.has(n.name)).map((n) => n.name);
     const offline = nodes.filter((n) => !n.online && ctx.transports.has(n.name)).map((n) => n.name);
-    if (everyNth(cycle, RECOVER_EVERY) && offline.length) await deps.probeNodes(offline);
-    await mapLimit(online, cfg.ssh.concurrency, (n) => sweepNode(n, everyNth(cycle, ORPHAN_EVERY)));
+    if (onMultipleOf(cycle, RECOVER_EVERY) && offline.length) await deps.probeNodes(offline);
+    await mapLimit(online, cfg.ssh.concurrency, (n) => sweepNode(n, onMultipleOf(cycle, ORPHAN_EVERY)));
     declareDeadNodes();
     const now = ctx.now();
     const fixed = ctx.store.tx((db) => {

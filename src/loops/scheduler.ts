@@ -22,6 +22,7 @@ import {
 } from "../store/dispatch.ts";
 import { pruneDispatchEvents, recordDispatch, windowStats } from "../store/dispatch-events.ts";
 import { recordEvent } from "../store/events.ts";
+import { failPreFlight } from "../store/preflight.ts";
 import { claimRun, finishRun, markRunning, type RunRow, requeueDueFailures } from "../store/runs.ts";
 import { getFlag } from "../store/settings.ts";
 import { announce, reportOutcome } from "./breakers.ts";
@@ -115,11 +116,9 @@ export function createScheduler(ctx: ControllerContext) {
   function recordRefusals(refusals: Refusal[], now: number): void {
     ctx.store.tx((db) => {
       for (const r of refusals) {
-        recordDispatch(
-          db,
-          { kind: "refusal", success: false, reason: r.reason, task_id: r.task_id, node: r.node },
-          now,
-        );
+        recordDispatch(db, { kind: "refusal", success: false, ...r }, now);
+        if (r.reason === "pre_flight_check_failed" && r.task_id)
+          failPreFlight(db, r.task_id, r.detail ?? "", now);
         metrics.dispatches.inc({ result: "refused", reason: r.reason });
       }
     });
@@ -239,7 +238,12 @@ export function createScheduler(ctx: ControllerContext) {
         { pid: status.pid, started_at: status.started_at, heartbeat_at: status.heartbeat_at },
         done,
       );
-      recordDispatch(db, { kind: "launch", success: true, task_id: l.task_id, node: l.node }, done);
+      // Also the task_dispatched event (recordDispatch writes it for every successful launch).
+      recordDispatch(
+        db,
+        { kind: "launch", success: true, task_id: l.task_id, node: l.node, run_id: runId, attempt },
+        done,
+      );
       return [
         reportOutcome(db, nodeBreakerKey(l.node), true, policy, done),
         reportOutcome(db, executorBreakerKey(l.executor), true, policy, done),

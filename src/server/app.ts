@@ -9,13 +9,19 @@ import { listEvents } from "../store/events.ts";
 import { storeFault } from "../store/fault.ts";
 import { cancelTask, getTask, listTasks, retryTask, TASK_STATUSES } from "../store/tasks.ts";
 import { VERSION } from "../version.ts";
-import { guard } from "./guard.ts";
-import { healthReport } from "./health.ts";
+import { bearerMatches, guard } from "./guard.ts";
+import { healthReport, publicHealth } from "./health.ts";
 import { specMedia } from "./media.ts";
 import { CONTENT_TYPE } from "./prometheus.ts";
 import { createScraper } from "./scrape.ts";
 import { isLoopback, MAX_BODY_BYTES } from "./serve.ts";
-import { type FleetSnapshot, fleetSnapshot } from "./snapshot.ts";
+import {
+  dispatchStats,
+  type FleetSnapshot,
+  fleetSnapshot,
+  STATS_EVENTS_DEFAULT,
+  STATS_EVENTS_MAX,
+} from "./snapshot.ts";
 
 /**
  * The controller's HTTP surface: probes (/health, /ready), /metrics, and a JSON API under /api
@@ -65,6 +71,7 @@ export function createApp(deps: AppDeps): Hono {
       store: store.health(),
     });
 
+  const token = deps.token ?? config.http.token.trim();
   const app = new Hono();
   app.onError((err, c) => {
     // A full disk is the machine's condition, not a bug: 503 says "try again later".
@@ -78,7 +85,7 @@ export function createApp(deps: AppDeps): Hono {
       host: config.http.host,
       port: deps.port ?? (() => undefined),
       allowedHosts: config.http.allowed_hosts,
-      token: deps.token ?? config.http.token.trim(),
+      token,
       loopback: isLoopback(config.http.host),
       guardProbes: config.http.guard_probes,
     }),
@@ -86,7 +93,9 @@ export function createApp(deps: AppDeps): Hono {
 
   app.get("/health", (c) => {
     const r = health();
-    return c.json(r.body, r.code);
+    // Beyond loopback an anonymous probe learns no file paths (seeds/003: minimal information).
+    const anonymous = !isLoopback(config.http.host) && !bearerMatches(c.req.header("authorization"), token);
+    return c.json(anonymous ? publicHealth(r.body) : r.body, r.code);
   });
   app.get("/ready", (c) => {
     const ready = deps.state.ready && !deps.state.shuttingDown;
@@ -168,7 +177,12 @@ export function createApp(deps: AppDeps): Hono {
   }
   api.get("/nodes", (c) => c.json(snapshot().nodes));
   api.get("/breakers", (c) => c.json(snapshot().breakers));
-  api.get("/stats", (c) => c.json(snapshot().window));
+  api.get("/stats", (c) => {
+    const limit = intParam(c.req.query("limit"), STATS_EVENTS_DEFAULT, 0);
+    if (limit === null || limit > STATS_EVENTS_MAX)
+      return c.json({ error: `limit must be an integer from 0 to ${STATS_EVENTS_MAX}` }, 400);
+    return c.json(store.read((db) => dispatchStats(db, now(), config.dispatch.window, limit)));
+  });
   api.get("/events", (c) => {
     const limit = intParam(c.req.query("limit"), 50);
     const before = intParam(c.req.query("before"), 0, 0);
@@ -177,7 +191,9 @@ export function createApp(deps: AppDeps): Hono {
       listEvents(db, { limit, before, kind: c.req.query("kind"), task_id: c.req.query("task_id") }),
     );
     const last = rows.at(-1);
-    return c.json({ events: rows, next_before: rows.length === limit && last ? last.id : null });
+    // ISO 8601 beside the epoch-ms `ts` (issue 12.4); `ts` stays for the scripts that page by it.
+    const events = rows.map((r) => ({ ...r, ts_iso: new Date(r.ts).toISOString() }));
+    return c.json({ events, next_before: rows.length === limit && last ? last.id : null });
   });
   app.route("/api", api);
   return app;

@@ -18,10 +18,18 @@ export interface LoopHealth {
 }
 
 export interface HealthBody {
+  // The seed-compatible fields (seeds/000: status, service, uptime, last_heartbeat_age,
+  // cycle_count, pid), for scripts written against the Python health module.
   status: "healthy" | "unhealthy" | "shutting_down";
   service: string;
-  version: string;
   pid: number;
+  /** Whole seconds since start (the seed's `uptime`; same value as `uptime_s`). */
+  uptime: number;
+  /** Whole seconds since the oldest heartbeat among the loops (the one most behind). */
+  last_heartbeat_age: number;
+  /** Cycles of the scheduler (or of the one loop a standalone health server has). */
+  cycle_count: number;
+  version: string;
   uptime_s: number;
   loops: Record<string, LoopHealth>;
   /** Names of the loops that made the verdict unhealthy (empty when healthy). */
@@ -45,6 +53,8 @@ export interface HealthInput {
   loops: LoopStatus[];
   identity?: { store_id: string; instance_id: string };
   store?: StoreHealth;
+  /** Whose cycles are `cycle_count` (default "scheduler"; else the first loop). */
+  cycleLoop?: string;
 }
 
 const round = (n: number, digits = 3) => Math.round(n * 10 ** digits) / 10 ** digits;
@@ -72,15 +82,22 @@ export function healthReport(i: HealthInput): { code: 200 | 503; body: HealthBod
     if (!h.healthy) unhealthy.push(l.name);
   }
   const storeBad = i.store !== undefined && i.store.state !== "ok";
+  const uptime = Math.floor((i.now - i.startedAt) / 1000);
+  // A loop that never beat (not started yet) is as old as the process.
+  const oldest = Math.min(...i.loops.map((l) => l.last_heartbeat ?? i.startedAt));
+  const counted = i.loops.find((l) => l.name === (i.cycleLoop ?? "scheduler")) ?? i.loops[0];
   const status = i.shuttingDown ? "shutting_down" : unhealthy.length || storeBad ? "unhealthy" : "healthy";
   return {
     code: status === "healthy" ? 200 : 503,
     body: {
       status,
       service: i.service,
-      version: i.version,
       pid: i.pid,
-      uptime_s: Math.floor((i.now - i.startedAt) / 1000),
+      uptime,
+      last_heartbeat_age: i.loops.length ? Math.max(0, Math.floor((i.now - oldest) / 1000)) : 0,
+      cycle_count: counted?.cycles ?? 0,
+      version: i.version,
+      uptime_s: uptime,
       loops,
       unhealthy,
       ...i.identity,
@@ -111,4 +128,37 @@ export function healthReason(body: HealthBody): string {
     }),
   );
   return `unhealthy: ${parts.join("; ")}`;
+}
+
+/** What stands in for a file path in what anonymous callers see. */
+export const PATH_MASK = "<path>";
+
+/**
+ * Any word with a slash or backslash in it is taken for a path (or URL) and masked: error texts
+ * come from SQLite, the OS and ssh, so there is no list of paths to look for. Over-masking a
+ * fraction like "3/5" is the price of never leaking one.
+ */
+export function maskPaths(text: string): string {
+  return text.replace(/[^\s"'`()<>[\]{},;]*[/\\][^\s"'`()<>[\]{},;]*/g, PATH_MASK);
+}
+
+/**
+ * /health as an unauthenticated caller beyond loopback sees it (seeds/003: minimal information):
+ * the same verdict and numbers, error texts without file paths. The full text stays in
+ * /api/status (token) and in the log.
+ */
+export function publicHealth(body: HealthBody): HealthBody {
+  const loops: Record<string, LoopHealth> = {};
+  for (const [name, l] of Object.entries(body.loops))
+    loops[name] = { ...l, last_error: l.last_error === null ? null : maskPaths(l.last_error) };
+  return {
+    ...body,
+    loops,
+    ...(body.store_error && {
+      store_error: {
+        ...body.store_error,
+        message: body.store_error.message === null ? null : maskPaths(body.store_error.message),
+      },
+    }),
+  };
 }

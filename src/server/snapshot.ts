@@ -5,10 +5,16 @@ import {
   nodeBreakerKey,
 } from "../dispatch/breaker.ts";
 import type { NodeView } from "../dispatch/placement.ts";
+import { type StatsView, statsView } from "../dispatch/stats-view.ts";
 import { loadBreakers } from "../store/breakers.ts";
 import type { Db } from "../store/db.ts";
 import { nodeViews } from "../store/dispatch.ts";
-import { type WindowReport, windowStats } from "../store/dispatch-events.ts";
+import {
+  lastDispatchAt,
+  recentDispatchEvents,
+  type WindowReport,
+  windowStats,
+} from "../store/dispatch-events.ts";
 import { type EventRow, listEvents } from "../store/events.ts";
 import { getFlag } from "../store/settings.ts";
 import { countByStatus, type TaskStatus } from "../store/tasks.ts";
@@ -45,4 +51,22 @@ export function fleetSnapshot(db: Db, now: number, windowMs: number, policy: Bre
 
 export function recentEvents(db: Db, limit = 10): EventRow[] {
   return listEvents(db, { limit });
+}
+
+/** Most recent dispatch decisions `oyster stats` and /api/stats list by default. */
+export const STATS_EVENTS_DEFAULT = 20;
+export const STATS_EVENTS_MAX = 1000;
+
+/** The stats window with `last_updated` and the newest `limit` decisions (seeds/004 dispatch_stats). */
+export function dispatchStats(
+  db: Db,
+  now: number,
+  windowMs: number,
+  limit = STATS_EVENTS_DEFAULT,
+): StatsView {
+  return statsView(
+    windowStats(db, now, windowMs),
+    recentDispatchEvents(db, Math.min(Math.max(limit, 0), STATS_EVENTS_MAX)),
+    lastDispatchAt(db),
+  );
 }

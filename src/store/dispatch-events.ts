@@ -1,5 +1,7 @@
+import type { OverloadCause } from "../dispatch/reasons.ts";
 import type { WindowStats } from "../dispatch/stats.ts";
 import type { Db } from "./db.ts";
+import { recordEvent } from "./events.ts";
 
 export interface DispatchEventInput {
   kind: "launch" | "refusal";
@@ -7,17 +9,42 @@ export interface DispatchEventInput {
   reason?: string | null;
   task_id?: string | null;
   node?: string | null;
+  /** server_overloaded only: which threshold the node was over. */
+  cause?: OverloadCause | null;
+  /** A successful launch: the run and its attempt, for the `task_dispatched` event. */
+  run_id?: string | null;
+  attempt?: number | null;
 }
 
+/**
+ * One dispatch decision. A successful launch is also a `task_dispatched` event in the operator
+ * log (seeds/004 emit('task_dispatched')), written here so that every launch that counts in the
+ * stats has its event, in the same transaction.
+ */
 export function recordDispatch(db: Db, e: DispatchEventInput, now = Date.now()): void {
   db.query(
-    "INSERT INTO dispatch_events (ts, kind, success, reason, task_id, node) VALUES (?, ?, ?, ?, ?, ?)",
-  ).run(now, e.kind, e.success ? 1 : 0, e.reason ?? null, e.task_id ?? null, e.node ?? null);
+    "INSERT INTO dispatch_events (ts, kind, success, reason, task_id, node, cause) VALUES (?, ?, ?, ?, ?, ?, ?)",
+  ).run(now, e.kind, e.success ? 1 : 0, e.reason ?? null, e.task_id ?? null, e.node ?? null, e.cause ?? null);
+  if (e.kind === "launch" && e.success)
+    recordEvent(
+      db,
+      {
+        kind: "task_dispatched",
+        source: "scheduler",
+        task_id: e.task_id,
+        run_id: e.run_id,
+        node: e.node,
+        data: { attempt: e.attempt ?? null },
+      },
+      now,
+    );
 }
 
 export interface WindowReport extends WindowStats {
   /** Refusals in the window by reason (held-back ready work; not part of the rate). */
   refusals: Record<string, number>;
+  /** server_overloaded refusals in the window by cause. */
+  overload_causes: Partial<Record<OverloadCause, number>>;
   window_s: number;
 }
 
@@ -26,23 +53,29 @@ export function windowStats(db: Db, now: number, windowMs: number): WindowReport
   const cutoff = now - windowMs;
   const rows = db
     .query(
-      "SELECT kind, success, COALESCE(reason, '') AS reason, COUNT(*) AS n FROM dispatch_events WHERE ts >= ? GROUP BY kind, success, reason",
+      `SELECT kind, success, COALESCE(reason, '') AS reason, COALESCE(cause, '') AS cause, COUNT(*) AS n
+       FROM dispatch_events WHERE ts >= ? GROUP BY kind, success, reason, cause`,
     )
-    .all(cutoff) as { kind: string; success: number; reason: string; n: number }[];
+    .all(cutoff) as { kind: string; success: number; reason: string; cause: string; n: number }[];
   let total = 0;
   let success = 0;
   const failure_reasons: Record<string, number> = {};
   const refusals: Record<string, number> = {};
+  const overload_causes: Partial<Record<OverloadCause, number>> = {};
+  const add = (into: Record<string, number>, key: string, n: number) => {
+    into[key] = (into[key] ?? 0) + n;
+  };
   for (const r of rows) {
     // A launch that failed for its node's reasons (full disk, broken agent, lost reply) is that
     // node's breaker's business: counted in the fleet-wide rate, one bad node could gate them all.
     if (r.kind === "refusal" || r.reason === "node_failed") {
-      refusals[r.reason || "unknown"] = (refusals[r.reason || "unknown"] ?? 0) + r.n;
+      add(refusals, r.reason || "unknown", r.n);
+      if (r.reason === "server_overloaded") add(overload_causes, r.cause || "unknown", r.n);
       continue;
     }
     total += r.n;
     if (r.success) success += r.n;
-    else failure_reasons[r.reason || "unknown"] = (failure_reasons[r.reason || "unknown"] ?? 0) + r.n;
+    else add(failure_reasons, r.reason || "unknown", r.n);
   }
   return {
     total,
@@ -51,6 +84,7 @@ export function windowStats(db: Db, now: number, windowMs: number): WindowReport
     rate: total > 0 ? success / total : null,
     failure_reasons,
     refusals,
+    overload_causes,
     window_s: Math.round(windowMs / 1000),
   };
 }
@@ -60,14 +94,24 @@ export function pruneDispatchEvents(db: Db, before: number): number {
   return db.query("DELETE FROM dispatch_events WHERE ts < ?").run(before).changes;
 }
 
-export function recentDispatchEvents(db: Db, limit = 20) {
-  return db.query("SELECT * FROM dispatch_events ORDER BY id DESC LIMIT ?").all(limit) as {
-    id: number;
-    ts: number;
-    kind: string;
-    success: number;
-    reason: string | null;
-    task_id: string | null;
-    node: string | null;
-  }[];
+export interface DispatchEventRow {
+  id: number;
+  ts: number;
+  kind: string;
+  success: number;
+  reason: string | null;
+  task_id: string | null;
+  node: string | null;
+  cause: string | null;
+}
+
+/** Newest first (by id: rows are appended in decision order, whatever the clock did). */
+export function recentDispatchEvents(db: Db, limit = 20): DispatchEventRow[] {
+  return db.query("SELECT * FROM dispatch_events ORDER BY id DESC LIMIT ?").all(limit) as DispatchEventRow[];
+}
+
+/** When the stats last changed (the newest decision), epoch ms; null with none recorded. */
+export function lastDispatchAt(db: Db): number | null {
+  const r = db.query("SELECT MAX(ts) AS ts FROM dispatch_events").get() as { ts: number | null } | null;
+  return r?.ts ?? null;
 }

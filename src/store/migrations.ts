@@ -158,6 +158,11 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE tasks ADD COLUMN extra TEXT;
   `,
+  // 4: what made a node server_overloaded (high_cpu_load, insufficient_memory, high_swap), for
+  // the stats' causes and events (issue 12.4); NULL for every other reason.
+  `
+  ALTER TABLE dispatch_events ADD COLUMN cause TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

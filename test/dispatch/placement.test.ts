@@ -101,16 +101,17 @@ describe("one scheduler decision", () => {
     expect(d.refusals).toContainEqual({
       reason: "server_overloaded",
       node: "n1",
+      cause: "high_cpu_load",
       detail: "high_cpu_load (9.00 ≥ 8)",
     });
     const lowMem = node("n1", {
       resources: { load1: 0, load5: 0, load15: 0, mem_avail_mb: 100, swap_pct: 0 },
     });
-    expect(decide(base({ nodes: [lowMem] })).refusals[0]?.detail).toContain("insufficient_memory");
+    expect(decide(base({ nodes: [lowMem] })).refusals[0]?.cause).toBe("insufficient_memory");
     const swap = node("n1", {
       resources: { load1: 0, load5: 0, load15: 0, mem_avail_mb: 9000, swap_pct: 80 },
     });
-    expect(decide(base({ nodes: [swap] })).refusals[0]?.detail).toContain("high_swap_usage");
+    expect(decide(base({ nodes: [swap] })).refusals[0]?.cause).toBe("high_swap");
   });
 
   test("two tasks that modify the same path are never launched together, nor beside a locked path", () => {
@@ -126,11 +127,23 @@ describe("one scheduler decision", () => {
     expect(d.refusals).toEqual([{ reason: "already_running", task_id: "a" }]);
   });
 
-  test("tasks go only to nodes that support their executor; none at all is no_executor", () => {
+  test("tasks go only to nodes that support their executor; on no node at all is pre_flight_check_failed", () => {
     const nodes = [node("n1", { executors: ["shell"] }), node("n2", { executors: ["glm", "shell"] })];
     const d = decide(base({ nodes, ready: [task("g", [], "glm"), task("z", [], "zzz")] }));
     expect(d.launches).toEqual([{ task_id: "g", node: "n2", executor: "glm" }]);
-    expect(d.refusals).toEqual([{ reason: "no_executor", task_id: "z", detail: "zzz" }]);
+    expect(d.refusals).toEqual([
+      { reason: "pre_flight_check_failed", task_id: "z", detail: 'executor "zzz" is on no node' },
+    ]);
+  });
+
+  test("an executor whose only nodes cannot take work now is no_executor, once per executor", () => {
+    const hot = { load1: 9, load5: 9, load15: 9, mem_avail_mb: 8000, swap_pct: 0 };
+    const nodes = [node("n1", { executors: ["shell"] }), node("n2", { executors: ["glm"], resources: hot })];
+    const d = decide(base({ nodes, ready: [task("g1", [], "glm"), task("g2", [], "glm")] }));
+    expect(d.launches).toEqual([]);
+    expect(d.refusals.filter((r) => r.reason === "no_executor")).toEqual([
+      { reason: "no_executor", task_id: "g1", detail: "glm" },
+    ]);
   });
 
   test("draining nodes get no work; maxLaunches bounds one tick", () => {

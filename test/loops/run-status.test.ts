@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { configSchema } from "../../src/config/schema.ts";
 import type { ControllerContext } from "../../src/loops/context.ts";
-import { createReaper } from "../../src/loops/reaper.ts";
+import { createReaper, ORPHAN_EVERY } from "../../src/loops/reaper.ts";
 import { applyRunStatus, checkRunSource } from "../../src/loops/run-status.ts";
 import { metrics } from "../../src/metrics.ts";
 import type { KillReport, RunStatus, Transport } from "../../src/remote/transport.ts";
@@ -109,7 +109,7 @@ describe("the reaper's orphan sweep", () => {
     const { ctx } = setup([quiet.t]);
     const id = overRun(ctx, "t1", "n1");
     quiet.listed.push(status(id, "t1", "running"));
-    await createReaper(ctx, { probeNodes: async () => {} }).tick(1);
+    await createReaper(ctx, { probeNodes: async () => {} }).tick(ORPHAN_EVERY);
     expect(quiet.killed).toEqual([id]);
     expect(orphanEvents(ctx)).toEqual([]);
 
@@ -117,7 +117,7 @@ describe("the reaper's orphan sweep", () => {
     const second = setup([loud.t]);
     const id2 = overRun(second.ctx, "t1", "n1");
     loud.listed.push(status(id2, "t1", "running"));
-    await createReaper(second.ctx, { probeNodes: async () => {} }).tick(1);
+    await createReaper(second.ctx, { probeNodes: async () => {} }).tick(ORPHAN_EVERY);
     expect(orphanEvents(second.ctx)).toEqual([id2]);
   });
 
@@ -126,7 +126,7 @@ describe("the reaper's orphan sweep", () => {
     const { ctx } = setup([n2.t]);
     const id = overRun(ctx, "t1", "n1");
     n2.listed.push(status(id, "t1", "running"));
-    await createReaper(ctx, { probeNodes: async () => {} }).tick(1);
+    await createReaper(ctx, { probeNodes: async () => {} }).tick(ORPHAN_EVERY);
     expect(n2.killed).toEqual([]);
     expect(orphanEvents(ctx)).toEqual([]);
   });

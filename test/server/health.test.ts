@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import type { LoopStatus } from "../../src/loops/runner.ts";
-import { healthReason, healthReport } from "../../src/server/health.ts";
+import { healthReason, healthReport, maskPaths, publicHealth } from "../../src/server/health.ts";
 
 const loop = (
   name: string,
@@ -76,4 +76,56 @@ test("a store in fault makes the verdict 503 with store disk_full, and says why"
   expect(ok.code).toBe(200);
   expect(ok.body.store).toBe("ok");
   expect(ok.body.store_error).toBeUndefined();
+});
+
+test("the seed's six fields sit at the top level: oldest heartbeat, the scheduler's cycles", () => {
+  const r = healthReport({
+    ...base,
+    now: 10_900,
+    loops: [loop("reaper", 7_500, 9_000, { cycles: 9 }), loop("scheduler", 10_000, 9_000, { cycles: 41 })],
+  });
+  const { status, service, uptime, last_heartbeat_age, cycle_count, pid } = r.body;
+  expect({ status, service, uptime, last_heartbeat_age, cycle_count, pid }).toEqual({
+    status: "healthy",
+    service: "oyster",
+    uptime: 10,
+    last_heartbeat_age: 3,
+    cycle_count: 41,
+    pid: 42,
+  });
+  // A standalone health server has one loop of its own name: its cycles are the count.
+  const one = healthReport({ ...base, now: 1_000, loops: [loop("guardian", null, 2_000, { cycles: 7 })] });
+  expect(one.body).toMatchObject({ cycle_count: 7, last_heartbeat_age: 1 });
+});
+
+test("maskPaths hides every word with a slash, whatever made the message", () => {
+  expect(maskPaths('unable to open database file "/srv/oyster/o.db" (errno 13)')).toBe(
+    'unable to open database file "<path>" (errno 13)',
+  );
+  expect(maskPaths("ENOSPC: no space left on device, write '/var/lib/x y/z.log'")).toBe(
+    "ENOSPC: no space left on device, write '<path> <path>'",
+  );
+  expect(maskPaths("node a: timeout")).toBe("node a: timeout");
+  expect(maskPaths("C:\\Users\\op\\o.db and ./rel/p and ~/k")).toBe("<path> and <path> and <path>");
+});
+
+test("publicHealth keeps the verdict and numbers and drops paths from every error text", () => {
+  const r = healthReport({
+    ...base,
+    now: 10_000,
+    loops: [loop("reaper", 1_000, 2_000, { last_error: "cannot read /home/op/.ssh/id_ed25519: EACCES" })],
+    store: {
+      state: "disk_full",
+      since: 5_000,
+      last_error: "SQLITE_FULL at /data/o.db-wal",
+      errors: { disk_full: 1, io_error: 0 },
+    },
+  });
+  const pub = publicHealth(r.body);
+  expect(pub.status).toBe("unhealthy");
+  expect(pub.loops.reaper?.last_error).toBe("cannot read <path> EACCES");
+  expect(pub.store_error).toEqual({ since: 5_000, message: "SQLITE_FULL at <path>" });
+  expect(JSON.stringify(pub)).not.toContain("/");
+  // The original is untouched (the /api/status view).
+  expect(r.body.loops.reaper?.last_error).toContain("/home/op/.ssh");
 });

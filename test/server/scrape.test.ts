@@ -8,7 +8,16 @@ const snapshot = (pending: number): FleetSnapshot => ({
   tasks: { pending, dispatched: 0, running: 0, succeeded: 0, failed: 0, dead: 0, blocked: 0, cancelled: 0 },
   nodes: [],
   breakers: [],
-  window: { total: 0, success: 0, failed: 0, rate: null, failure_reasons: {}, refusals: {}, window_s: 3600 },
+  window: {
+    total: 0,
+    success: 0,
+    failed: 0,
+    rate: null,
+    failure_reasons: {},
+    refusals: {},
+    overload_causes: {},
+    window_s: 3600,
+  },
   drain: false,
   pause: false,
 });
