@@ -1,5 +1,6 @@
 import type { Db } from "./db.ts";
 import { recordEvent } from "./events.ts";
+import { blockDependents } from "./healing.ts";
 
 /**
  * Runs: one row per attempt. A run moves launching → running → (succeeded | failed | lost |
@@ -164,11 +165,12 @@ export function finishRun(
   db.query("DELETE FROM file_locks WHERE run_id = ?").run(runId);
   db.query("UPDATE nodes SET running = MAX(0, running - 1) WHERE name = ?").run(run.node);
   const task = db
-    .query("SELECT status, attempts, max_attempts FROM tasks WHERE task_id = ?")
+    .query("SELECT status, attempts, max_attempts, cancel_requested_at FROM tasks WHERE task_id = ?")
     .get(run.task_id) as {
     status: string;
     attempts: number;
     max_attempts: number;
+    cancel_requested_at: number | null;
   } | null;
   if (!task) return null;
   if (!held || !["dispatched", "running"].includes(task.status)) {
@@ -178,7 +180,8 @@ export function finishRun(
   let next: string;
   let notBefore = 0;
   if (end.state === "succeeded") next = "succeeded";
-  else if (end.state === "cancelled") next = "cancelled";
+  // A cancel was asked for while it ran: whatever ended the run, the task does not run again.
+  else if (end.state === "cancelled" || task.cancel_requested_at !== null) next = "cancelled";
   else if (end.launchFailed) next = "pending";
   else if (task.attempts >= task.max_attempts) next = "dead";
   else if (end.state === "lost") next = "pending";
@@ -190,6 +193,7 @@ export function finishRun(
   db.query(
     "UPDATE tasks SET status = ?, not_before = ?, last_reason = ?, updated_at = ?, finished_at = ? WHERE task_id = ?",
   ).run(next, notBefore, end.state === "succeeded" ? null : reason, now, final ? now : null, run.task_id);
+  if (next === "dead" || next === "cancelled") blockDependents(db, run.task_id, now, "controller");
   recordEvent(
     db,
     {

@@ -1,0 +1,70 @@
+import type { Config } from "../config/schema.ts";
+import type { Store } from "../store/db.ts";
+import { listEvents } from "../store/events.ts";
+import { leaseHolder } from "../store/lease.ts";
+
+/** How often the CLI looks whether the controller has carried out a cancel. */
+const POLL_MS = 100;
+
+/**
+ * How long `tasks cancel` waits for the controller to kill a running task: two scheduler ticks
+ * (the canceller runs on each) plus one node call, at most 30 s so a script never hangs on it.
+ */
+export function cancelWaitMs(config: Config): number {
+  return Math.min(30_000, 2 * config.loops.scheduler.interval + config.ssh.command_timeout);
+}
+
+export type CancelOutcome =
+  | { kind: "cancelled" }
+  | { kind: "pending"; why: string }
+  /** It ended by itself (succeeded, failed…) before the kill reached it. */
+  | { kind: "ended"; status: string };
+
+/**
+ * After `cancelTask` asked for the cancel of a running task: wait until the running controller
+ * has sent the kill (the task is then cancelled), or until it says the kill is pending (node
+ * unreachable), or until the wait is over. Without a controller on the store nobody can send
+ * it, which is said at once.
+ */
+export async function awaitCancel(
+  store: Store,
+  config: Config,
+  taskId: string,
+  node: string,
+  since: number,
+): Promise<CancelOutcome> {
+  if (config.store !== ":memory:" && !leaseHolder(config.store).held)
+    return {
+      kind: "pending",
+      why: `no controller runs on this store; the kill is sent to ${node} when \`oyster run\` starts`,
+    };
+  const deadline = Date.now() + cancelWaitMs(config);
+  for (;;) {
+    const seen = store.read((db) => {
+      const t = db.query("SELECT status FROM tasks WHERE task_id = ?").get(taskId) as {
+        status: string;
+      } | null;
+      const ev = listEvents(db, { kind: "cancel_kill_pending", task_id: taskId, limit: 1 })[0];
+      return { status: t?.status ?? "missing", pending: ev && ev.ts >= since ? ev : null };
+    });
+    if (seen.status === "cancelled") return { kind: "cancelled" };
+    if (!["dispatched", "running"].includes(seen.status)) return { kind: "ended", status: seen.status };
+    if (seen.pending) {
+      const data = seen.pending.data ? (JSON.parse(seen.pending.data) as { error?: string }) : {};
+      return { kind: "pending", why: data.error ?? `node ${node} could not be asked` };
+    }
+    if (Date.now() >= deadline)
+      return {
+        kind: "pending",
+        why: `the controller has not confirmed the kill on ${node} within ${cancelWaitMs(config) / 1000} s`,
+      };
+    await Bun.sleep(POLL_MS);
+  }
+}
+
+/** One line for a cancel's outcome, as `tasks cancel` prints it. */
+export function describeCancel(id: string, from: string, node: string, o: CancelOutcome): string {
+  if (o.kind === "cancelled") return `${id}: ${from} → cancelled (killed on ${node})`;
+  if (o.kind === "ended") return `${id}: ended as ${o.status} before the kill reached it`;
+  return `${id}: ${from} → cancel requested; the kill is pending: ${o.why}`;
+}
