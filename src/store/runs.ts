@@ -152,6 +152,15 @@ export function finishRun(
 ): FinishResult | null {
   const run = getRun(db, runId);
   if (!run || !ACTIVE_RUN_STATES.includes(run.state as (typeof ACTIVE_RUN_STATES)[number])) return null;
+  // A run that ends (killed, lost…) after its task's cancel was asked for ended by the cancel.
+  const cancelAsked =
+    end.state !== "succeeded" &&
+    (
+      db.query("SELECT cancel_requested_at AS c FROM tasks WHERE task_id = ?").get(run.task_id) as {
+        c: number | null;
+      } | null
+    )?.c != null;
+  if (cancelAsked) end = { ...end, state: "cancelled" };
   const reason =
     end.reason ?? (end.state === "failed" ? `exit_nonzero` : end.state === "lost" ? "lost" : null);
   db.query("UPDATE runs SET state = ?, exit_code = ?, reason = ?, finished_at = ? WHERE run_id = ?").run(
