@@ -8,10 +8,14 @@ const POLL_MS = 100;
 
 /**
  * How long `tasks cancel` waits for the controller to kill a running task: two scheduler ticks
- * (the canceller runs on each) plus one node call, at most 30 s so a script never hangs on it.
+ * (the canceller runs on each) plus one node call that may time out and a reconnect, at most
+ * 30 s so a script never hangs on it.
  */
 export function cancelWaitMs(config: Config): number {
-  return Math.min(30_000, 2 * config.loops.scheduler.interval + config.ssh.command_timeout);
+  return Math.min(
+    30_000,
+    2 * config.loops.scheduler.interval + config.ssh.command_timeout + config.ssh.connect_timeout,
+  );
 }
 
 export type CancelOutcome =

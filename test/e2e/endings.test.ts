@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { type SshNode, startSshNode } from "../helpers/sshd.ts";
 import { storeReader } from "../helpers/store.ts";
 
 /**
@@ -18,12 +19,14 @@ const procs: Subprocess[] = [];
 /** Process groups of the runs the tests started, stopped in afterAll whatever happened. */
 const groups = new Set<number>();
 const wrappers = new Set<number>();
+const sshNodes: SshNode[] = [];
 
 afterAll(async () => {
   for (const p of procs) {
     p.kill("SIGKILL");
     await p.exited;
   }
+  for (const n of sshNodes) await n.destroy();
   for (const g of groups) {
     try {
       process.kill(-g, "SIGKILL");
@@ -49,7 +52,7 @@ function cleanEnv(): Record<string, string> {
 }
 
 /** A fresh directory with an oyster.yaml (its own store, port 0, one local node) and specs. */
-function setup(loops: string, extra: string[], specs: Record<string, string>) {
+function setup(loops: string, extra: string[], specs: Record<string, string>, localNode = true) {
   const dir = tempDir("oyster-e2e-endings-");
   dirs.push(dir);
   writeFileSync(
@@ -57,7 +60,9 @@ function setup(loops: string, extra: string[], specs: Record<string, string>) {
     [
       "store: ./o.db",
       "http: { port: 0 }",
-      "nodes: [{ name: local, transport: local, slots: 4, oyster_home: ./node-home }]",
+      ...(localNode
+        ? ["nodes: [{ name: local, transport: local, slots: 4, oyster_home: ./node-home }]"]
+        : []),
       `loops: { ${loops} }`,
       ...extra,
       "",
@@ -303,5 +308,52 @@ describe("auto_revive and max_attempts", () => {
     run.p.kill("SIGTERM");
     expect(await run.p.exited).toBe(0);
     expect(existsSync(join(dir, "o.db"))).toBe(true);
+  }, 60_000);
+});
+
+describe("tasks cancel when the node does not answer", () => {
+  test("the kill is said to be pending, naming the node; it is sent when the node is back", async () => {
+    const node = await startSshNode({ address: "127.0.0.41", name: "far" });
+    sshNodes.push(node);
+    const { dir, q } = setup(
+      "scheduler: { interval: 100ms }, probe: { interval: 1h }, reaper: { interval: 1h }, guardian: { interval: 1h }",
+      [
+        "ssh: { connect_timeout: 1s, command_timeout: 1s }",
+        `nodes: [${JSON.stringify(node.nodeConfig({ slots: 2 }))}]`,
+      ],
+      { far: spec("far", "sleep 30") },
+      false,
+    );
+    const run = startRun(dir, []);
+    const runId = await waitFor(
+      "the task running on the node",
+      () => q<{ run_id: string }>("SELECT run_id FROM runs WHERE state = 'running'")[0]?.run_id,
+      { timeoutMs: 20_000 },
+    );
+    const onNode = JSON.parse(readFileSync(join(node.home, "runs", runId, "status.json"), "utf8")) as {
+      pid: number;
+    };
+    groups.add(onNode.pid);
+    await node.stop();
+    const r = oyster(["tasks", "cancel", "far"], { cwd: dir });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(
+      /^far: running → cancel requested; the kill is pending: node far did not answer/,
+    );
+    expect(q("SELECT status FROM tasks WHERE task_id = 'far'")).toEqual([{ status: "running" }]);
+    expect(gone(-onNode.pid)).toBe(false);
+    expect(oyster(["tasks", "show", "far"], { cwd: dir }).stdout).toMatch(
+      /status {6}running — cancel requested .* ago, kill pending: node far did not answer/,
+    );
+    await node.start();
+    await waitFor(
+      "cancelled once the node answers",
+      () =>
+        q<{ status: string }>("SELECT status FROM tasks WHERE task_id = 'far'")[0]?.status === "cancelled",
+      { timeoutMs: 20_000 },
+    );
+    await waitFor("the executor gone", () => gone(-onNode.pid), { timeoutMs: 5_000 });
+    run.p.kill("SIGTERM");
+    expect(await run.p.exited).toBe(0);
   }, 60_000);
 });
