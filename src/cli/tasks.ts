@@ -4,7 +4,7 @@ import { cancelTask, getTask, listTasks, retryTask, TASK_STATUSES } from "../sto
 import { terminalSafe } from "../terminal-safe.ts";
 import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
 import { apiWriteArgs, changeViaApi, wantsApi } from "./api-write.ts";
-import { awaitCancel, describeCancel } from "./cancel-wait.ts";
+import { awaitCancel, awaitCancelViaApi, describeCancel } from "./cancel-wait.ts";
 import { cliConfig, readStore, withStore } from "./context.ts";
 import { CliError, usageError } from "./errors.ts";
 import { takesMany } from "./strict-args.ts";
@@ -138,10 +138,19 @@ function change(name: "cancel" | "retry", description: string) {
             let failed = false;
             for (const id of ids) {
               try {
-                const r = await changeViaApi(cliConfig(args).config, args.url, id, name);
-                const note =
-                  r.to === "cancelling" ? " (the controller kills it on its node at its next tick)" : "";
-                process.stdout.write(`${terminalSafe(`${id}: ${r.from} → ${r.to}${note}`)}\n`);
+                const { config } = cliConfig(args);
+                const since = Date.now();
+                const r = await changeViaApi(config, args.url, id, name);
+                const line =
+                  r.to === "cancelling"
+                    ? describeCancel(
+                        id,
+                        r.from,
+                        r.node ?? "its node",
+                        await awaitCancelViaApi(config, args.url, id, r.node ?? "its node", since),
+                      )
+                    : `${id}: ${r.from} → ${r.to}`;
+                process.stdout.write(`${terminalSafe(line)}\n`);
               } catch (err) {
                 failed = true;
                 process.stderr.write(`error: ${terminalSafe((err as Error).message)}\n`);

@@ -66,21 +66,21 @@ export function createCanceller(ctx: ControllerContext) {
       }
       const now = ctx.now();
       const done = ctx.store.tx((db) => {
-        const f = finishRun(db, run.run_id, { state: "cancelled", reason: "cancelled" }, retry, now);
-        if (f)
-          recordEvent(
-            db,
-            {
-              kind: "run_cancelled",
-              source: "controller",
-              task_id: run.task_id,
-              run_id: run.run_id,
-              node: run.node,
-              data: { signalled },
-            },
-            now,
-          );
-        return f;
+        // The node took the kill; the run's end (run_cancelled) is finishRun's, here or from the
+        // node's own report of the kill, whichever lands first.
+        recordEvent(
+          db,
+          {
+            kind: "cancel_kill_sent",
+            source: "controller",
+            task_id: run.task_id,
+            run_id: run.run_id,
+            node: run.node,
+            data: { signalled },
+          },
+          now,
+        );
+        return finishRun(db, run.run_id, { state: "cancelled", reason: "cancelled" }, retry, now);
       });
       reported.delete(run.run_id);
       if (!done) return;

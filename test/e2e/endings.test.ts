@@ -244,6 +244,24 @@ describe("tasks cancel on a running task", () => {
     expect(readFileSync(file, "utf8")).toBe(text);
   }, 40_000);
 
+  test("through the API too: cancelled only once the kill was sent", async () => {
+    const { dir, q } = setup(SLOW_HEALING, [], { api: spec("api", "sleep 30") });
+    const run = startRun(dir, []);
+    const pid = await runningPid(dir, q, "the task running");
+    const r = oyster(["tasks", "cancel", "api", "--api"], { cwd: dir });
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("api: running → cancelled (killed on local)\n");
+    await waitFor("the executor's process group gone", () => gone(-pid), { timeoutMs: 5_000 });
+    // Requested through the API, then the kill sent and the run ended (in either order).
+    expect(q("SELECT kind, source FROM events WHERE kind LIKE '%cancel%' ORDER BY kind")).toEqual([
+      { kind: "cancel_kill_sent", source: "controller" },
+      { kind: "run_cancelled", source: "controller" },
+      { kind: "task_cancel_requested", source: "api" },
+    ]);
+    run.p.kill("SIGTERM");
+    expect(await run.p.exited).toBe(0);
+  }, 40_000);
+
   test("without a controller the kill is said to be pending, and the task is not cancelled yet", async () => {
     const { dir, q } = setup(SLOW_HEALING, [], { hold: spec("hold", "sleep 30") });
     const run = startRun(dir, []);
