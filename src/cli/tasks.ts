@@ -47,7 +47,10 @@ const list = withExamples(
           ["TASK", "STATUS", "PRI", "PROJECT", "ATTEMPTS", "NODE", "UPDATED"],
           rows.map((t) => [
             t.task_id,
-            t.status,
+            // Still running until the controller has sent the kill: say a cancel is on its way.
+            t.cancel_requested_at !== null && (t.status === "running" || t.status === "dispatched")
+              ? `${t.status} (cancelling)`
+              : t.status,
             t.priority,
             t.project || "-",
             `${t.attempts}/${t.max_attempts}`,

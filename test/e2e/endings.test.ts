@@ -272,6 +272,7 @@ describe("tasks cancel on a running task", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("hold: running → cancel requested; the kill is pending: no controller runs");
     expect(q("SELECT status FROM tasks WHERE task_id = 'hold'")).toEqual([{ status: "running" }]);
+    expect(oyster(["tasks"], { cwd: dir }).stdout).toMatch(/hold\s+running \(cancelling\)/);
     const show = oyster(["tasks", "show", "hold"], { cwd: dir });
     expect(show.stdout).toMatch(/status {6}running — cancel requested .* ago, kill pending/);
     // The next controller carries it out.
