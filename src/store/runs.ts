@@ -152,7 +152,8 @@ export function finishRun(
 ): FinishResult | null {
   const run = getRun(db, runId);
   if (!run || !ACTIVE_RUN_STATES.includes(run.state as (typeof ACTIVE_RUN_STATES)[number])) return null;
-  // A run that ends (killed, lost…) after its task's cancel was asked for ended by the cancel.
+  // A run that ends (killed, lost…) after its task's cancel was asked for ended by the cancel,
+  // and its task does not run again.
   const cancelAsked =
     end.state !== "succeeded" &&
     (
@@ -174,12 +175,11 @@ export function finishRun(
   db.query("DELETE FROM file_locks WHERE run_id = ?").run(runId);
   db.query("UPDATE nodes SET running = MAX(0, running - 1) WHERE name = ?").run(run.node);
   const task = db
-    .query("SELECT status, attempts, max_attempts, cancel_requested_at FROM tasks WHERE task_id = ?")
+    .query("SELECT status, attempts, max_attempts FROM tasks WHERE task_id = ?")
     .get(run.task_id) as {
     status: string;
     attempts: number;
     max_attempts: number;
-    cancel_requested_at: number | null;
   } | null;
   if (!task) return null;
   if (!held || !["dispatched", "running"].includes(task.status)) {
@@ -189,8 +189,7 @@ export function finishRun(
   let next: string;
   let notBefore = 0;
   if (end.state === "succeeded") next = "succeeded";
-  // A cancel was asked for while it ran: whatever ended the run, the task does not run again.
-  else if (end.state === "cancelled" || task.cancel_requested_at !== null) next = "cancelled";
+  else if (end.state === "cancelled") next = "cancelled";
   else if (end.launchFailed) next = "pending";
   else if (task.attempts >= task.max_attempts) next = "dead";
   else if (end.state === "lost") next = "pending";
