@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Config } from "./config/schema.ts";
 import { logger } from "./log.ts";
+import { createCanceller } from "./loops/cancel.ts";
 import type { ControllerContext } from "./loops/context.ts";
 import { createFactory } from "./loops/factory.ts";
 import { createGuardian } from "./loops/guardian.ts";
@@ -105,13 +106,19 @@ export async function startController(config: Config): Promise<Controller> {
   }
 
   const scheduler = createScheduler(ctx);
+  const canceller = createCanceller(ctx);
   const probe = createProbe(ctx);
   const reaper = createReaper(ctx, { probeNodes: probe.probeNodes });
   // Runs that ended while a node's session was down are recorded the moment it answers again.
   for (const t of transports.values()) t.onReconnected?.(() => void reaper.catchUp(t.node));
   const hang = process.env.OYSTER_TEST_HANG_LOOP; // test hook: make one loop stop turning
   const ticks: Record<keyof Config["loops"], (cycle: number) => Promise<void>> = {
-    scheduler: scheduler.tick,
+    // Cancels first: a cancelled run's slot is free for this very tick.
+    scheduler: async (cycle) => {
+      // A failing cancel must not stop dispatch; the loop's own error handling covers the rest.
+      await canceller.tick().catch((err: unknown) => log.warn(`cancel: ${(err as Error).message}`));
+      await scheduler.tick(cycle);
+    },
     probe: probe.tick,
     reaper: reaper.tick,
     guardian: createGuardian(ctx).tick,

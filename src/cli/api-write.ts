@@ -88,13 +88,14 @@ export async function changeViaApi(
   explicit: string | undefined,
   id: string,
   action: "cancel" | "retry",
-): Promise<{ from: string; to: string }> {
-  const r = await post<{ ok?: boolean; from?: string; to?: string; error?: string }>(
+): Promise<{ from: string; to: string; node?: string }> {
+  const r = await post<{ ok?: boolean; from?: string; to?: string; node?: string; error?: string }>(
     config,
     explicit,
     `/api/tasks/${encodeURIComponent(id)}/${action}`,
   );
-  if (r.status === 200 && r.body?.ok && r.body.from && r.body.to) return { from: r.body.from, to: r.body.to };
+  if (r.status === 200 && r.body?.ok && r.body.from && r.body.to)
+    return { from: r.body.from, to: r.body.to, ...(r.body.node ? { node: r.body.node } : {}) };
   if (r.status === 404 || r.status === 409)
     throw new CliError(r.body?.error ?? `${action} refused (${r.status})`);
   return refused(r.base, r.status, r.body);

@@ -1,14 +1,19 @@
 import { defineCommand } from "citty";
 import { type Controller, startController } from "../controller.ts";
 import { logger } from "../log.ts";
-import { isSettled, type Progress, progress as readProgress } from "../store/progress.ts";
+import { RECOVERABLE } from "../loops/guardian.ts";
+import { revivable } from "../store/healing.ts";
+import { endings, isSettled, type Progress, progress as readProgress } from "../store/progress.ts";
 import { sharedArgs, withExamples } from "./_shared.ts";
 import { cliConfig } from "./context.ts";
 import { CliError, usageError } from "./errors.ts";
+import { formatEndings } from "./run-summary.ts";
 
 /** The whole graceful shutdown must fit in this; a second signal exits at once with 130. */
 export const SHUTDOWN_TIMEOUT_MS = 10_000;
 const PROGRESS_EVERY_MS = 1_000;
+/** Shell convention 128 + signal number: a script sees `--until-done` was interrupted, not done. */
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
 export default withExamples(
   defineCommand({
@@ -50,6 +55,9 @@ export default withExamples(
             process.exit(130);
           }
           log.info(`${sig}: shutting down (at most ${SHUTDOWN_TIMEOUT_MS / 1000} s)`);
+          // The work is not done: never report success. A plain `oyster run` stopped by its
+          // service manager is a normal stop and keeps exit 0.
+          if (untilDone) exitCode = SIGNAL_EXIT[sig] ?? 1;
           const deadline = setTimeout(() => {
             log.error("shutdown took too long; exiting");
             process.exit(1);
@@ -67,8 +75,13 @@ export default withExamples(
           const timer = setInterval(() => {
             if (controller.state.shuttingDown) return clearInterval(timer);
             let p: Progress;
+            let waitingRevival = 0;
             try {
               p = controller.ctx.store.read((db) => readProgress(db));
+              // A dead task the guardian will revive can still make progress: wait for it.
+              waitingRevival = controller.ctx.store.read(
+                (db) => revivable(db, RECOVERABLE, config.retry.auto_revive).length,
+              );
             } catch (err) {
               // A store in fault (full disk) is reported by /health; progress resumes with it.
               log.debug(`progress not read: ${(err as Error).message}`);
@@ -77,15 +90,20 @@ export default withExamples(
             const line = formatProgress(p);
             if (showProgress && line !== last) process.stdout.write(`${line}\n`);
             last = line;
-            if (untilDone && isSettled(p)) {
+            if (untilDone && isSettled(p) && waitingRevival === 0) {
               clearInterval(timer);
               const bad = (p.counts.dead ?? 0) + (p.counts.blocked ?? 0);
               exitCode = bad > 0 ? 1 : 0;
-              process.stdout.write(
-                bad > 0
-                  ? `done: ${bad} task(s) did not succeed\n`
-                  : `done: all ${p.counts.succeeded ?? 0} task(s) succeeded\n`,
-              );
+              let summary: string;
+              try {
+                summary = formatEndings(
+                  p.counts,
+                  controller.ctx.store.read((db) => endings(db)),
+                );
+              } catch (err) {
+                summary = `done: ${bad} task(s) did not succeed (details not read: ${(err as Error).message})\n`;
+              }
+              process.stdout.write(summary);
               controller.stop().then(resolve);
             }
           }, PROGRESS_EVERY_MS);

@@ -22,6 +22,9 @@ import { CliError, usageError } from "./errors.ts";
 import { formatStatus, type StatusReport } from "./status-view.ts";
 import { printJson } from "./table.ts";
 
+/** `oyster status` when no controller of this store answers (systemctl's "not running"). */
+export const EXIT_DOWN = 3;
+
 export default withExamples(
   defineCommand({
     meta: {
@@ -42,6 +45,8 @@ export default withExamples(
         const r = await collectStatus(loaded, args, explicit);
         if (args.json) printJson(r);
         else process.stdout.write(formatStatus(r));
+        // Like `systemctl status`: scripts can ask "is it up?" without parsing the output.
+        if (!r.controller.up) process.exitCode = EXIT_DOWN;
         return;
       }
       const every = Number(args.interval ?? 2);
@@ -142,7 +147,10 @@ async function fromStore(
       { readonly: true },
     );
   } else if (!services) {
-    throw new CliError(`${error}, and there is no store at ${config.store} yet (nothing submitted?)`);
+    throw new CliError(
+      `${error}, and there is no store at ${config.store} yet (nothing submitted?)`,
+      EXIT_DOWN,
+    );
   }
   return {
     at: now,

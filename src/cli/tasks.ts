@@ -1,12 +1,15 @@
 import { defineCommand } from "citty";
+import { listEvents } from "../store/events.ts";
 import { cancelTask, getTask, listTasks, retryTask, TASK_STATUSES } from "../store/tasks.ts";
 import { terminalSafe } from "../terminal-safe.ts";
 import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
 import { apiWriteArgs, changeViaApi, wantsApi } from "./api-write.ts";
+import { awaitCancel, awaitCancelViaApi, describeCancel } from "./cancel-wait.ts";
 import { cliConfig, readStore, withStore } from "./context.ts";
 import { CliError, usageError } from "./errors.ts";
 import { takesMany } from "./strict-args.ts";
 import { ago, formatTable, printJson } from "./table.ts";
+import { formatAttemptsLine, formatTimeoutLine, taskLimits } from "./task-limits.ts";
 
 const listArgs = {
   ...sharedArgs,
@@ -44,7 +47,10 @@ const list = withExamples(
           ["TASK", "STATUS", "PRI", "PROJECT", "ATTEMPTS", "NODE", "UPDATED"],
           rows.map((t) => [
             t.task_id,
-            t.status,
+            // Still running until the controller has sent the kill: say a cancel is on its way.
+            t.cancel_requested_at !== null && (t.status === "running" || t.status === "dispatched")
+              ? `${t.status} (cancelling)`
+              : t.status,
             t.priority,
             t.project || "-",
             `${t.attempts}/${t.max_attempts}`,
@@ -63,16 +69,31 @@ const show = withExamples(
     meta: { name: "show", description: "One task: fields, dependencies, modified paths, runs" },
     args: { ...sharedArgs, ...jsonArg, id: { type: "positional", required: true, description: "Task id" } },
     async run({ args }) {
-      const t = await readStore(args, (store) => getTask(store.db, String(args.id)));
-      if (!t) throw new CliError(`no task named "${args.id}"`);
-      if (args.json) return printJson(t);
+      const found = await readStore(args, (store, { config }) =>
+        store.read((db) => {
+          const t = getTask(db, String(args.id));
+          const pendingKill = t
+            ? listEvents(db, { kind: "cancel_kill_pending", task_id: t.task_id, limit: 1 })[0]
+            : undefined;
+          return t && { t, config, pendingKill };
+        }),
+      );
+      if (!found) throw new CliError(`no task named "${args.id}"`);
+      const { t, config } = found;
+      const limits = taskLimits(t, config);
+      if (args.json) return printJson({ ...t, ...limits });
+      const cancelling =
+        t.cancel_requested_at !== null && (t.status === "running" || t.status === "dispatched")
+          ? ` — cancel requested ${ago(t.cancel_requested_at)} ago, kill pending${found.pendingKill ? `: ${JSON.parse(found.pendingKill.data ?? "{}").error ?? "node unreachable"}` : ""}`
+          : "";
       const lines = [
         `task        ${t.task_id}`,
-        `status      ${t.status}${t.last_reason ? ` (${t.last_reason})` : ""}${t.blocked_by ? ` — blocked by ${t.blocked_by}` : ""}`,
+        `status      ${t.status}${t.last_reason ? ` (${t.last_reason})` : ""}${t.blocked_by ? ` — blocked by ${t.blocked_by}` : ""}${cancelling}`,
         `project     ${t.project || "-"}`,
         `priority    ${t.priority}`,
         `executor    ${t.executor}${t.command ? `: ${t.command}` : ""}`,
-        `attempts    ${t.attempts}/${t.max_attempts}`,
+        `attempts    ${formatAttemptsLine(t, limits)}`,
+        `timeout     ${formatTimeoutLine(limits, config.timeouts.estimate_factor)}`,
         `depends on  ${t.depends_on.map((d) => `${d.task_id} (${d.status ?? "missing"})`).join(", ") || "-"}`,
         `modifies    ${t.modifies.join(", ") || "-"}`,
         `source      ${t.source ?? "-"}`,
@@ -120,8 +141,19 @@ function change(name: "cancel" | "retry", description: string) {
             let failed = false;
             for (const id of ids) {
               try {
-                const r = await changeViaApi(cliConfig(args).config, args.url, id, name);
-                process.stdout.write(`${terminalSafe(`${id}: ${r.from} → ${r.to}`)}\n`);
+                const { config } = cliConfig(args);
+                const since = Date.now();
+                const r = await changeViaApi(config, args.url, id, name);
+                const line =
+                  r.to === "cancelling"
+                    ? describeCancel(
+                        id,
+                        r.from,
+                        r.node ?? "its node",
+                        await awaitCancelViaApi(config, args.url, id, r.node ?? "its node", since),
+                      )
+                    : `${id}: ${r.from} → ${r.to}`;
+                process.stdout.write(`${terminalSafe(line)}\n`);
               } catch (err) {
                 failed = true;
                 process.stderr.write(`error: ${terminalSafe((err as Error).message)}\n`);
@@ -130,19 +162,25 @@ function change(name: "cancel" | "retry", description: string) {
             if (failed) process.exitCode = 1;
             return;
           }
-          const results = await withStore(args, (store) =>
-            ids.map((id) => ({
+          const results = await withStore(args, async (store, { config }) => {
+            const now = Date.now();
+            const out = ids.map((id) => ({
               id,
-              r: store.tx((db) =>
-                name === "cancel" ? cancelTask(db, id, Date.now()) : retryTask(db, id, Date.now()),
-              ),
-            })),
-          );
-          for (const { id, r } of results) {
-            if (r.ok)
-              process.stdout.write(
-                `${terminalSafe(`${id}: ${r.from} → ${name === "cancel" ? "cancelled" : "pending"}`)}\n`,
-              );
+              r: store.tx((db) => (name === "cancel" ? cancelTask(db, id, now) : retryTask(db, id, now))),
+            }));
+            // A running task is cancelled only once the controller has sent the kill: say which.
+            return Promise.all(
+              out.map(async ({ id, r }) => {
+                if (!r.ok) return { id, r, line: null };
+                if (r.to !== "cancelling") return { id, r, line: `${id}: ${r.from} → ${r.to}` };
+                const node = r.node ?? "its node";
+                const o = await awaitCancel(store, config, id, node, now);
+                return { id, r, line: describeCancel(id, r.from, node, o) };
+              }),
+            );
+          });
+          for (const { r, line } of results) {
+            if (r.ok) process.stdout.write(`${terminalSafe(line ?? "")}\n`);
             else process.stderr.write(`error: ${terminalSafe(r.error)}\n`);
           }
           if (results.some((x) => !x.r.ok)) process.exitCode = 1;

@@ -20,7 +20,8 @@ const log = logger("guardian");
 /** seeds/002: wrapper version and SSH checks every 10 guardian cycles. */
 export const NODE_CHECK_EVERY = 10;
 
-const RECOVERABLE = Object.entries(REASONS)
+/** Reasons a dead task is revived for (retry.auto_revive); `run --until-done` waits for those. */
+export const RECOVERABLE = Object.entries(REASONS)
   .filter(([, r]) => r.recoverable)
   .map(([k]) => k);
 

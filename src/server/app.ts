@@ -165,14 +165,12 @@ export function createApp(deps: AppDeps): Hono {
   for (const action of ["cancel", "retry"] as const) {
     api.post(`/tasks/:id/${action}`, (c) => {
       const id = c.req.param("id");
-      const r = store.tx((db) => (action === "cancel" ? cancelTask : retryTask)(db, id, now()));
+      const r = store.tx((db) =>
+        action === "cancel" ? cancelTask(db, id, now(), "api") : retryTask(db, id, now()),
+      );
       if (!r.ok) return c.json({ error: r.error }, r.error.startsWith("no task") ? 404 : 409);
-      return c.json({
-        ok: true,
-        task_id: id,
-        from: r.from,
-        to: action === "cancel" ? "cancelled" : "pending",
-      });
+      // `cancelling`: a run is active; the canceller kills it at the next scheduler tick.
+      return c.json({ ok: true, task_id: id, from: r.from, to: r.to, node: r.node });
     });
   }
   api.get("/nodes", (c) => c.json(snapshot().nodes));

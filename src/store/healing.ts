@@ -23,11 +23,23 @@ export interface CandidateRun {
 
 /** Active runs (optionally of one node) with their task's status. */
 export function activeRunsWithTask(db: Db, node?: string): CandidateRun[] {
+  // A requested cancel reads as cancelled here, so the reaper stops the run if the canceller could not.
   const sql = `SELECT r.run_id, r.task_id, r.node, r.state, r.created_at, r.started_at, r.timeout_ms,
-      t.status AS task_status
+      CASE WHEN t.cancel_requested_at IS NOT NULL THEN 'cancelled' ELSE t.status END AS task_status
     FROM runs r JOIN tasks t ON t.task_id = r.task_id
     WHERE r.state IN ${ACTIVE}${node ? " AND r.node = ?" : ""} ORDER BY r.created_at`;
   return (node ? db.query(sql).all(node) : db.query(sql).all()) as CandidateRun[];
+}
+
+/** Active runs whose task's cancel was requested (`tasks cancel`, the API): the canceller's work. */
+export function cancelRequestedRuns(db: Db): { run_id: string; task_id: string; node: string }[] {
+  return db
+    .query(
+      `SELECT r.run_id, r.task_id, r.node FROM tasks t JOIN runs r ON r.task_id = t.task_id
+       WHERE t.cancel_requested_at IS NOT NULL AND t.status IN ('dispatched','running')
+         AND r.state IN ${ACTIVE} ORDER BY t.cancel_requested_at`,
+    )
+    .all() as { run_id: string; task_id: string; node: string }[];
 }
 
 /** The store state of each run id (null: never issued by this store). */
@@ -141,6 +153,38 @@ export function blockHopelessTasks(db: Db, now: number): { task_id: string; bloc
   }
 }
 
+/**
+ * The pending tasks downstream of `taskId`, which just became dead or cancelled, become blocked
+ * now, in the caller's transaction, each naming the dependency it waits on; so nothing waits a
+ * guardian cycle to learn that it can never run, and `run --until-done` can end at once.
+ * Walks the reverse dependency index (task_deps_rev), so it costs the size of the chain.
+ */
+export function blockDependents(
+  db: Db,
+  taskId: string,
+  now: number,
+  source: string,
+): { task_id: string; blocked_by: string }[] {
+  const find = db.query(
+    `SELECT d.task_id FROM task_deps d JOIN tasks t ON t.task_id = d.task_id
+     WHERE d.depends_on = ? AND t.status = 'pending' ORDER BY d.task_id`,
+  );
+  const up = db.query(
+    "UPDATE tasks SET status = 'blocked', blocked_by = ?, updated_at = ? WHERE task_id = ? AND status = 'pending'",
+  );
+  const out: { task_id: string; blocked_by: string }[] = [];
+  const frontier = [taskId];
+  for (let cause = frontier.pop(); cause !== undefined; cause = frontier.pop()) {
+    for (const r of find.all(cause) as { task_id: string }[]) {
+      if (up.run(cause, now, r.task_id).changes === 0) continue;
+      recordEvent(db, { kind: "task_blocked", source, task_id: r.task_id, data: { blocked_by: cause } }, now);
+      out.push({ task_id: r.task_id, blocked_by: cause });
+      frontier.push(r.task_id);
+    }
+  }
+  return out;
+}
+
 /** Blocked tasks none of whose dependencies is hopeless any more (a retried dependency) wait again. */
 export function unblockTasks(db: Db, now: number): string[] {
   const find = db.query(
@@ -176,19 +220,16 @@ export function missingDependencies(db: Db): { task_id: string; depends_on: stri
 
 /**
  * Dead tasks whose last failure is worth another try (`reasons`: the recoverable ones) get one
- * more attempt, at most `limit` times per task.
+ * more attempt, at most `limit` times per task, and never past the spec's own `max_attempts`:
+ * a task that says `max_attempts: 1` runs once. Only tasks on the config default are revived
+ * beyond it (the default is the operator's guess, the spec's number is the author's promise).
  */
 export function reviveDeadTasks(db: Db, reasons: string[], limit: number, now: number): string[] {
-  if (limit <= 0 || reasons.length === 0) return [];
-  const marks = reasons.map(() => "?").join(",");
-  const rows = db
-    .query(
-      `SELECT task_id, last_reason FROM tasks WHERE status = 'dead' AND revivals < ? AND last_reason IN (${marks})`,
-    )
-    .all(limit, ...reasons) as { task_id: string; last_reason: string }[];
+  const rows = revivable(db, reasons, limit);
   const up = db.query(
     `UPDATE tasks SET status = 'pending', not_before = 0, finished_at = NULL, revivals = revivals + 1,
-       max_attempts = attempts + 1, updated_at = ? WHERE task_id = ? AND status = 'dead'`,
+       max_attempts = MIN(attempts + 1, COALESCE(own_max_attempts, attempts + 1)), updated_at = ?
+     WHERE task_id = ? AND status = 'dead'`,
   );
   for (const r of rows) {
     up.run(now, r.task_id);
@@ -199,6 +240,22 @@ export function reviveDeadTasks(db: Db, reasons: string[], limit: number, now: n
     );
   }
   return rows.map((r) => r.task_id);
+}
+
+/** The dead tasks reviveDeadTasks would revive now: `run --until-done` waits for them. */
+export function revivable(
+  db: Db,
+  reasons: string[],
+  limit: number,
+): { task_id: string; last_reason: string }[] {
+  if (limit <= 0 || reasons.length === 0) return [];
+  const marks = reasons.map(() => "?").join(",");
+  return db
+    .query(
+      `SELECT task_id, last_reason FROM tasks WHERE status = 'dead' AND revivals < ? AND last_reason IN (${marks})
+         AND (own_max_attempts IS NULL OR attempts < own_max_attempts)`,
+    )
+    .all(limit, ...reasons) as { task_id: string; last_reason: string }[];
 }
 
 export function pendingCount(db: Db): number {

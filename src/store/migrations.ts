@@ -163,6 +163,13 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE dispatch_events ADD COLUMN cause TEXT;
   `,
+  // 5: endings. own_max_attempts is the spec's own max_attempts (NULL: the config default), a
+  // cap the guardian's auto_revive never passes; cancel_requested_at marks a cancel whose kill
+  // the controller has not sent yet (the task shows cancelled only once it has).
+  `
+  ALTER TABLE tasks ADD COLUMN own_max_attempts INTEGER;
+  ALTER TABLE tasks ADD COLUMN cancel_requested_at INTEGER;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,5 +1,6 @@
 import type { Db } from "./db.ts";
 import { recordEvent } from "./events.ts";
+import { blockDependents } from "./healing.ts";
 
 /**
  * Runs: one row per attempt. A run moves launching → running → (succeeded | failed | lost |
@@ -170,6 +171,16 @@ export function finishRun(
 ): FinishResult | null {
   const run = getRun(db, runId);
   if (!run || !ACTIVE_RUN_STATES.includes(run.state as (typeof ACTIVE_RUN_STATES)[number])) return null;
+  // A run that ends (killed, lost…) after its task's cancel was asked for ended by the cancel,
+  // and its task does not run again.
+  const cancelAsked =
+    end.state !== "succeeded" &&
+    (
+      db.query("SELECT cancel_requested_at AS c FROM tasks WHERE task_id = ?").get(run.task_id) as {
+        c: number | null;
+      } | null
+    )?.c != null;
+  if (cancelAsked) end = { ...end, state: "cancelled" };
   const reason =
     end.reason ?? (end.state === "failed" ? `exit_nonzero` : end.state === "lost" ? "lost" : null);
   db.query("UPDATE runs SET state = ?, exit_code = ?, reason = ?, finished_at = ? WHERE run_id = ?").run(
@@ -209,6 +220,7 @@ export function finishRun(
   db.query(
     "UPDATE tasks SET status = ?, not_before = ?, last_reason = ?, updated_at = ?, finished_at = ? WHERE task_id = ?",
   ).run(next, notBefore, end.state === "succeeded" ? null : reason, now, final ? now : null, run.task_id);
+  if (next === "dead" || next === "cancelled") blockDependents(db, run.task_id, now, "controller");
   recordEvent(
     db,
     {

@@ -1,6 +1,7 @@
 import type { TaskSpec } from "../spec/parse.ts";
 import type { Db } from "./db.ts";
 import { recordEvent } from "./events.ts";
+import { blockDependents, unblockTasks } from "./healing.ts";
 import { type RunRow, runsOfTask } from "./runs.ts";
 
 export const TASK_STATUSES = [
@@ -37,13 +38,19 @@ export interface TaskRow {
   finished_at: number | null;
   /** The spec's `x-…` keys as JSON text, or null. */
   extra: string | null;
+  /** The spec's own max_attempts (null: it took the config default); auto_revive never passes it. */
+  own_max_attempts: number | null;
+  /** A cancel asked for while a run was active, not yet carried out on the node. */
+  cancel_requested_at: number | null;
+  /** Times the guardian revived it (retry.auto_revive). */
+  revivals: number;
 }
 
 /** Insert a validated batch; call inside store.tx so it lands whole or not at all. */
 export function insertTasks(db: Db, specs: TaskSpec[], defaultMaxAttempts: number, now: number): void {
   const task = db.query(
     `INSERT INTO tasks (task_id, project, priority, estimated_minutes, executor, command, body, source, timeout_ms,
-       max_attempts, created_at, updated_at, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       max_attempts, created_at, updated_at, extra, own_max_attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const dep = db.query("INSERT OR IGNORE INTO task_deps (task_id, depends_on) VALUES (?, ?)");
   const path = db.query("INSERT OR IGNORE INTO task_paths (task_id, path) VALUES (?, ?)");
@@ -62,6 +69,7 @@ export function insertTasks(db: Db, specs: TaskSpec[], defaultMaxAttempts: numbe
       now,
       now,
       s.extra ? JSON.stringify(s.extra) : null,
+      s.max_attempts,
     );
     for (const d of s.depends_on) dep.run(s.task_id, d);
     for (const p of s.modifies) path.run(s.task_id, p);
@@ -158,22 +166,60 @@ export function countByStatus(db: Db): Record<TaskStatus, number> {
   return out;
 }
 
-export type TaskChange = { ok: true; from: string } | { ok: false; error: string };
+export type TaskChange =
+  | {
+      ok: true;
+      from: string;
+      /** `cancelling`: a run is active; the controller kills it, then the task is cancelled. */
+      to: "cancelled" | "cancelling" | "pending";
+      /** The node a cancelling task's run is on. */
+      node?: string;
+    }
+  | { ok: false; error: string };
 
-/** Any non-final status → cancelled. A running run is killed by the reaper (an orphan now). */
-export function cancelTask(db: Db, id: string, now: number): TaskChange {
-  const t = db.query("SELECT status FROM tasks WHERE task_id = ?").get(id) as { status: string } | null;
+/**
+ * Cancel a task that has not finished. Without an active run it is cancelled now, and its
+ * dependents blocked in the same transaction. With one, the cancel is requested: the running
+ * controller kills the run on its node at its next scheduler tick (src/loops/cancel.ts) and
+ * only then marks the task cancelled, so `cancelled` always means the kill was sent.
+ */
+export function cancelTask(db: Db, id: string, now: number, source = "cli"): TaskChange {
+  const t = db.query("SELECT status, cancel_requested_at FROM tasks WHERE task_id = ?").get(id) as {
+    status: string;
+    cancel_requested_at: number | null;
+  } | null;
   if (!t) return { ok: false, error: `no task named "${id}"` };
   if ((FINAL_STATUSES as readonly string[]).includes(t.status)) {
     return { ok: false, error: `task "${id}" is already final (${t.status})` };
+  }
+  const run = db
+    .query(
+      "SELECT node FROM runs WHERE task_id = ? AND state IN ('launching','dispatched','running') ORDER BY attempt DESC LIMIT 1",
+    )
+    .get(id) as { node: string } | null;
+  if (run) {
+    if (t.cancel_requested_at === null) {
+      db.query("UPDATE tasks SET cancel_requested_at = ?, updated_at = ? WHERE task_id = ?").run(
+        now,
+        now,
+        id,
+      );
+      recordEvent(
+        db,
+        { kind: "task_cancel_requested", source, task_id: id, node: run.node, data: { from: t.status } },
+        now,
+      );
+    }
+    return { ok: true, from: t.status, to: "cancelling", node: run.node };
   }
   db.query("UPDATE tasks SET status = 'cancelled', updated_at = ?, finished_at = ? WHERE task_id = ?").run(
     now,
     now,
     id,
   );
-  recordEvent(db, { kind: "task_cancelled", source: "cli", task_id: id, data: { from: t.status } }, now);
-  return { ok: true, from: t.status };
+  recordEvent(db, { kind: "task_cancelled", source, task_id: id, data: { from: t.status } }, now);
+  blockDependents(db, id, now, source);
+  return { ok: true, from: t.status, to: "cancelled" };
 }
 
 /** failed / dead / cancelled / blocked → pending, with one more attempt allowed. */
@@ -192,8 +238,10 @@ export function retryTask(db: Db, id: string, now: number): TaskChange {
   }
   db.query(
     `UPDATE tasks SET status = 'pending', not_before = 0, blocked_by = NULL, finished_at = NULL, updated_at = ?,
-       max_attempts = MAX(max_attempts, attempts + 1) WHERE task_id = ?`,
+       cancel_requested_at = NULL, max_attempts = MAX(max_attempts, attempts + 1) WHERE task_id = ?`,
   ).run(now, id);
   recordEvent(db, { kind: "task_retried", source: "cli", task_id: id, data: { from: t.status } }, now);
-  return { ok: true, from: t.status };
+  // Its dependents blocked on it wait again now, not at the guardian's next cycle.
+  unblockTasks(db, now);
+  return { ok: true, from: t.status, to: "pending" };
 }

@@ -67,7 +67,7 @@ test("status and health believe only their own store's controller; reads never c
   // B is configured for A's port but has no store: A is not its controller, and nothing is created.
   const b = setup([`http: { port: ${port} }`]);
   const st = oyster(["status"], { cwd: b });
-  expect(st.code).toBe(1);
+  expect(st.code).toBe(3); // its controller is down (issue 11.6)
   expect(st.stderr).toContain(`instance ${up.controller.health?.instance_id}`);
   expect(st.stderr).toContain("is not this config's: there is no store at");
   const h = oyster(["health"], { cwd: b });
@@ -93,7 +93,7 @@ test("status and health believe only their own store's controller; reads never c
   pb.kill("SIGTERM");
   await pb.exited;
   const after = oyster(["status"], { cwd: b });
-  expect(after.code).toBe(0);
+  expect(after.code).toBe(3);
   expect(after.stdout).toContain("controller  DOWN");
   expect(after.stdout).toContain(`is not the controller of ${join(b, "o.db")}`);
   expect(oyster(["health"], { cwd: b }).code).toBe(1);

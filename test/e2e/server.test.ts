@@ -269,7 +269,7 @@ describe("oyster run's HTTP server", () => {
       expect(c.p.exitCode).toBeNull();
       // The squatter answers, but not as a controller: status falls back to the store and says so.
       const st = oyster(["status"], { cwd });
-      expect(st.code).toBe(0);
+      expect(st.code).toBe(3); // down, like systemctl status (issue 11.6)
       expect(st.stdout).toContain("controller  DOWN");
       expect(st.stdout).toContain("1 succeeded");
     } finally {
@@ -305,7 +305,7 @@ describe("oyster run's HTTP server", () => {
     expect(Date.now() - t0).toBeLessThan(10_000);
     // Down now: status reads the store and says so; health fails.
     const st = oyster(["status"], { cwd });
-    expect(st.code).toBe(0);
+    expect(st.code).toBe(3);
     expect(st.stdout).toContain("controller  DOWN");
     expect(oyster(["health"], { cwd }).code).toBe(1);
   }, 20_000);
