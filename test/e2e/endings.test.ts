@@ -233,7 +233,7 @@ describe("tasks cancel on a running task", () => {
     // The CLI said cancelled only after the kill was sent: the run is over in the store too.
     expect(q("SELECT state FROM runs WHERE task_id = 'work'")).toEqual([{ state: "cancelled" }]);
     expect(q("SELECT status FROM tasks WHERE task_id = 'work'")).toEqual([{ status: "cancelled" }]);
-    await waitFor("the executor's process group gone", () => gone(-pid), { timeoutMs: 5_000 });
+    await waitFor("the executor's process group gone", () => gone(-pid), { timeoutMs: 15_000 });
     expect(Date.now() - t0).toBeLessThan(8_000);
     // The ledger: one start, and nothing written since the group was gone.
     const file = findOne(dir, ledger);
@@ -251,7 +251,7 @@ describe("tasks cancel on a running task", () => {
     const r = oyster(["tasks", "cancel", "api", "--api"], { cwd: dir });
     expect(r.stderr).toBe("");
     expect(r.stdout).toBe("api: running → cancelled (killed on local)\n");
-    await waitFor("the executor's process group gone", () => gone(-pid), { timeoutMs: 5_000 });
+    await waitFor("the executor's process group gone", () => gone(-pid), { timeoutMs: 15_000 });
     // Requested through the API, then the kill sent and the run ended (in either order).
     expect(q("SELECT kind, source FROM events WHERE kind LIKE '%cancel%' ORDER BY kind")).toEqual([
       { kind: "cancel_kill_sent", source: "controller" },
@@ -282,7 +282,7 @@ describe("tasks cancel on a running task", () => {
       () =>
         q<{ status: string }>("SELECT status FROM tasks WHERE task_id = 'hold'")[0]?.status === "cancelled",
     );
-    await waitFor("the executor gone", () => gone(-pid), { timeoutMs: 5_000 });
+    await waitFor("the executor gone", () => gone(-pid), { timeoutMs: 15_000 });
     again.p.kill("SIGTERM");
     await again.p.exited;
   }, 40_000);
@@ -371,7 +371,7 @@ describe("tasks cancel when the node does not answer", () => {
         q<{ status: string }>("SELECT status FROM tasks WHERE task_id = 'far'")[0]?.status === "cancelled",
       { timeoutMs: 20_000 },
     );
-    await waitFor("the executor gone", () => gone(-onNode.pid), { timeoutMs: 5_000 });
+    await waitFor("the executor gone", () => gone(-onNode.pid), { timeoutMs: 15_000 });
     run.p.kill("SIGTERM");
     expect(await run.p.exited).toBe(0);
   }, 60_000);
