@@ -34,7 +34,8 @@ function setup(extra: string[] = []): string {
     join(dir.path, "oyster.yaml"),
     [
       "store: ./o.db",
-      `http: { token: ${TOKEN} }`,
+      // A port of its own: until the controller has written its URL, the CLI asks http.port.
+      `http: { port: 0, token: ${TOKEN} }`,
       "nodes: [{ name: local, transport: local, slots: 2, oyster_home: ./node-home }]",
       "loops: { scheduler: { interval: 100ms }, reaper: { interval: 200ms }, factory: { interval: 200ms } }",
       ...extra,

@@ -30,6 +30,8 @@ function setup(extra: string[] = []) {
     [
       "store: ./o.db",
       "nodes: [{ name: local, transport: local, slots: 1, oyster_home: ./node-home }]",
+      // A port of its own: until the controller has written its URL, the CLI asks http.port.
+      ...(extra.some((l) => l.startsWith("http:")) ? [] : ["http: { port: 0 }"]),
       ...extra,
       "",
     ].join("\n"),

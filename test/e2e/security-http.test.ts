@@ -34,6 +34,8 @@ function setup(extra: string[] = []) {
       "store: ./o.db",
       "nodes: [{ name: local, transport: local, slots: 2, oyster_home: ./node-home }]",
       "loops: { scheduler: { interval: 100ms } }",
+      // A port of its own: until the controller has written its URL, the CLI asks http.port.
+      ...(extra.some((l) => l.startsWith("http:")) ? [] : ["http: { port: 0 }"]),
       ...extra,
       "",
     ].join("\n"),
@@ -144,7 +146,7 @@ describe("the controller's HTTP door", () => {
   }, 30_000);
 
   test("a short token is refused for a bind beyond loopback, before anything is written", () => {
-    const cwd = setup(['http: { host: "0.0.0.0", token: "short-token" }']);
+    const cwd = setup(['http: { host: "0.0.0.0", port: 0, token: "short-token" }']);
     const r = oyster(["run", "--port", "0"], { cwd, timeoutMs: 10_000 });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("has only 11 characters: use at least 16");
@@ -153,7 +155,7 @@ describe("the controller's HTTP door", () => {
 
   test("beyond loopback, reads need the token too while /health, /ready and /metrics stay open", async () => {
     const token = "a-long-enough-token-for-the-test";
-    const cwd = setup(['http: { host: "0.0.0.0" }']);
+    const cwd = setup(['http: { host: "0.0.0.0", port: 0 }']);
     start(cwd, { OYSTER_HTTP_TOKEN: token });
     const url = await urlOf(cwd, { OYSTER_HTTP_TOKEN: token });
     const local = url.replace("0.0.0.0", "127.0.0.1");
