@@ -2,7 +2,7 @@ import { afterAll, afterEach, expect, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { cleanEnv, OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
 import { storeReader } from "../helpers/store.ts";
 
 /**
@@ -40,7 +40,12 @@ function setup(extra: string[] = []) {
 }
 
 function start(cwd: string) {
-  const p = Bun.spawn([OYSTER_BIN, "run", "--port", "0"], { cwd, stdout: "ignore", stderr: "ignore" });
+  const p = Bun.spawn([OYSTER_BIN, "run", "--port", "0"], {
+    cwd,
+    stdout: "ignore",
+    stderr: "ignore",
+    env: cleanEnv(),
+  });
   procs.push(p);
   return p;
 }

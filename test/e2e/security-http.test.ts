@@ -2,7 +2,7 @@ import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { cleanEnv, OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
 import { storeReader } from "../helpers/store.ts";
 
 /**
@@ -44,14 +44,11 @@ function setup(extra: string[] = []) {
 }
 
 function start(cwd: string, env: Record<string, string> = {}) {
-  const clean: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env))
-    if (v !== undefined && !k.startsWith("OYSTER_")) clean[k] = v;
   const p = Bun.spawn([OYSTER_BIN, "run", "--port", "0"], {
     cwd,
     stdout: "ignore",
     stderr: "ignore",
-    env: { ...clean, NO_COLOR: "1", ...env },
+    env: cleanEnv({ NO_COLOR: "1", ...env }),
   });
   procs.push(p);
   return p;

@@ -2,7 +2,7 @@ import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { OYSTER_BIN, oyster, REPO_ROOT, tempDir, waitFor } from "../helpers/cli.ts";
+import { cleanEnv, OYSTER_BIN, oyster, REPO_ROOT, tempDir, waitFor } from "../helpers/cli.ts";
 import { storeReader } from "../helpers/store.ts";
 
 /**
@@ -49,7 +49,7 @@ function start(cwd: string, env: Record<string, string> = {}, args: string[] = [
     cwd,
     stdout: "pipe",
     stderr: "pipe",
-    env: { ...process.env, NO_COLOR: "1", ...env },
+    env: cleanEnv({ NO_COLOR: "1", ...env }),
   });
   procs.push(p);
   let err = "";
@@ -158,7 +158,7 @@ describe("oyster run's HTTP server", () => {
     const w = Bun.spawn([OYSTER_BIN, "status", "--watch", "--json", "--interval", "0.2"], {
       cwd,
       stdout: "pipe",
-      env: { ...process.env, NO_COLOR: "1" },
+      env: cleanEnv({ NO_COLOR: "1" }),
     });
     const reader = (w.stdout as ReadableStream<Uint8Array>).getReader();
     let out = "";
