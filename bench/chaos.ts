@@ -19,7 +19,7 @@ import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Subprocess } from "bun";
-import { OYSTER_BIN, tempDir, waitFor } from "../test/helpers/cli.ts";
+import { cleanEnv, OYSTER_BIN, tempDir, waitFor } from "../test/helpers/cli.ts";
 import { type SshNode, startSshNode } from "../test/helpers/sshd.ts";
 
 const { values } = parseArgs({
@@ -63,7 +63,7 @@ function startController(): void {
     cwd: dir.path,
     stdout: "ignore",
     stderr: Bun.file(join(dir.path, "controller.log")),
-    env: { ...process.env, NO_COLOR: "1" },
+    env: cleanEnv({ NO_COLOR: "1" }),
   });
 }
 
@@ -172,7 +172,7 @@ function writeSpecs(): void {
   }
   const r = Bun.spawnSync([OYSTER_BIN, "submit", specs], {
     cwd: dir.path,
-    env: { ...process.env, NO_COLOR: "1" },
+    env: cleanEnv({ NO_COLOR: "1" }),
   });
   if (r.exitCode !== 0) throw new Error(`submit failed: ${r.stderr.toString()}`);
 }

@@ -9,7 +9,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { formatTable } from "../src/cli/table.ts";
 import { SPEC_LIMITS } from "../src/spec/limits.ts";
-import { OYSTER_BIN, oyster, tempDir, waitFor } from "../test/helpers/cli.ts";
+import { cleanEnv, OYSTER_BIN, oyster, tempDir, waitFor } from "../test/helpers/cli.ts";
 
 const TARGET_P99_MS = 50;
 const TOKEN = "bench-token";
@@ -24,7 +24,8 @@ writeFileSync(
   join(dir.path, "oyster.yaml"),
   [
     "store: ./o.db",
-    `http: { token: ${TOKEN} }`,
+    // A port of its own: until the controller has written its URL, `oyster status` asks http.port.
+    `http: { port: 0, token: ${TOKEN} }`,
     "nodes: [{ name: local, transport: local, slots: 2, oyster_home: ./node-home }]",
     "loops: { scheduler: { interval: 100ms }, reaper: { interval: 200ms } }",
     "",
@@ -34,7 +35,7 @@ const proc = Bun.spawn([OYSTER_BIN, "run", "--port", "0"], {
   cwd: dir.path,
   stdout: "ignore",
   stderr: "ignore",
-  env: { ...process.env, NO_COLOR: "1" },
+  env: cleanEnv({ NO_COLOR: "1" }),
 });
 
 interface Row {

@@ -10,7 +10,7 @@ import { Database } from "bun:sqlite";
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { OYSTER_BIN, tempDir, waitFor } from "../test/helpers/cli.ts";
+import { cleanEnv, OYSTER_BIN, tempDir, waitFor } from "../test/helpers/cli.ts";
 import { type SshNode, startSshNode } from "../test/helpers/sshd.ts";
 
 const arg = (name: string, def: number) => {
@@ -43,7 +43,12 @@ try {
     ...nodes.map((n) => `  - ${JSON.stringify({ ...n.nodeConfig(), slots: SLOTS })}`),
   ].join("\n");
   writeFileSync(join(work, "oyster.yaml"), `${yaml}\n`);
-  const ctl = Bun.spawn([OYSTER_BIN, "run", "--quiet"], { cwd: work, stdout: "ignore", stderr: "inherit" });
+  const ctl = Bun.spawn([OYSTER_BIN, "run", "--quiet"], {
+    cwd: work,
+    stdout: "ignore",
+    stderr: "inherit",
+    env: cleanEnv(),
+  });
   const rss = () =>
     Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${ctl.pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
   await waitFor("the store", () => Bun.file(join(work, "bench.db")).exists(), { timeoutMs: 10_000 });
@@ -55,7 +60,12 @@ try {
   );
   await Bun.sleep(2_000);
   const idleMb = rss();
-  const submit = Bun.spawnSync([OYSTER_BIN, "submit", specs], { cwd: work, stdout: "pipe", stderr: "pipe" });
+  const submit = Bun.spawnSync([OYSTER_BIN, "submit", specs], {
+    cwd: work,
+    stdout: "pipe",
+    stderr: "pipe",
+    env: cleanEnv(),
+  });
   if (submit.exitCode !== 0) throw new Error(`submit failed: ${submit.stderr}`);
   await waitFor(
     "all tasks done",

@@ -1,7 +1,7 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { OYSTER_BIN, tempDir, waitFor } from "../test/helpers/cli.ts";
+import { cleanEnv, OYSTER_BIN, tempDir, waitFor } from "../test/helpers/cli.ts";
 import { type SshNode, startSshNode } from "../test/helpers/sshd.ts";
 
 /**
@@ -74,7 +74,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       cwd: dir.path,
       stdout: "ignore",
       stderr: "pipe",
-      env: { ...process.env, NO_COLOR: "1" },
+      env: cleanEnv({ NO_COLOR: "1" }),
     });
     void (async () => {
       const dec = new TextDecoder();
@@ -104,7 +104,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
             cwd: dir.path,
             stdout: "pipe",
             stderr: "pipe",
-            env: { ...process.env, NO_COLOR: "1" },
+            env: cleanEnv({ NO_COLOR: "1" }),
           });
           const [out, err] = await Promise.all([
             new Response(p.stdout).text(),

@@ -80,6 +80,13 @@ async function requestJson<T>(
   opts: { method: "GET" | "POST"; timeoutMs: number; token: string | null; body?: string },
 ): Promise<{ status: number; body: T }> {
   const { timeoutMs } = opts;
+  // Port 0 is what http.port says when `oyster run` picks a free port and records it in the
+  // store; with no URL recorded there is nobody to ask, and a connect to port 0 would only
+  // reach whatever the OS makes of it.
+  if (portOf(url) === "0")
+    throw new ControllerUnreachable(
+      `controller not reachable at ${originOf(url)}: port 0 cannot be asked — with http.port 0, \`oyster run\` picks a free port and records its URL in the store, and none is recorded (is \`oyster run\` running?)`,
+    );
   const headers: Record<string, string> = {};
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   if (opts.body !== undefined) headers["content-type"] = "application/json";
@@ -108,6 +115,14 @@ async function requestJson<T>(
     throw new ControllerUnreachable(
       `${url} answered ${res.status} with something that is not JSON (is another program on that port?)`,
     );
+  }
+}
+
+function portOf(url: string): string | null {
+  try {
+    return new URL(url).port;
+  } catch {
+    return null; // not a URL: fetch says what is wrong with it
   }
 }
 

@@ -2,7 +2,7 @@ import { Database } from "bun:sqlite";
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { cleanEnv, OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
 
 /**
  * The controller end to end on the embedded `local` node: a DAG with shared `modifies` paths,
@@ -59,7 +59,7 @@ describe("oyster run on the local node", () => {
 
     const run = Bun.spawn([OYSTER_BIN, "run", "--until-done"], {
       cwd: dir.path,
-      env: { ...process.env, ...env, NO_COLOR: "1" },
+      env: cleanEnv({ ...env, NO_COLOR: "1" }),
       stdout: "pipe",
       stderr: "pipe",
     });
@@ -104,7 +104,7 @@ describe("oyster run on the local node", () => {
     expect(oyster(["drain", "on"], { cwd: dir.path, env }).stdout).toContain("drain is on");
     const run = Bun.spawn([OYSTER_BIN, "run"], {
       cwd: dir.path,
-      env: { ...process.env, ...env },
+      env: cleanEnv({ ...env }),
       stdout: "ignore",
       stderr: "pipe",
     });

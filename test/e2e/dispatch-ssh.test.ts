@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { cleanEnv, OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
 import { type SshNode, startSshNode } from "../helpers/sshd.ts";
 
 /**
@@ -51,7 +51,7 @@ beforeAll(async () => {
     cwd: dir.path,
     stdout: "ignore",
     stderr: "pipe",
-    env: { ...process.env, NO_COLOR: "1" },
+    env: cleanEnv({ NO_COLOR: "1" }),
   });
   await waitFor("three nodes online", () => count("SELECT COUNT(*) AS n FROM nodes WHERE online = 1") === 3, {
     timeoutMs: 20_000,
@@ -180,6 +180,7 @@ describe("dispatch over SSH", () => {
         cwd: other.path,
         stdout: "ignore",
         stderr: "pipe",
+        env: cleanEnv(),
       });
       let err = "";
       const reader = (ctl.stderr as ReadableStream<Uint8Array>).getReader();

@@ -2,7 +2,7 @@ import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { cleanEnv, OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
 import { storeReader } from "../helpers/store.ts";
 
 /**
@@ -34,7 +34,8 @@ function setup(extra: string[] = []): string {
     join(dir.path, "oyster.yaml"),
     [
       "store: ./o.db",
-      `http: { token: ${TOKEN} }`,
+      // A port of its own: until the controller has written its URL, the CLI asks http.port.
+      `http: { port: 0, token: ${TOKEN} }`,
       "nodes: [{ name: local, transport: local, slots: 2, oyster_home: ./node-home }]",
       "loops: { scheduler: { interval: 100ms }, reaper: { interval: 200ms }, factory: { interval: 200ms } }",
       ...extra,
@@ -49,7 +50,7 @@ async function controller(cwd: string): Promise<string> {
     cwd,
     stdout: "ignore",
     stderr: "ignore",
-    env: { ...process.env, NO_COLOR: "1" },
+    env: cleanEnv({ NO_COLOR: "1" }),
   });
   procs.push(p);
   return waitFor("the controller's URL", () => {

@@ -2,7 +2,7 @@ import { Database } from "bun:sqlite";
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { OYSTER_BIN, oyster, tempDir } from "../helpers/cli.ts";
+import { cleanEnv, OYSTER_BIN, oyster, tempDir } from "../helpers/cli.ts";
 
 /**
  * Issue 10.8 on the built binary: what a command prints reaches a pipe whole before the process
@@ -18,7 +18,7 @@ function throughPipe(args: string[], stream: "stdout" | "stderr" = "stdout") {
   const script = `"$0" "$@" ${redirect} | cat; exit "\${PIPESTATUS[0]}"`;
   const p = Bun.spawnSync(["bash", "-c", script, OYSTER_BIN, ...args], {
     cwd: dir.path,
-    env: { ...process.env, NO_COLOR: "1" },
+    env: cleanEnv({ NO_COLOR: "1" }),
     stdout: "pipe",
     stderr: "pipe",
     timeout: 60_000,

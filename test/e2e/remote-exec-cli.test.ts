@@ -1,5 +1,5 @@
 import { afterAll, expect, test } from "bun:test";
-import { OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { cleanEnv, OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
 
 /** `oyster exec` from the built binary, as a node runs it. */
 const home = tempDir("oyster-exec-cli-");
@@ -16,7 +16,7 @@ afterAll(() => {
 function startRun(req: unknown) {
   const p = Bun.spawnSync([OYSTER_BIN, "exec", "start", "--home", home.path], {
     stdin: Buffer.from(JSON.stringify(req)),
-    env: { ...process.env, OYSTER_HEARTBEAT_MS: "100" },
+    env: cleanEnv({ OYSTER_HEARTBEAT_MS: "100" }),
   });
   return { code: p.exitCode, stdout: p.stdout.toString(), stderr: p.stderr.toString() };
 }

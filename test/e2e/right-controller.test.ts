@@ -2,7 +2,7 @@ import { afterAll, afterEach, expect, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { cleanEnv, OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
 import { storeReader } from "../helpers/store.ts";
 
 /**
@@ -30,6 +30,8 @@ function setup(extra: string[] = []) {
     [
       "store: ./o.db",
       "nodes: [{ name: local, transport: local, slots: 1, oyster_home: ./node-home }]",
+      // A port of its own: until the controller has written its URL, the CLI asks http.port.
+      ...(extra.some((l) => l.startsWith("http:")) ? [] : ["http: { port: 0 }"]),
       ...extra,
       "",
     ].join("\n"),
@@ -38,7 +40,12 @@ function setup(extra: string[] = []) {
 }
 
 function start(cwd: string) {
-  const p = Bun.spawn([OYSTER_BIN, "run", "--port", "0"], { cwd, stdout: "ignore", stderr: "ignore" });
+  const p = Bun.spawn([OYSTER_BIN, "run", "--port", "0"], {
+    cwd,
+    stdout: "ignore",
+    stderr: "ignore",
+    env: cleanEnv(),
+  });
   procs.push(p);
   return p;
 }

@@ -2,7 +2,7 @@ import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { cleanEnv, OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
 import { storeReader } from "../helpers/store.ts";
 
 /**
@@ -34,6 +34,8 @@ function setup(extra: string[] = []) {
       "store: ./o.db",
       "nodes: [{ name: local, transport: local, slots: 2, oyster_home: ./node-home }]",
       "loops: { scheduler: { interval: 100ms } }",
+      // A port of its own: until the controller has written its URL, the CLI asks http.port.
+      ...(extra.some((l) => l.startsWith("http:")) ? [] : ["http: { port: 0 }"]),
       ...extra,
       "",
     ].join("\n"),
@@ -42,14 +44,11 @@ function setup(extra: string[] = []) {
 }
 
 function start(cwd: string, env: Record<string, string> = {}) {
-  const clean: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env))
-    if (v !== undefined && !k.startsWith("OYSTER_")) clean[k] = v;
   const p = Bun.spawn([OYSTER_BIN, "run", "--port", "0"], {
     cwd,
     stdout: "ignore",
     stderr: "ignore",
-    env: { ...clean, NO_COLOR: "1", ...env },
+    env: cleanEnv({ NO_COLOR: "1", ...env }),
   });
   procs.push(p);
   return p;
@@ -144,7 +143,7 @@ describe("the controller's HTTP door", () => {
   }, 30_000);
 
   test("a short token is refused for a bind beyond loopback, before anything is written", () => {
-    const cwd = setup(['http: { host: "0.0.0.0", token: "short-token" }']);
+    const cwd = setup(['http: { host: "0.0.0.0", port: 0, token: "short-token" }']);
     const r = oyster(["run", "--port", "0"], { cwd, timeoutMs: 10_000 });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("has only 11 characters: use at least 16");
@@ -153,7 +152,7 @@ describe("the controller's HTTP door", () => {
 
   test("beyond loopback, reads need the token too while /health, /ready and /metrics stay open", async () => {
     const token = "a-long-enough-token-for-the-test";
-    const cwd = setup(['http: { host: "0.0.0.0" }']);
+    const cwd = setup(['http: { host: "0.0.0.0", port: 0 }']);
     start(cwd, { OYSTER_HTTP_TOKEN: token });
     const url = await urlOf(cwd, { OYSTER_HTTP_TOKEN: token });
     const local = url.replace("0.0.0.0", "127.0.0.1");

@@ -2,7 +2,7 @@ import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { OYSTER_BIN, oyster, REPO_ROOT, tempDir, waitFor } from "../helpers/cli.ts";
+import { cleanEnv, OYSTER_BIN, oyster, REPO_ROOT, tempDir, waitFor } from "../helpers/cli.ts";
 import { storeReader } from "../helpers/store.ts";
 
 /**
@@ -35,6 +35,8 @@ function setup(extra: string[] = []) {
     [
       "store: ./o.db",
       "nodes: [{ name: local, transport: local, slots: 2, oyster_home: ./node-home }]",
+      // A port of its own: until the controller has written its URL, the CLI asks http.port.
+      ...(extra.some((l) => l.startsWith("http:")) ? [] : ["http: { port: 0 }"]),
       ...extra,
       "",
     ].join("\n"),
@@ -47,7 +49,7 @@ function start(cwd: string, env: Record<string, string> = {}, args: string[] = [
     cwd,
     stdout: "pipe",
     stderr: "pipe",
-    env: { ...process.env, NO_COLOR: "1", ...env },
+    env: cleanEnv({ NO_COLOR: "1", ...env }),
   });
   procs.push(p);
   let err = "";
@@ -156,7 +158,7 @@ describe("oyster run's HTTP server", () => {
     const w = Bun.spawn([OYSTER_BIN, "status", "--watch", "--json", "--interval", "0.2"], {
       cwd,
       stdout: "pipe",
-      env: { ...process.env, NO_COLOR: "1" },
+      env: cleanEnv({ NO_COLOR: "1" }),
     });
     const reader = (w.stdout as ReadableStream<Uint8Array>).getReader();
     let out = "";
@@ -172,7 +174,7 @@ describe("oyster run's HTTP server", () => {
   });
 
   test("with http.token, a mutating request without it gets 401 and changes nothing", async () => {
-    const cwd = setup(['http: { token: "s3cret" }', "loops: { scheduler: { interval: 100ms } }"]);
+    const cwd = setup(['http: { port: 0, token: "s3cret" }', "loops: { scheduler: { interval: 100ms } }"]);
     start(cwd);
     const url = await urlOf(cwd);
     const post = (path: string, body: string, auth?: string) =>
@@ -311,7 +313,7 @@ describe("oyster run's HTTP server", () => {
   }, 20_000);
 
   test("binding beyond loopback with a short token refuses to start", () => {
-    const cwd = setup(['http: { host: "0.0.0.0", token: "s3cret" }']);
+    const cwd = setup(['http: { host: "0.0.0.0", port: 0, token: "s3cret" }']);
     const r = oyster(["run", "--port", "0"], { cwd, timeoutMs: 10_000 });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("use at least 16");

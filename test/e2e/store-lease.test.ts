@@ -186,7 +186,8 @@ describe("backups and read-only reading", () => {
     mounts.push(ro);
     copyFileSync(join(cwd, "o.db"), join(ro, "o.db"));
     expect(Bun.spawnSync(["mount", "-o", "remount,ro", ro]).exitCode).toBe(0);
-    const env = { OYSTER_STORE: join(ro, "o.db"), OYSTER_HTTP_PORT: "1" };
+    // Port 0 is never asked (no controller to find); port 1 was whatever listens there.
+    const env = { OYSTER_STORE: join(ro, "o.db"), OYSTER_HTTP_PORT: "0" };
     const tasks = oyster(["tasks"], { cwd, env });
     expect(tasks.stderr).toBe("");
     expect(tasks.code).toBe(0);
@@ -199,7 +200,7 @@ describe("backups and read-only reading", () => {
   test("read commands in an empty directory create no file", () => {
     const cwd = join(dir.path, "nothing");
     mkdirSync(cwd);
-    const env = { OYSTER_HTTP_PORT: "1" };
+    const env = { OYSTER_HTTP_PORT: "0" };
     for (const cmd of [["status"], ["tasks"], ["stats"], ["breaker"], ["store", "check"]]) {
       const r = oyster(cmd, { cwd, env });
       expect(r.code).not.toBe(0);

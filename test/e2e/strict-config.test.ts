@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { cleanEnv, OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
 
 /**
  * Issue 11.3 on the built binary: durations need a unit, config errors name the node and offer
@@ -61,7 +61,7 @@ describe("strict config and durations", () => {
     );
     const p = Bun.spawn([OYSTER_BIN, "run"], {
       cwd,
-      env: { ...process.env, NO_COLOR: "1", OYSTER_LOOPS_REAPER_UNHEALTHY_AFTER: "42m" },
+      env: cleanEnv({ NO_COLOR: "1", OYSTER_LOOPS_REAPER_UNHEALTHY_AFTER: "42m" }),
       stdout: "ignore",
       stderr: "ignore",
     });

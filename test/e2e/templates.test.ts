@@ -2,7 +2,7 @@ import { Database } from "bun:sqlite";
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { cleanEnv, OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
 
 /**
  * Issue 9.3 on the built binary: a placeholder inside a shell script is refused when the config
@@ -98,7 +98,7 @@ describe("shell templates", () => {
 
     const run = Bun.spawn([OYSTER_BIN, "run"], {
       cwd,
-      env: { ...process.env, ...env, NO_COLOR: "1" },
+      env: cleanEnv({ ...env, NO_COLOR: "1" }),
       stdout: "ignore",
       stderr: "pipe",
     });

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { OYSTER_BIN, oyster, tempDir } from "../helpers/cli.ts";
+import { cleanEnv, OYSTER_BIN, oyster, tempDir } from "../helpers/cli.ts";
 
 /**
  * Issue 9.7 on the built binary: ids and names from a spec that hold escape sequences are printed
@@ -45,7 +45,7 @@ describe("what reaches a terminal", () => {
 
     const p = Bun.spawn([OYSTER_BIN, "run", "--until-done"], {
       cwd: dir.path,
-      env: { ...process.env, ...env, NO_COLOR: "1" },
+      env: cleanEnv({ ...env, NO_COLOR: "1" }),
       stdout: "pipe",
       stderr: "pipe",
     });

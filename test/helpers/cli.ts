@@ -17,17 +17,26 @@ export interface CliResult {
   stderr: string;
 }
 
+/**
+ * The runner's environment without any OYSTER_* variable, then `extra`: every process a test
+ * starts gets this, so an operator's own OYSTER_CONFIG, OYSTER_STORE or OYSTER_HTTP_PORT never
+ * points a test's controller or CLI at their store or port instead of the test's own.
+ */
+export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env))
+    if (v !== undefined && !k.startsWith("OYSTER_")) env[k] = v;
+  return { ...env, ...extra };
+}
+
 /** Run the built binary to completion, with a clean OYSTER_* environment. */
 export function oyster(
   args: string[],
   opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number },
 ): CliResult {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env))
-    if (v !== undefined && !k.startsWith("OYSTER_")) env[k] = v;
   const p = Bun.spawnSync([OYSTER_BIN, ...args], {
     cwd: opts.cwd,
-    env: { ...env, NO_COLOR: "1", ...opts.env },
+    env: cleanEnv({ NO_COLOR: "1", ...opts.env }),
     stdout: "pipe",
     stderr: "pipe",
     timeout: opts.timeoutMs ?? 30_000,
@@ -61,6 +70,6 @@ export function spawnController(cwd: string, env: Record<string, string> = {}, a
     cwd,
     stdout: "ignore",
     stderr: "ignore",
-    env: { ...process.env, NO_COLOR: "1", ...env },
+    env: cleanEnv({ NO_COLOR: "1", ...env }),
   });
 }
