@@ -168,7 +168,7 @@ const logs = withExamples(
  * One systemd unit per service, separated by a blank line, each starting with its file name. A
  * remote service cannot be a unit here (it runs on its node): refused, naming it.
  */
-function perServiceUnits(plan: ReturnType<typeof planOrThrow>, base: string): string {
+function perServiceUnits(plan: ReturnType<typeof planOrThrow>, base: string, ownRun: boolean): string {
   const remote = plan.filter((p) => p.node);
   if (remote.length)
     throw new CliError(
@@ -190,6 +190,7 @@ function perServiceUnits(plan: ReturnType<typeof planOrThrow>, base: string): st
         restartDelayMs: p.cfg.backoff.initial,
         logFile: resolve(p.logFile),
         hasHealthCheck: p.cfg.health !== undefined,
+        childrenOutlive: ownRun,
       });
     })
     .join("\n");
@@ -237,7 +238,8 @@ export default withExamples(
           throw usageError(`--print-unit must be "systemd" or "launchd", got "${kind}"`);
         if (args["per-service"]) {
           if (kind !== "systemd") throw usageError("--per-service is for --print-unit systemd only");
-          process.stdout.write(perServiceUnits(plan, resolve(configBase(loaded.path))));
+          const ownRun = loaded.config.services.length === 0;
+          process.stdout.write(perServiceUnits(plan, resolve(configBase(loaded.path)), ownRun));
           return;
         }
         const argv = [...selfArgv(), "supervise", ...(loaded.path ? ["--config", resolve(loaded.path)] : [])];

@@ -87,6 +87,11 @@ export interface ServiceUnitOptions {
   /** Where the supervisor would write its output; systemd appends to the same file. */
   logFile: string;
   hasHealthCheck: boolean;
+  /**
+   * `oyster run` itself: the run wrappers of its tasks leave on purpose and must survive a
+   * restart of the controller, so systemd stops only the main process (KillMode=process).
+   */
+  childrenOutlive?: boolean;
 }
 
 /** Environment= assignments: `$` is not expanded there (unlike ExecStart), `%` is. */
@@ -111,8 +116,11 @@ WorkingDirectory=${systemdQuote(o.workingDirectory)}
 ExecStart=${o.argv.map(systemdQuote).join(" ")}
 ${env.join("")}Restart=always
 RestartSec=${Math.max(1, Math.ceil(o.restartDelayMs / 1000))}
-# SIGTERM to the whole group (its children too), SIGKILL after stop_timeout, as oyster supervise does.
-KillMode=control-group
+${
+  o.childrenOutlive
+    ? "# Only the controller is stopped: its tasks' run wrappers outlive it, as under oyster supervise.\nKillMode=process"
+    : "# SIGTERM to the whole group (its children too), SIGKILL after stop_timeout, as oyster supervise does.\nKillMode=control-group"
+}
 KillSignal=SIGTERM
 TimeoutStopSec=${Math.ceil(o.stopTimeoutMs / 1000)}
 StandardOutput=append:${o.logFile}

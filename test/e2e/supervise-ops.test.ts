@@ -259,6 +259,13 @@ describe("oyster supervise: services the same way", () => {
     expect(units[1]).toContain(`WorkingDirectory=${join(dir, "w")}`);
     expect(units[1]).toContain(`ExecStart=${join(dir, "w", "bin", "worker")} --fast`);
     expect(units[1]).toContain("systemd does not probe health.url");
+    // With no services: `oyster run` itself, whose tasks' run wrappers must outlive a restart.
+    writeFileSync(join(dir, "oyster.yaml"), "http: { port: 0 }\n");
+    const own = oyster(["supervise", "--print-unit", "systemd", "--per-service"], { cwd: dir });
+    expect(own.code).toBe(0);
+    expect(own.stdout).toMatch(/^# oyster-oyster-run\.service$/m);
+    expect(own.stdout).toContain(`ExecStart=${OYSTER_BIN} run --config ${join(dir, "oyster.yaml")}`);
+    expect(own.stdout).toContain("KillMode=process");
     const launchd = oyster(["supervise", "--print-unit", "launchd", "--per-service"], { cwd: dir });
     expect(launchd.code).toBe(2);
     expect(launchd.stderr).toContain("--per-service is for --print-unit systemd only");
