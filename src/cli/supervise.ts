@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { type ArgsDef, type CommandDef, defineCommand } from "citty";
 import { selfArgv } from "../node/self.ts";
+import { ServeError } from "../server/serve.ts";
 import {
   fetchSupervisorStatus,
   type ServiceAction,
@@ -11,10 +12,12 @@ import {
 import { follow, tailLines } from "../supervisor/follow.ts";
 import { LeftoversSurvive } from "../supervisor/leftovers.ts";
 import { SupervisorLocked } from "../supervisor/lock.ts";
+import { linePrefixer, mergeTails } from "../supervisor/logview.ts";
 import { configBase, planServices, ServicesConfigError } from "../supervisor/plan.ts";
 import { startSupervisor } from "../supervisor/supervisor.ts";
 import { SERVICES_HEADERS, servicesRows } from "../supervisor/table.ts";
-import { launchdPlist, systemdUnit } from "../supervisor/unit.ts";
+import { resolveTargets, serviceLabel } from "../supervisor/targets.ts";
+import { launchdPlist, serviceUnit, systemdUnit } from "../supervisor/unit.ts";
 import { terminalSafe } from "../terminal-safe.ts";
 import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
 import { cliConfig } from "./context.ts";
@@ -54,52 +57,144 @@ function actionCommand(action: ServiceAction, description: string): CommandDef<A
       args: {
         ...sharedArgs,
         ...jsonArg,
-        name: { type: "positional", required: true, description: "Service name" },
+        name: {
+          type: "positional",
+          required: true,
+          description: "Service name, NAME@node as the table prints it, or all",
+        },
       },
       async run({ args }) {
         const { config } = cliConfig(args);
-        const s = await serviceAction(config.state_dir, String(args.name), action).catch(notRunning);
-        if (args.json) printJson(s);
-        else
-          process.stdout.write(
-            `${terminalSafe(`${s.name}: ${s.status}`)}${s.pid ? ` (pid ${s.pid})` : ""}\n`,
+        const list = await fetchSupervisorStatus(config.state_dir).catch(notRunning);
+        if (!list)
+          throw new CliError(
+            `no supervisor is running (state dir ${config.state_dir}); start one with \`oyster supervise\``,
           );
+        const targets = resolveTargets(String(args.name), list);
+        if (!targets.ok) throw new CliError(targets.error, 1);
+        // One after another: `restart all` never takes every service down at once.
+        const done = [];
+        for (const t of targets.services) {
+          const st = await serviceAction(config.state_dir, t.name, action).catch(notRunning);
+          done.push(st);
+          if (!args.json)
+            process.stdout.write(
+              `${terminalSafe(`${serviceLabel(st)}: ${st.status}`)}${st.pid ? ` (pid ${st.pid})` : ""}\n`,
+            );
+        }
+        if (args.json) printJson(String(args.name) === "all" ? done : done[0]);
       },
     }),
-    [`oyster supervise ${action} reaper`],
+    [
+      `oyster supervise ${action} reaper`,
+      `oyster supervise ${action} worker@gpu1`,
+      `oyster supervise ${action} all`,
+    ],
   ) as CommandDef<ArgsDef>;
 }
 
 const logs = withExamples(
   defineCommand({
-    meta: { name: "logs", description: "Print a service's log file (-f to follow)" },
+    meta: {
+      name: "logs",
+      description: "Print a service's log (-f to follow); with no name, follow every service",
+    },
     args: {
       ...sharedArgs,
-      name: { type: "positional", required: true, description: "Service name" },
-      follow: { type: "boolean", alias: "f", description: "Keep printing new lines" },
+      name: {
+        type: "positional",
+        required: false,
+        description: "Service name, NAME@node, or all (the default)",
+      },
+      follow: {
+        type: "boolean",
+        alias: "f",
+        description: "Keep printing new lines (the default with no name; --no-follow to stop)",
+      },
       lines: { type: "string", alias: "n", default: "100", description: "How many lines to show first" },
     },
     async run({ args }) {
       const loaded = cliConfig(args);
       const plan = planOrThrow(loaded.config, loaded.path);
-      const svc = plan.find((p) => p.cfg.name === args.name);
-      if (!svc)
-        throw new CliError(
-          `no service named "${args.name}" (known: ${plan.map((p) => p.cfg.name).join(", ")})`,
-        );
+      const services = plan.map((p) => ({
+        name: p.cfg.name,
+        host: p.node?.name ?? "local",
+        file: p.logFile,
+      }));
+      const arg = args.name === undefined || args.name === "" ? "all" : String(args.name);
+      const targets = resolveTargets(arg, services);
+      if (!targets.ok) throw new CliError(targets.error, 1);
       const n = Number(args.lines);
       if (!Number.isInteger(n) || n < 0)
         throw usageError(`--lines must be a whole number, got "${args.lines}"`);
-      process.stdout.write(tailLines(svc.logFile, n));
-      if (!args.follow) return;
       const ac = new AbortController();
       process.once("SIGINT", () => ac.abort());
       process.once("SIGTERM", () => ac.abort());
-      await follow(svc.logFile, (s) => process.stdout.write(s), ac.signal);
+      const write = (s: string) => {
+        if (s) process.stdout.write(s);
+      };
+      if (arg !== "all") {
+        const file = targets.services[0]?.file ?? "";
+        write(terminalSafe(tailLines(file, n), { keepNewlines: true }));
+        if (args.follow) await follow(file, (s) => write(terminalSafe(s, { keepNewlines: true })), ac.signal);
+        return;
+      }
+      // Every service, each line prefixed with its name as the table prints it.
+      const width = Math.max(...targets.services.map((t) => serviceLabel(t).length));
+      write(
+        mergeTails(
+          targets.services.map((t) => ({ label: serviceLabel(t), text: tailLines(t.file, n) })),
+          width,
+        ),
+      );
+      if (args.follow === false) return;
+      await Promise.all(
+        targets.services.map((t) => {
+          const prefix = linePrefixer(serviceLabel(t), width);
+          return follow(t.file, (s) => write(prefix(s)), ac.signal);
+        }),
+      );
     },
   }),
-  ["oyster supervise logs reaper", "oyster supervise logs reaper -f"],
+  [
+    "oyster supervise logs",
+    "oyster supervise logs reaper",
+    "oyster supervise logs reaper -f",
+    "oyster supervise logs worker@gpu1 -n 20",
+  ],
 );
+
+/**
+ * One systemd unit per service, separated by a blank line, each starting with its file name. A
+ * remote service cannot be a unit here (it runs on its node): refused, naming it.
+ */
+function perServiceUnits(plan: ReturnType<typeof planOrThrow>, base: string, ownRun: boolean): string {
+  const remote = plan.filter((p) => p.node);
+  if (remote.length)
+    throw new CliError(
+      `--per-service prints units for this machine only; ${remote.map((p) => `"${p.cfg.name}" runs on node "${p.node?.name}"`).join(", ")} (install its unit on that node, or leave it to \`oyster supervise\`)`,
+      1,
+    );
+  return plan
+    .map((p) => {
+      const cwd = resolve(base, p.cfg.cwd ?? ".");
+      const [exe = "", ...rest] = p.cfg.command;
+      // systemd wants an absolute program path (or a bare name it looks up), not ./bin/api.
+      const program = exe.includes("/") ? resolve(cwd, exe) : exe;
+      return serviceUnit({
+        name: p.cfg.name,
+        argv: [program, ...rest],
+        workingDirectory: cwd,
+        env: p.cfg.env,
+        stopTimeoutMs: p.cfg.stop_timeout,
+        restartDelayMs: p.cfg.backoff.initial,
+        logFile: resolve(p.logFile),
+        hasHealthCheck: p.cfg.health !== undefined,
+        childrenOutlive: ownRun,
+      });
+    })
+    .join("\n");
+}
 
 function planOrThrow(config: Parameters<typeof planServices>[0], path: string | null) {
   try {
@@ -120,6 +215,10 @@ export default withExamples(
         description: "Print an OS service definition instead",
         valueHint: "systemd|launchd",
       },
+      "per-service": {
+        type: "boolean",
+        description: "With --print-unit systemd: one unit per local service instead, for systemd to own each",
+      },
     },
     subCommands: {
       status,
@@ -137,6 +236,12 @@ export default withExamples(
       if (kind !== undefined) {
         if (kind !== "systemd" && kind !== "launchd")
           throw usageError(`--print-unit must be "systemd" or "launchd", got "${kind}"`);
+        if (args["per-service"]) {
+          if (kind !== "systemd") throw usageError("--per-service is for --print-unit systemd only");
+          const ownRun = loaded.config.services.length === 0;
+          process.stdout.write(perServiceUnits(plan, resolve(configBase(loaded.path)), ownRun));
+          return;
+        }
         const argv = [...selfArgv(), "supervise", ...(loaded.path ? ["--config", resolve(loaded.path)] : [])];
         const opts = {
           argv,
@@ -153,6 +258,7 @@ export default withExamples(
         const refused =
           err instanceof ServicesConfigError ||
           err instanceof SupervisorLocked ||
+          err instanceof ServeError ||
           err instanceof LeftoversSurvive;
         if (refused || /already running/.test((err as Error).message))
           throw new CliError((err as Error).message, 1);
@@ -167,6 +273,9 @@ export default withExamples(
     "oyster supervise status",
     "oyster supervise restart reaper",
     "oyster supervise logs reaper -f",
+    "oyster supervise logs",
+    "oyster supervise restart all",
     "oyster supervise --print-unit systemd > /etc/systemd/system/oyster.service",
+    "oyster supervise --print-unit systemd --per-service",
   ],
 );

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { parseDuration } from "./duration.ts";
 import { duration, name } from "./fields.ts";
-import { serviceSchema } from "./services.ts";
+import { serviceSchema, superviseSchema } from "./services.ts";
 
 export const nodeSchema = z
   .object({
@@ -152,6 +152,7 @@ export const configSchema = z
       .strict()
       .prefault({}),
     services: z.array(serviceSchema).default([]),
+    supervise: superviseSchema,
   })
   .strict();
 

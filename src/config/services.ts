@@ -72,3 +72,31 @@ export const serviceSchema = z
 
 export type ServiceConfig = z.output<typeof serviceSchema>;
 export type ServiceHealthConfig = NonNullable<ServiceConfig["health"]>;
+
+const LOOPBACK = /^(localhost|::1|\[::1\]|127(\.\d{1,3}){3})$/;
+
+/**
+ * `supervise:` — the supervisor's own HTTP door (/health, /metrics for Prometheus). Loopback
+ * only: it has no token, and what it shows (service names, exits) is for this machine.
+ */
+export const superviseSchema = z
+  .object({
+    http: z
+      .object({
+        enabled: z.boolean().default(true),
+        host: z
+          .string()
+          .default("127.0.0.1")
+          .refine((h) => LOOPBACK.test(h), "must be a loopback address (127.0.0.1, ::1 or localhost)"),
+        /** 0: any free port; the bound URL is written to `<state_dir>/supervise-http.url`. */
+        port: z.number().int().min(0).max(65535).default(0),
+        /** Host names (optionally `name:port`) accepted besides loopback names, as http.allowed_hosts. */
+        allowed_hosts: z.array(z.string().min(1)).default([]),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .prefault({});
+
+export type SuperviseConfig = z.output<typeof superviseSchema>;

@@ -106,8 +106,8 @@ export function localRunner(
       });
       const target: Target = { stateDir: ctx.stateDir, name: svc.name, pgid };
       const piped = Promise.all([
-        pipeToLog(proc.stdout as ReadableStream<Uint8Array>, log),
-        pipeToLog(proc.stderr as ReadableStream<Uint8Array>, log),
+        pipeToLog(proc.stdout as ReadableStream<Uint8Array>, log, "stdout"),
+        pipeToLog(proc.stderr as ReadableStream<Uint8Array>, log, "stderr"),
       ]);
       let stopping: Promise<void> | null = null;
       const exited = proc.exited.then((code) => {

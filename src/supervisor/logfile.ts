@@ -10,6 +10,7 @@ import {
   writeSync,
 } from "node:fs";
 import { dirname } from "node:path";
+import { frameLine, LineFramer, type LogStream } from "./lines.ts";
 
 /**
  * A service's log file, rotated by size: `name.log` → `name.log.1` → … → `name.log.<keep>`.
@@ -41,9 +42,9 @@ export class RotatingLog {
     }
   }
 
-  /** A line from the supervisor itself, marked so it stands out among the service's output. */
+  /** A line from the supervisor itself (stream `oyster`), among the service's output. */
   note(msg: string): void {
-    this.write(`[oyster ${new Date().toISOString()}] ${msg}\n`);
+    this.write(frameLine(new Date(), "oyster", msg.replace(/\n/g, " ")));
   }
 
   private rotate(): void {
@@ -81,15 +82,18 @@ function openLog(path: string): number {
   return fd;
 }
 
-/** Copy a child's output stream into the log until it ends. */
+/** Copy a child's output stream into the log, line by line and marked, until it ends. */
 export async function pipeToLog(
   stream: ReadableStream<Uint8Array> | null | undefined,
   log: RotatingLog,
+  kind: LogStream,
 ): Promise<void> {
   if (!stream) return;
+  const lines = new LineFramer(log, kind);
   try {
-    for await (const chunk of stream) log.write(chunk);
+    for await (const chunk of stream) lines.push(chunk);
   } catch {
     // The stream breaks when the process dies; nothing to do.
   }
+  lines.end();
 }

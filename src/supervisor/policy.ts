@@ -16,9 +16,11 @@ export interface RestartLedger {
   streak: number;
   /** Delayed restarts in the current crash loop (the exponent of the next delay). */
   delayed: number;
+  /** The crash-loop alert of this loop has been sent. */
+  alerted: boolean;
 }
 
-export const freshLedger = (): RestartLedger => ({ streak: 0, delayed: 0 });
+export const freshLedger = (): RestartLedger => ({ streak: 0, delayed: 0, alerted: false });
 
 /** Record one failure; returns the delay before the next start and the new ledger. */
 export function onFailure(
@@ -26,9 +28,13 @@ export function onFailure(
   wasHealthy: boolean,
   cfg: BackoffConfig,
 ): { delayMs: number; ledger: RestartLedger } {
-  if (ledger.streak === 0 && wasHealthy) return { delayMs: 0, ledger: { streak: 1, delayed: 0 } };
+  if (ledger.streak === 0 && wasHealthy)
+    return { delayMs: 0, ledger: { streak: 1, delayed: 0, alerted: ledger.alerted } };
   const delayMs = backoffDelay(ledger.delayed, cfg);
-  return { delayMs, ledger: { streak: ledger.streak + 1, delayed: ledger.delayed + 1 } };
+  return {
+    delayMs,
+    ledger: { streak: ledger.streak + 1, delayed: ledger.delayed + 1, alerted: ledger.alerted },
+  };
 }
 
 /** initial × 2^n, capped at max. */
@@ -41,9 +47,18 @@ export function shouldReset(healthySince: number | null, now: number, cfg: Backo
   return healthySince !== null && now - healthySince >= cfg.reset_after;
 }
 
-/** Alert once per crash loop, when it reaches `alert_after_restarts`. */
-export function shouldAlert(streak: number, alertAfter: number): boolean {
-  return streak === alertAfter;
+/**
+ * The crash-loop alert: it fires when the restarts in a row exceed `alert_after_restarts` (the
+ * seed's "more than 10"), once per crash loop. The ledger remembers it; a loop that ends (the
+ * service stayed healthy for reset_after, or the operator restarted it) starts a fresh ledger,
+ * so the next loop alerts again.
+ */
+export function crashLoopAlert(
+  ledger: RestartLedger,
+  alertAfter: number,
+): { alert: boolean; ledger: RestartLedger } {
+  if (ledger.alerted || ledger.streak <= alertAfter) return { alert: false, ledger };
+  return { alert: true, ledger: { ...ledger, alerted: true } };
 }
 
 export interface HealthCounter {

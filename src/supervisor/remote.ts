@@ -4,6 +4,7 @@ import type { ServiceConfig } from "../config/services.ts";
 import { quote, quotePath } from "../remote/quote.ts";
 import { connectSsh } from "../remote/ssh/connect.ts";
 import { PROBE_BODY_LIMIT, parseStatusLine } from "./health.ts";
+import { LineFramer } from "./lines.ts";
 import type { RotatingLog } from "./logfile.ts";
 import type { CheckResult, Instance, Runner } from "./runner.ts";
 
@@ -214,9 +215,11 @@ export function remoteRunner(
       let errHead = "";
       let code: number | null = null;
       let signal: string | null = null;
-      ch.on("data", (d: Buffer) => log.write(d));
+      const out = new LineFramer(log, "stdout");
+      const err = new LineFramer(log, "stderr");
+      ch.on("data", (d: Buffer) => out.push(d));
       ch.stderr.on("data", (d: Buffer) => {
-        if (pgid !== null) return log.write(d);
+        if (pgid !== null) return err.push(d);
         errHead += d.toString("latin1");
         const eol = errHead.indexOf("\n");
         if (eol < 0) return;
@@ -225,9 +228,9 @@ export function remoteRunner(
           pgid = Number(line.slice(PGID_MARK.length)) || null;
           resolvePid(pgid);
           const rest = errHead.slice(eol + 1);
-          if (rest) log.write(rest);
+          if (rest) err.push(Buffer.from(rest, "latin1"));
         } else {
-          log.write(errHead);
+          err.push(Buffer.from(errHead, "latin1"));
           pgid = 0;
           resolvePid(null);
         }
@@ -260,6 +263,8 @@ export function remoteRunner(
         });
         ch.on("close", () => {
           closed = true;
+          out.end();
+          err.end();
           resolvePid(null);
           resolve(reason());
         });

@@ -2,12 +2,12 @@ import type { ConsolaInstance } from "consola";
 import type { ServiceConfig } from "../config/services.ts";
 import type { RotatingLog } from "./logfile.ts";
 import {
+  crashLoopAlert,
   freshLedger,
   type HealthCounter,
   onFailure,
   onHealthResult,
   type RestartLedger,
-  shouldAlert,
   shouldReset,
 } from "./policy.ts";
 import type { Instance, Runner } from "./runner.ts";
@@ -46,7 +46,10 @@ export class Service {
   private counter: HealthCounter = { consecutiveFailures: 0 };
   private ledger: RestartLedger = freshLedger();
   private restarts = 0;
+  private alerts = 0;
   private lastError: string | null = null;
+  private lastExit: string | null = null;
+  private lastExitAt: number | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private nextStartAt: number | null = null;
   /** Chains operator actions so restart/stop/start never overlap. */
@@ -80,6 +83,9 @@ export class Service {
       streak: this.ledger.streak,
       next_start_at: this.state === "backoff" ? this.nextStartAt : null,
       last_error: this.lastError,
+      last_exit: this.lastExit,
+      last_exit_at: this.lastExitAt,
+      crash_loop_alerts: this.alerts,
       log_file: this.deps.file.path,
     };
   }
@@ -192,6 +198,8 @@ export class Service {
       if (gen !== this.gen) return;
       this.instance = null;
       this.deps.file.note(`pid ${inst.pid ?? "?"} ended: ${reason}`);
+      this.lastExit = reason;
+      this.lastExitAt = this.now();
       this.fail(reason);
     });
     if (this.cfg.health) void this.healthLoop(gen);
@@ -260,7 +268,9 @@ export class Service {
     if (!this.cfg.health && this.startedAt !== null && now - this.startedAt >= this.cfg.backoff.reset_after)
       this.ledger = freshLedger();
     if (this.cfg.health && shouldReset(this.healthySince, now, this.cfg.backoff)) this.ledger = freshLedger();
-    const { delayMs, ledger } = onFailure(this.ledger, wasHealthy, this.cfg.backoff);
+    const failed = onFailure(this.ledger, wasHealthy, this.cfg.backoff);
+    const { delayMs } = failed;
+    const { alert, ledger } = crashLoopAlert(failed.ledger, this.cfg.alert_after_restarts);
     this.ledger = ledger;
     this.restarts++;
     this.lastError = reason;
@@ -270,15 +280,18 @@ export class Service {
     this.nextStartAt = now + delayMs;
     const gen = ++this.gen;
     this.deps.log.warn(`${this.name}: ${reason}; restart #${this.restarts} in ${delayMs}ms`);
-    if (shouldAlert(ledger.streak, this.cfg.alert_after_restarts)) {
+    if (alert) {
+      this.alerts++;
       this.deps.log.error(
-        `${this.name}: restarted ${ledger.streak} times in a row (last: ${reason}); still trying, next in ${delayMs}ms`,
+        `${this.name}: crash loop: restarted ${ledger.streak} times in a row, more than alert_after_restarts (${this.cfg.alert_after_restarts}) (last: ${reason}); still trying, next in ${delayMs}ms`,
       );
+      this.deps.file.note(`crash loop: ${ledger.streak} restarts in a row (last: ${reason})`);
       this.deps.alert({
         kind: "service_crash_loop",
         service: this.name,
         host: this.runner.host,
         restarts: ledger.streak,
+        alert_after_restarts: this.cfg.alert_after_restarts,
         last_error: reason,
         next_delay_ms: delayMs,
       });

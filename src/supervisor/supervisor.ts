@@ -3,8 +3,10 @@ import { hostname } from "node:os";
 import type { Config } from "../config/schema.ts";
 import { logger } from "../log.ts";
 import { createNotifier } from "../notify.ts";
+import type { RunningServer } from "../server/serve.ts";
 import { SupervisorNotRunning, SupervisorRequestError, socketPath, supervisorRequest } from "./client.ts";
 import { type ControlServer, startControlServer } from "./control.ts";
+import { startSupervisorHttp } from "./http.ts";
 import { stopLeftovers } from "./leftovers.ts";
 import { loadLibc } from "./libc.ts";
 import { type LocalContext, localRunner } from "./local.ts";
@@ -56,8 +58,18 @@ export async function startSupervisor(config: Config, configPath: string | null)
   }
 
   let control: ControlServer;
+  let http: RunningServer | null = null;
   try {
     control = await startControlServer(config.state_dir, services);
+    try {
+      if (config.supervise.http.enabled)
+        http = startSupervisorHttp(config.supervise.http, config.state_dir, () =>
+          [...services.values()].map((s) => s.status()),
+        );
+    } catch (err) {
+      control.stop();
+      throw err;
+    }
   } catch (err) {
     for (const f of files) f.close();
     local.orphans?.stop();
@@ -73,6 +85,7 @@ export async function startSupervisor(config: Config, configPath: string | null)
     closing ??= (async () => {
       log.info(`stopping ${services.size} service(s)`);
       control.stop();
+      await http?.stop();
       await Promise.all([...services.values()].map((s) => s.shutdown()));
       await Promise.all(runners.map((r) => r.close()));
       await stopStrays(local, log);
@@ -87,6 +100,7 @@ export async function startSupervisor(config: Config, configPath: string | null)
       log.warn(`${sig} again: killing every service now`);
       for (const s of services.values()) s.killNow();
       control.stop();
+      void http?.stop();
       finish(EXIT_INTERRUPTED);
       return;
     }
@@ -98,7 +112,9 @@ export async function startSupervisor(config: Config, configPath: string | null)
   // The supervisor outlives terminal hang-ups; only SIGTERM/SIGINT stop it.
   process.on("SIGHUP", () => log.info("SIGHUP ignored"));
 
-  log.info(`supervising ${[...services.keys()].join(", ")} (control socket ${control.path})`);
+  log.info(
+    `supervising ${[...services.keys()].join(", ")} (control socket ${control.path}${http ? `, /health and /metrics on ${http.url}` : ""})`,
+  );
   await Promise.all([...services.values()].map((s) => s.start()));
   return { services, done, shutdown };
 }

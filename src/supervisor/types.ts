@@ -31,6 +31,12 @@ export interface ServiceStatus {
   next_start_at: number | null;
   /** Last exit or failure reason, e.g. "exit 1", "signal SIGKILL", "unhealthy: HTTP 503". */
   last_error: string | null;
+  /** How the last instance ended ("exit 1", "signal SIGKILL"), or null before any exit. */
+  last_exit: string | null;
+  /** Epoch ms of that exit, or null. */
+  last_exit_at: number | null;
+  /** Crash-loop alerts sent since the supervisor started (one per loop). */
+  crash_loop_alerts: number;
   log_file: string;
 }
 

@@ -74,3 +74,59 @@ ${args}
 </plist>
 `;
 }
+
+/** One service run by systemd itself (`--print-unit systemd --per-service`). */
+export interface ServiceUnitOptions {
+  name: string;
+  argv: string[];
+  workingDirectory: string;
+  env: Record<string, string>;
+  stopTimeoutMs: number;
+  /** backoff.initial: systemd's fixed delay between restarts. */
+  restartDelayMs: number;
+  /** Where the supervisor would write its output; systemd appends to the same file. */
+  logFile: string;
+  hasHealthCheck: boolean;
+  /**
+   * `oyster run` itself: the run wrappers of its tasks leave on purpose and must survive a
+   * restart of the controller, so systemd stops only the main process (KillMode=process).
+   */
+  childrenOutlive?: boolean;
+}
+
+/** Environment= assignments: `$` is not expanded there (unlike ExecStart), `%` is. */
+function envAssignment(key: string, value: string): string {
+  return `"${`${key}=${value}`.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/%/g, "%%")}"`;
+}
+
+export function serviceUnit(o: ServiceUnitOptions): string {
+  const env = Object.entries(o.env).map(([k, v]) => `Environment=${envAssignment(k, v)}\n`);
+  const health = o.hasHealthCheck
+    ? "# systemd does not probe health.url: an unhealthy instance is restarted only by `oyster supervise`.\n"
+    : "";
+  return `# oyster-${o.name}.service
+[Unit]
+Description=oyster service ${o.name}
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=simple
+WorkingDirectory=${systemdQuote(o.workingDirectory)}
+ExecStart=${o.argv.map(systemdQuote).join(" ")}
+${env.join("")}Restart=always
+RestartSec=${Math.max(1, Math.ceil(o.restartDelayMs / 1000))}
+${
+  o.childrenOutlive
+    ? "# Only the controller is stopped: its tasks' run wrappers outlive it, as under oyster supervise.\nKillMode=process"
+    : "# SIGTERM to the whole group (its children too), SIGKILL after stop_timeout, as oyster supervise does.\nKillMode=control-group"
+}
+KillSignal=SIGTERM
+TimeoutStopSec=${Math.ceil(o.stopTimeoutMs / 1000)}
+StandardOutput=append:${o.logFile}
+StandardError=append:${o.logFile}
+${health}
+[Install]
+WantedBy=multi-user.target
+`;
+}

@@ -223,9 +223,10 @@ ${svc("factory", { PORT: String(ports[2]) }, `    health: { port: ${ports[2]}, i
       expect(gaps[i]!).toBeGreaterThanOrEqual(want);
       expect(gaps[i]!).toBeLessThan(want + 500);
     });
+    // More than alert_after_restarts (3) in a row: the 4th restart alerts.
     await waitFor("webhook alert", () => hooks.length >= 1);
-    expect(hooks[0]).toMatchObject({ kind: "service_crash_loop", service: "crashy", restarts: 3 });
-    expect(s.stderr()).toContain("restarted 3 times in a row");
+    expect(hooks[0]).toMatchObject({ kind: "service_crash_loop", service: "crashy", restarts: 4 });
+    expect(s.stderr()).toContain("restarted 4 times in a row");
   }, 20_000);
 
   test("a service that ignores SIGTERM is SIGKILLed after stop_timeout on shutdown", async () => {

@@ -1,10 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import {
   backoffDelay,
+  crashLoopAlert,
   freshLedger,
   onFailure,
   onHealthResult,
-  shouldAlert,
   shouldReset,
 } from "../../src/supervisor/policy.ts";
 
@@ -43,8 +43,39 @@ describe("restart backoff", () => {
     expect(shouldReset(40_000, 50_000, cfg)).toBe(true);
   });
 
-  test("alerts once per crash loop when it reaches alert_after_restarts", () => {
-    expect([9, 10, 11].map((n) => shouldAlert(n, 10))).toEqual([false, true, false]);
+  /** Failures one after another (never healthy in between), noting which ones alert. */
+  function loop(ledger: ReturnType<typeof freshLedger>, failures: number, alertAfter: number) {
+    const alerts: number[] = [];
+    for (let i = 0; i < failures; i++) {
+      const a = crashLoopAlert(onFailure(ledger, false, cfg).ledger, alertAfter);
+      ledger = a.ledger;
+      if (a.alert) alerts.push(ledger.streak);
+    }
+    return { alerts, ledger };
+  }
+
+  test("the crash-loop alert fires once, when restarts in a row exceed alert_after_restarts", () => {
+    const { alerts, ledger } = loop(freshLedger(), 25, 10);
+    // "more than 10": the 11th restart in a row, and not again in the same loop.
+    expect(alerts).toEqual([11]);
+    expect(ledger.alerted).toBe(true);
+    expect(loop(freshLedger(), 10, 10).alerts).toEqual([]);
+  });
+
+  test("a loop that ended (fresh ledger) alerts again when the service loops anew", () => {
+    const first = loop(freshLedger(), 5, 3);
+    expect(first.alerts).toEqual([4]);
+    // Still the same loop: no second alert however long it lasts.
+    expect(loop(first.ledger, 20, 3).alerts).toEqual([]);
+    // Recovered (healthy for reset_after → fresh ledger), then a new loop.
+    expect(shouldReset(0, cfg.reset_after, cfg)).toBe(true);
+    expect(loop(freshLedger(), 5, 3).alerts).toEqual([4]);
+  });
+
+  test("a healthy service that dies once is one restart, never an alert by itself", () => {
+    const r = crashLoopAlert(onFailure(freshLedger(), true, cfg).ledger, 1);
+    expect(r.alert).toBe(false);
+    expect(crashLoopAlert(onFailure(r.ledger, false, cfg).ledger, 1).alert).toBe(true);
   });
 });
 

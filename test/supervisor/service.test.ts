@@ -128,10 +128,12 @@ describe("Service state machine", () => {
       runner,
     );
     await svc.start();
-    await until(() => svc.status().restarts >= 4);
+    await until(() => svc.status().restarts >= 6);
     expect(svc.status().last_error).toContain("start failed: no such file");
+    // More than 3 restarts in a row: one alert, at the 4th, and none after in the same loop.
     expect(alerts.length).toBe(1);
-    expect(alerts[0]).toMatchObject({ kind: "service_crash_loop", service: "svc", restarts: 3 });
+    expect(alerts[0]).toMatchObject({ kind: "service_crash_loop", service: "svc", restarts: 4 });
+    expect(svc.status().crash_loop_alerts).toBe(1);
     await svc.shutdown();
   });
 
