@@ -88,7 +88,8 @@ ${svc("factory", { PORT: String(ports[2]) }, `    health: { port: ${ports[2]}, i
 
     // `oyster status` shows the same table, also on a host with no controller and no store.
     const st = oyster(["status", "--url", "http://127.0.0.1:9"], { cwd: dir });
-    expect(st.code).toBe(0);
+    expect(st.code).toBe(3); // the controller is down, as `systemctl status` would say
+
     expect(st.stdout).toContain("controller  DOWN");
     expect(st.stdout).toContain("store       none yet");
     expect(st.stdout).toMatch(/^SERVICE\s+PID\s+STATUS\s+UPTIME\s+HEALTH\s+RESTARTS$/m);
