@@ -73,7 +73,8 @@ describe("every key of the schema has its OYSTER_* variable", () => {
       case "duration":
         return dflt === 7_000 ? ["3m"] : ["7s"];
       case "string":
-        return key.values ? key.values.filter((v) => v !== dflt) : ["/tmp/oyster-env-test"];
+        // A path for most strings; an address for the few that must be one (a loopback host).
+        return key.values ? key.values.filter((v) => v !== dflt) : ["/tmp/oyster-env-test", "localhost"];
       case "list":
         return ["[x]", "[{name: n1, transport: local}]", "[{name: s1, command: [sleep, '1']}]"];
       case "map":
