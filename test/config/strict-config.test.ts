@@ -75,7 +75,12 @@ describe("every key of the schema has its OYSTER_* variable", () => {
       case "string":
         return key.values ? key.values.filter((v) => v !== dflt) : ["/tmp/oyster-env-test"];
       case "list":
-        return ["[x]", "[{name: n1, transport: local}]", "[{name: s1, command: [sleep, '1']}]"];
+        return [
+          "[x]",
+          "[{name: n1, transport: local}]",
+          "[{name: s1, command: [sleep, '1']}]",
+          "[{name: p1, executor: shell, slots: 2}]",
+        ];
       case "map":
         return ["{x: {command: [echo]}}"];
       default:
