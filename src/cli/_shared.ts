@@ -12,6 +12,10 @@ export const jsonArg = {
   json: { type: "boolean", description: "Machine-readable JSON on stdout" },
 } as const satisfies Record<string, ArgDef>;
 
+export const wideArg = {
+  wide: { type: "boolean", description: "More columns (like kubectl -o wide)" },
+} as const satisfies Record<string, ArgDef>;
+
 const EXAMPLES = new WeakMap<object, string[]>();
 
 /** Attach usage examples shown by `--help` (citty's meta has no place for them). */

@@ -4,7 +4,7 @@ import { taskJson } from "../server/task-json.ts";
 import { modifiesOf, placementConfig, waitingReasons } from "../store/placement-facts.ts";
 import { cancelTask, getTask, listTasks, retryTask, TASK_STATUSES } from "../store/tasks.ts";
 import { terminalSafe } from "../terminal-safe.ts";
-import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
+import { jsonArg, sharedArgs, wideArg, withExamples } from "./_shared.ts";
 import { apiWriteArgs, changeViaApi, wantsApi } from "./api-write.ts";
 import { cliConfig, readStore, withStore } from "./context.ts";
 import { CliError, usageError } from "./errors.ts";
@@ -18,7 +18,7 @@ const listArgs = {
   status: { type: "string", description: `Only this status (${TASK_STATUSES.join(", ")})` },
   project: { type: "string", description: "Only this project" },
   limit: { type: "string", description: "At most this many (default 1000)" },
-  wide: { type: "boolean", description: "More columns: modifies, timeout, reason detail, last error" },
+  wide: { ...wideArg.wide, description: "More columns: modifies, timeout, reason detail, last error" },
 } as const;
 
 const list = withExamples(
@@ -91,7 +91,7 @@ const show = withExamples(
       if (!found) throw new CliError(`no task named "${args.id}"`);
       const { t } = found;
       const w = found.waiting.get(t.task_id);
-      if (args.json) return printJson({ ...t, waiting: w ?? null });
+      if (args.json) return printJson(taskJson(t, found.waiting));
       const lines = [
         `task        ${t.task_id}`,
         `status      ${t.status}${t.last_reason ? ` (${t.last_reason})` : ""}${t.blocked_by ? ` — blocked by ${t.blocked_by}` : ""}`,

@@ -203,6 +203,12 @@ describe("why a task waits, and the running fleet", () => {
       `waiting     modifies_locked: modifies src/a.ts held by task holder (run ${run.run_id} on node local)`,
     );
 
+    const shown = JSON.parse(f.cli(["tasks", "show", "second", "--json"]).stdout) as TaskJson;
+    expect(shown.waiting?.reason).toBe("modifies_locked");
+    expect(f.cli(["nodes", "--wide"]).stdout.split("\n")[0]).toMatch(
+      /SEEN\s+EXECUTORS\s+PROBED\s+LAST ERROR$/,
+    );
+
     // `oyster status`: the running task with node, attempt and elapsed time; the top waiting reasons.
     const status = await waitFor("the running task with an elapsed time of a second or more", () => {
       const out = f.cli(["status"]).stdout;
