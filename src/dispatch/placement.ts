@@ -168,7 +168,11 @@ export function decide(input: DecisionInput): Decision {
   );
   const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
   const totalRaw = sum(rawFree);
-  if (totalRaw === 0) return allWait({ reason: "pool_exhausted" }, fullNodes(candidates, input.nodes));
+  if (totalRaw === 0)
+    return allWait(
+      { reason: "pool_exhausted" },
+      fullNodes(candidates.length ? candidates : input.nodes, rawFree),
+    );
   // Launches the fleet-wide reservation leaves to agents this tick.
   let budget = Math.max(0, sum(free) - reserve.fleet);
   if (budget === 0) return allWait({ reason: "user_team_mode" }, reserveDetail(reserve));
@@ -225,6 +229,35 @@ export function decide(input: DecisionInput): Decision {
   let slotsGone: Wait | null = null;
   let teamRefused = false;
   const runs = (n: NodeView, executor: string) => n.executors === null || n.executors.includes(executor);
+  /** Why one node cannot take a task now, as a reason and a few words, or null when it can. */
+  const whyNot = (n: NodeView): { reason: Wait["reason"]; text: string } | null => {
+    if (!n.online) return { reason: "no_executor", text: "offline" };
+    if (n.draining) return { reason: "draining", text: "drained" };
+    const raw = rawFree.get(n.name) ?? 0;
+    if (raw <= 0) return { reason: "pool_exhausted", text: `full ${n.slots - raw}/${n.slots}` };
+    if ((free.get(n.name) ?? 0) <= 0) return { reason: "user_team_mode", text: "reserved" };
+    if (!admits(nodeBreakerKey(n.name))) return { reason: "circuit_breaker_open", text: "breaker open" };
+    const problem = resourceProblem(n, input.thresholds);
+    if (problem) return { reason: "server_overloaded", text: problem.detail };
+    return null;
+  };
+  /** The nodes that run `executor` all refuse: one reason when they agree, the detail node by node. */
+  const whyNoNode = (executor: string): Wait => {
+    const causes = input.nodes
+      .filter((n) => runs(n, executor))
+      .map((n) => ({ node: n.name, why: whyNot(n) }))
+      .filter((c): c is { node: string; why: NonNullable<ReturnType<typeof whyNot>> } => c.why !== null);
+    const reasons = new Set(causes.map((c) => c.why.reason));
+    const reason = reasons.size === 1 ? [...reasons][0]! : "no_executor";
+    const list = causes.map((c) => `${c.node} ${c.why.text}`).join(", ");
+    return {
+      reason,
+      detail:
+        reason === "user_team_mode"
+          ? reserveDetail(reserve)
+          : `no node that runs ${executor} can take it now${list ? `: ${list}` : ""}`,
+    };
+  };
 
   for (const task of input.ready) {
     const wait = (w: Wait) => waiting.set(task.task_id, w);
@@ -282,37 +315,24 @@ export function decide(input: DecisionInput): Decision {
         const detail = `executor "${task.executor}" is on no node`;
         refusals.push({ reason: "pre_flight_check_failed", task_id: task.task_id, detail });
         wait({ reason: "pre_flight_check_failed", detail });
-      } else if (
-        candidates.some(
-          (n) => runs(n, task.executor) && (rawFree.get(n.name) ?? 0) > 0 && (free.get(n.name) ?? 0) === 0,
-        )
-      ) {
-        // Its nodes have room only in the slots people hold back.
-        if (!teamRefused) refusals.push({ reason: "user_team_mode", task_id: task.task_id });
-        teamRefused = true;
-        wait({ reason: "user_team_mode", detail: reserveDetail(reserve) });
       } else {
-        // Its nodes exist but none can take work now (offline, draining, open, overloaded, full).
-        if (!executorWaiting.has(task.executor)) {
+        // Its nodes exist but none can take work now: say why, node by node.
+        const w = whyNoNode(task.executor);
+        if (w.reason === "user_team_mode") {
+          if (!teamRefused) refusals.push({ reason: "user_team_mode", task_id: task.task_id });
+          teamRefused = true;
+        } else if (!executorWaiting.has(task.executor)) {
           refusals.push({ reason: "no_executor", task_id: task.task_id, detail: task.executor });
           executorWaiting.add(task.executor);
         }
-        wait({
-          reason: "no_executor",
-          detail: `no node that runs ${task.executor} can take work now (offline, drained, open, overloaded or full)`,
-        });
+        wait(w);
       }
       continue;
     }
     const elsewhere = task.avoid ? able.filter((n) => n.name !== task.avoid) : able;
     const node = pickNode(elsewhere, free, admits) ?? pickNode(able, free, admits);
     if (!node) {
-      const reserved = able.some((n) => (rawFree.get(n.name) ?? 0) > (free.get(n.name) ?? 0));
-      wait(
-        reserved
-          ? { reason: "user_team_mode", detail: reserveDetail(reserve) }
-          : { reason: "pool_exhausted", detail: fullNodes(able, input.nodes) },
-      );
+      wait(whyNoNode(task.executor));
       continue;
     }
     launches.push({ task_id: task.task_id, node: node.name, executor: task.executor });
@@ -324,8 +344,7 @@ export function decide(input: DecisionInput): Decision {
     for (const p of task.paths) locked.set(p, { task_id: task.task_id, run_id: null, node: node.name });
     probed.add(ek);
     probed.add(nodeBreakerKey(node.name));
-    if (sum(rawFree) <= 0)
-      slotsGone = { reason: "pool_exhausted", detail: fullNodes(candidates, input.nodes) };
+    if (sum(rawFree) <= 0) slotsGone = { reason: "pool_exhausted", detail: fullNodes(candidates, rawFree) };
     else if (budget <= 0 || sum(free) <= 0) {
       slotsGone = { reason: "user_team_mode", detail: reserveDetail(reserve) };
       if (!reservationActive(reserve)) slotsGone = { reason: "pool_exhausted", detail: "" };
@@ -342,11 +361,11 @@ function describeHolder(h: LockHolder | null | undefined): string {
   return `task ${h.task_id} (${where})`;
 }
 
-/** "a 2/2, b 1/1": the nodes that could take work, with their slots in use. */
-function fullNodes(nodes: NodeView[], all: NodeView[]): string {
-  const shown = nodes.length ? nodes : all;
-  if (shown.length === 0) return "no node can take work";
-  return `all slots taken: ${shown.map((n) => `${n.name} ${n.running}/${n.slots}`).join(", ")}`;
+/** "all slots taken: a 2/2, b 1/1": the nodes that could take work, with their slots in use. */
+function fullNodes(nodes: NodeView[], rawFree: ReadonlyMap<string, number>): string {
+  if (nodes.length === 0) return "no node can take work";
+  const used = (n: NodeView) => (rawFree.has(n.name) ? n.slots - (rawFree.get(n.name) ?? 0) : n.running);
+  return `all slots taken: ${nodes.map((n) => `${n.name} ${used(n)}/${n.slots}`).join(", ")}`;
 }
 
 /** Spread load: the node with the lowest share of its slots in use, then the most free slots. */

@@ -152,6 +152,53 @@ describe("team reservation", () => {
   });
 });
 
+describe("the nodes a task could use", () => {
+  const openBreaker = (key: string) => ({
+    ...closedBreaker(key),
+    state: "OPEN" as const,
+    failures: 3,
+    opened_at: NOW,
+  });
+
+  test("every node of its executor has an open breaker: circuit_breaker_open, naming them", () => {
+    const d = decide(
+      base({
+        ready: [task("g", "glm"), task("s")],
+        nodes: [node("g1", { executors: ["glm"] }), node("n2", { executors: ["shell"] })],
+        breakers: new Map([["node:g1", openBreaker("node:g1")]]),
+      }),
+    );
+    expect(d.launches.map((l) => l.task_id)).toEqual(["s"]);
+    expect(d.waiting.get("g")).toEqual({
+      reason: "circuit_breaker_open",
+      detail: "no node that runs glm can take it now: g1 breaker open",
+    });
+  });
+
+  test("different causes: no_executor with each node's own", () => {
+    const d = decide(
+      base({
+        ready: [task("g", "glm"), task("s")],
+        nodes: [
+          node("g1", { executors: ["glm"], online: false }),
+          node("g2", { executors: ["glm"], draining: true }),
+          node("g3", { executors: ["glm"], running: 2 }),
+          node("n2", { executors: ["shell"] }),
+        ],
+      }),
+    );
+    expect(d.waiting.get("g")).toEqual({
+      reason: "no_executor",
+      detail: "no node that runs glm can take it now: g1 offline, g2 drained, g3 full 2/2",
+    });
+  });
+
+  test("the fleet filled by this decision: the rest wait pool_exhausted with the slots now in use", () => {
+    const d = decide(base({ nodes: [node("n1", { slots: 1 })] }));
+    expect(d.waiting.get("c")).toEqual({ reason: "pool_exhausted", detail: "all slots taken: n1 1/1" });
+  });
+});
+
 describe("why a pending task waits", () => {
   const pending = (id: string, over: Partial<PendingTask> = {}): PendingTask => ({
     ...task(id),
