@@ -4,7 +4,7 @@ import { createTransports } from "../remote/index.ts";
 import { installBinary } from "../remote/install.ts";
 import { configuredNodes, listNodes } from "../store/nodes.ts";
 import { terminalSafe } from "../terminal-safe.ts";
-import { jsonArg, sharedArgs, wideArg, withExamples } from "./_shared.ts";
+import { jsonArg, sharedArgs, wantsWide, wideArg, withExamples } from "./_shared.ts";
 import { cliConfig, readStore } from "./context.ts";
 import { CliError } from "./errors.ts";
 import { NODE_WIDE_HEADERS, nodeTimesIso, nodeWideCells } from "./nodes-wide.ts";
@@ -16,6 +16,7 @@ const list = withExamples(
     meta: { name: "list", description: "List nodes from config with their last known state (the default)" },
     args: { ...sharedArgs, ...jsonArg, ...wideArg },
     async run({ args }) {
+      const wide = wantsWide(args);
       // Read-only: listing never writes, so it works on a read-only copy and before any store exists.
       const { config } = cliConfig(args);
       const stored = existsSync(config.store)
@@ -44,7 +45,7 @@ const list = withExamples(
             "MEM",
             "VERSION",
             "SEEN",
-            ...(args.wide ? NODE_WIDE_HEADERS : []),
+            ...(wide ? NODE_WIDE_HEADERS : []),
           ],
           rows.map((n) => [
             n.name,
@@ -58,7 +59,7 @@ const list = withExamples(
             n.mem_avail_mb === null ? "-" : `${Math.round(n.mem_avail_mb)} MB`,
             n.version ?? "-",
             n.last_seen_at ? `${ago(n.last_seen_at)} ago` : "-",
-            ...(args.wide ? nodeWideCells(n) : []),
+            ...(wide ? nodeWideCells(n) : []),
           ]),
         )}\n`,
       );

@@ -4,7 +4,7 @@ import { taskJson } from "../server/task-json.ts";
 import { modifiesOf, placementConfig, waitingReasons } from "../store/placement-facts.ts";
 import { cancelTask, getTask, listTasks, retryTask, TASK_STATUSES } from "../store/tasks.ts";
 import { terminalSafe } from "../terminal-safe.ts";
-import { jsonArg, sharedArgs, wideArg, withExamples } from "./_shared.ts";
+import { jsonArg, sharedArgs, wantsWide, wideArg, withExamples } from "./_shared.ts";
 import { apiWriteArgs, changeViaApi, wantsApi } from "./api-write.ts";
 import { cliConfig, readStore, withStore } from "./context.ts";
 import { CliError, usageError } from "./errors.ts";
@@ -18,6 +18,7 @@ const listArgs = {
   status: { type: "string", description: `Only this status (${TASK_STATUSES.join(", ")})` },
   project: { type: "string", description: "Only this project" },
   limit: { type: "string", description: "At most this many (default 1000)" },
+  ...wideArg,
   wide: { ...wideArg.wide, description: "More columns: modifies, timeout, reason detail, last error" },
 } as const;
 
@@ -32,6 +33,7 @@ const list = withExamples(
       const limit = args.limit === undefined ? 1000 : Number(args.limit);
       if (!Number.isInteger(limit) || limit < 1)
         throw usageError(`--limit must be a positive integer, got ${args.limit}`);
+      const wide = wantsWide(args);
       const view = await readStore(args, (store, loaded) =>
         store.read((db) => {
           const rows = listTasks(db, {
@@ -59,7 +61,7 @@ const list = withExamples(
           })),
         );
       if (view.rows.length === 0) return void process.stdout.write("no tasks\n");
-      process.stdout.write(`${formatTaskList(view, { wide: Boolean(args.wide) })}\n`);
+      process.stdout.write(`${formatTaskList(view, { wide })}\n`);
     },
   }),
   [

@@ -196,6 +196,10 @@ describe("why a task waits, and the running fleet", () => {
     const table = f.cli(["tasks"]).stdout;
     expect(table).toMatch(/second\s+pending.*modifies_locked/);
     expect(table).toMatch(/after\s+pending.*dependency/);
+    expect(f.cli(["tasks", "-o", "wide"]).stdout.split("\n")[0]).toMatch(/REASON\s+MODIFIES/);
+    const bad = f.cli(["nodes", "-o", "yaml"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('-o/--output takes only "wide", got "yaml"');
     const wide = f.cli(["tasks", "--wide"]).stdout;
     expect(wide.split("\n")[0]).toMatch(/REASON\s+MODIFIES\s+TIMEOUT\s+DETAIL\s+LAST ERROR$/);
     expect(wide).toContain(`modifies src/a.ts held by task holder (run ${run.run_id} on node local)`);
