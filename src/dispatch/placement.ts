@@ -177,20 +177,47 @@ export function decide(input: DecisionInput): Decision {
   let budget = Math.max(0, sum(free) - reserve.fleet);
   if (budget === 0) return allWait({ reason: "user_team_mode" }, reserveDetail(reserve));
 
+  // Pools close the slot budget: before breakers, a task whose pool is full waits pool_full.
+  const pools = (input.pools ?? []).map((p) => ({ ...p }));
+  const poolRefused = new Set<string>();
+  const poolWait = (t: ReadyTask): Wait | null => {
+    const full = fullPools(poolsOf(pools, t));
+    if (!full.length) return null;
+    for (const p of full)
+      if (!poolRefused.has(p.name)) {
+        refusals.push({ reason: "pool_full", task_id: t.task_id, detail: `pool ${p.name}` });
+        poolRefused.add(p.name);
+      }
+    return {
+      reason: "pool_full",
+      detail: full.map((p) => `pool ${p.name} ${p.running}/${p.slots}`).join(", "),
+    };
+  };
+  /** A check after the slot budget holds every task back, except those a full pool already holds. */
+  const laterWait = (r: Refusal | null, w: Wait) => {
+    if (r) refusals.push(r);
+    for (const t of input.ready) waiting.set(t.task_id, poolWait(t) ?? w);
+    return done();
+  };
+  if (input.ready.every((t) => fullPools(poolsOf(pools, t)).length > 0))
+    return laterWait(null, { reason: "pool_full", detail: "" });
+
   const withBreaker = candidates.filter((n) => (free.get(n.name) ?? 0) > 0 && nodeAllowed(n.name));
   if (withBreaker.length === 0) {
     const open = candidates.filter((n) => !nodeAllowed(n.name)).map((n) => n.name);
-    return allWait({
+    const r: Refusal = {
       reason: "circuit_breaker_open",
       detail: `every node with a free slot is open (${open.join(", ")})`,
-    });
+    };
+    return laterWait(r, { reason: r.reason, detail: r.detail ?? "" });
   }
   if (lowSuccessRate(input.stats, input.minSuccessRate, input.minSamples)) {
     const pct = ((input.stats.rate ?? 0) * 100).toFixed(0);
-    return allWait({
+    const r: Refusal = {
       reason: "low_success_rate",
       detail: `${pct}% over ${input.stats.total} dispatches in the window (< ${input.minSuccessRate * 100}%)`,
-    });
+    };
+    return laterWait(r, { reason: r.reason, detail: r.detail ?? "" });
   }
   const healthy: NodeView[] = [];
   const overloaded: string[] = [];
@@ -201,11 +228,8 @@ export function decide(input: DecisionInput): Decision {
       overloaded.push(`${n.name}: ${problem.detail}`);
     } else healthy.push(n);
   }
-  if (healthy.length === 0) {
-    for (const t of input.ready)
-      waiting.set(t.task_id, { reason: "server_overloaded", detail: overloaded.join("; ") });
-    return done();
-  }
+  if (healthy.length === 0)
+    return laterWait(null, { reason: "server_overloaded", detail: overloaded.join("; ") });
 
   // Breakers admit one probe when HALF_OPEN: track what this tick already let through.
   const probed = new Set<string>();
@@ -222,10 +246,8 @@ export function decide(input: DecisionInput): Decision {
   const locked = new Map<string, LockHolder | null>(
     [...input.lockedPaths].map((p) => [p, input.lockHolders?.get(p) ?? null]),
   );
-  const pools = (input.pools ?? []).map((p) => ({ ...p }));
   const executorRefused = new Set<string>();
   const executorWaiting = new Set<string>();
-  const poolRefused = new Set<string>();
   let slotsGone: Wait | null = null;
   let teamRefused = false;
   const runs = (n: NodeView, executor: string) => n.executors === null || n.executors.includes(executor);
@@ -286,16 +308,9 @@ export function decide(input: DecisionInput): Decision {
       });
       continue;
     }
-    const mine = poolsOf(pools, task);
-    const full = fullPools(mine);
-    if (full.length) {
-      const detail = full.map((p) => `pool ${p.name} ${p.running}/${p.slots}`).join(", ");
-      for (const p of full)
-        if (!poolRefused.has(p.name)) {
-          refusals.push({ reason: "pool_full", task_id: task.task_id, detail: `pool ${p.name}` });
-          poolRefused.add(p.name);
-        }
-      wait({ reason: "pool_full", detail });
+    const inFullPool = poolWait(task);
+    if (inFullPool) {
+      wait(inFullPool);
       continue;
     }
     const ek = executorBreakerKey(task.executor);
@@ -340,7 +355,7 @@ export function decide(input: DecisionInput): Decision {
     free.set(node.name, (free.get(node.name) ?? 0) - 1);
     rawFree.set(node.name, (rawFree.get(node.name) ?? 0) - 1);
     budget--;
-    for (const p of mine) p.running++;
+    for (const p of poolsOf(pools, task)) p.running++;
     for (const p of task.paths) locked.set(p, { task_id: task.task_id, run_id: null, node: node.name });
     probed.add(ek);
     probed.add(nodeBreakerKey(node.name));

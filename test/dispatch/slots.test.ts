@@ -55,6 +55,22 @@ describe("pools", () => {
     expect(d.refusals).toEqual([{ reason: "pool_full", task_id: "b", detail: "pool glm" }]);
   });
 
+  test("pools are the slot budget, checked before breakers, the success rate and resources", () => {
+    const open = new Map(
+      ["n1", "n2"].map((n) => [
+        `node:${n}`,
+        { ...closedBreaker(`node:${n}`), state: "OPEN" as const, failures: 3, opened_at: NOW },
+      ]),
+    );
+    const pools = [{ name: "glm", executor: "glm", slots: 1, running: 1 }];
+    const allGlm = decide(base({ ready: [task("a", "glm"), task("b", "glm")], breakers: open, pools }));
+    expect(allGlm.refusals).toEqual([{ reason: "pool_full", task_id: "a", detail: "pool glm" }]);
+    expect(reasons(allGlm)).toEqual({ a: "pool_full", b: "pool_full" });
+    const mixed = decide(base({ ready: [task("a", "glm"), task("s")], breakers: open, pools }));
+    expect(mixed.refusals.map((r) => r.reason)).toEqual(["circuit_breaker_open", "pool_full"]);
+    expect(reasons(mixed)).toEqual({ a: "pool_full", s: "circuit_breaker_open" });
+  });
+
   test("a full pool holds back its tasks while the fleet has room; pools select by project too", () => {
     const d = decide(
       base({
