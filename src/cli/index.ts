@@ -17,6 +17,7 @@ export const main = defineCommand({
     health: () => import("./health.ts").then((m) => m.default),
     drain: () => import("./switches.ts").then((m) => m.drain),
     pause: () => import("./switches.ts").then((m) => m.pause),
+    reserve: () => import("./reserve.ts").then((m) => m.default),
     breaker: () => import("./breaker.ts").then((m) => m.default),
     stats: () => import("./stats.ts").then((m) => m.default),
     exec: () => import("./exec.ts").then((m) => m.default),

@@ -4,17 +4,19 @@ import { createTransports } from "../remote/index.ts";
 import { installBinary } from "../remote/install.ts";
 import { configuredNodes, listNodes } from "../store/nodes.ts";
 import { terminalSafe } from "../terminal-safe.ts";
-import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
+import { jsonArg, sharedArgs, wantsWide, wideArg, withExamples } from "./_shared.ts";
 import { cliConfig, readStore } from "./context.ts";
 import { CliError } from "./errors.ts";
+import { NODE_WIDE_HEADERS, nodeTimesIso, nodeWideCells } from "./nodes-wide.ts";
 import { takesMany } from "./strict-args.ts";
 import { ago, formatTable, printJson } from "./table.ts";
 
 const list = withExamples(
   defineCommand({
     meta: { name: "list", description: "List nodes from config with their last known state (the default)" },
-    args: { ...sharedArgs, ...jsonArg },
+    args: { ...sharedArgs, ...jsonArg, ...wideArg },
     async run({ args }) {
+      const wide = wantsWide(args);
       // Read-only: listing never writes, so it works on a read-only copy and before any store exists.
       const { config } = cliConfig(args);
       const stored = existsSync(config.store)
@@ -23,7 +25,11 @@ const list = withExamples(
       const rows = configuredNodes(stored, config.nodes, Date.now());
       if (args.json)
         return printJson(
-          rows.map((r) => ({ ...r, executors: r.executors ? JSON.parse(r.executors) : null })),
+          rows.map((r) => ({
+            ...r,
+            ...nodeTimesIso(r),
+            executors: r.executors ? JSON.parse(r.executors) : null,
+          })),
         );
       process.stdout.write(
         `${formatTable(
@@ -39,6 +45,7 @@ const list = withExamples(
             "MEM",
             "VERSION",
             "SEEN",
+            ...(wide ? NODE_WIDE_HEADERS : []),
           ],
           rows.map((n) => [
             n.name,
@@ -52,12 +59,13 @@ const list = withExamples(
             n.mem_avail_mb === null ? "-" : `${Math.round(n.mem_avail_mb)} MB`,
             n.version ?? "-",
             n.last_seen_at ? `${ago(n.last_seen_at)} ago` : "-",
+            ...(wide ? nodeWideCells(n) : []),
           ]),
         )}\n`,
       );
     },
   }),
-  ["oyster nodes", "oyster nodes --json"],
+  ["oyster nodes", "oyster nodes --wide", "oyster nodes --json"],
 );
 
 const install = withExamples(
@@ -107,7 +115,7 @@ const install = withExamples(
 export default withExamples(
   defineCommand({
     meta: { name: "nodes", description: "Nodes from config and their state" },
-    args: { ...sharedArgs, ...jsonArg },
+    args: { ...sharedArgs, ...jsonArg, ...wideArg },
     subCommands: { list, install },
     default: "list",
   }),

@@ -4,6 +4,7 @@ import type { EventRow } from "../store/events.ts";
 import { SERVICES_HEADERS, servicesRows, uptime } from "../supervisor/table.ts";
 import type { ServiceStatus } from "../supervisor/types.ts";
 import { terminalSafe } from "../terminal-safe.ts";
+import { colourEnabled, paintStatus } from "./colour.ts";
 import { formatTable } from "./table.ts";
 
 /** Everything `oyster status` shows; `--json` prints exactly this. */
@@ -46,8 +47,8 @@ const TASK_ORDER = [
   "cancelled",
 ];
 
-export function formatStatus(r: StatusReport, now = Date.now()): string {
-  const out: string[] = [];
+export function formatStatus(r: StatusReport, now = Date.now(), colour = colourEnabled()): string {
+  const out: (string | Painted)[] = [];
   const c = r.controller;
   if (c.up && c.health) {
     const h = c.health;
@@ -68,7 +69,9 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
     );
   }
   if (r.fleet)
-    out.push(`switches    drain ${r.fleet.drain ? "ON" : "off"}, pause ${r.fleet.pause ? "ON" : "off"}`);
+    out.push(
+      `switches    drain ${r.fleet.drain ? "ON" : "off"}, pause ${r.fleet.pause ? "ON" : "off"}, reserve ${reserveText(r.fleet)}`,
+    );
 
   if (c.health) {
     const loops = Object.entries(c.health.loops);
@@ -88,7 +91,7 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
     );
   }
 
-  if (r.fleet) out.push(...fleetLines(r.fleet));
+  if (r.fleet) out.push(...fleetLines(r.fleet), ...runningLines(r.fleet, now, colour));
   else out.push("", "store       none yet (nothing submitted)");
 
   if (r.events.length) {
@@ -115,7 +118,7 @@ export function formatStatus(r: StatusReport, now = Date.now()): string {
     );
   }
   // Tables are already safe; this catches every value interpolated into the other lines.
-  return `${terminalSafe(out.join("\n"), { keepNewlines: true })}\n`;
+  return `${out.map((l) => (typeof l === "string" ? terminalSafe(l, { keepNewlines: true }) : l.painted)).join("\n")}\n`;
 }
 
 function fleetLines(fleet: FleetSnapshot): string[] {
@@ -147,6 +150,10 @@ function fleetLines(fleet: FleetSnapshot): string[] {
     (s) => `${(fleet.tasks as Record<string, number>)[s]} ${s}`,
   );
   out.push("", `tasks       ${counts.join(", ") || "none"}`);
+  const waiting = fleet.queue?.waiting ?? [];
+  if (waiting.length) out.push(`waiting     ${waiting.map((w) => `${w.reason} ${w.count}`).join(", ")}`);
+  if (fleet.pools?.length)
+    out.push(`pools       ${fleet.pools.map((p) => `${p.name} ${p.running}/${p.slots}`).join(", ")}`);
   const w = fleet.window;
   const rate = w.rate === null ? "no launches" : `${w.total} launches, ${(w.rate * 100).toFixed(1)}% ok`;
   const top = topReasons(w.failure_reasons);
@@ -161,6 +168,44 @@ function fleetLines(fleet: FleetSnapshot): string[] {
       `breakers    ${openBreakers.map((b) => `${b.key} ${b.state} (${b.failures} failures)`).join(", ")}`,
     );
   return out;
+}
+
+/** A table already made terminal-safe cell by cell, with colour codes that must survive. */
+interface Painted {
+  painted: string;
+}
+
+/** Running tasks like `squeue`: node, attempt and how long they have been running. */
+function runningLines(fleet: FleetSnapshot, now: number, colour: boolean): (string | Painted)[] {
+  const running = fleet.queue?.running ?? [];
+  if (!running.length) return [];
+  return [
+    "",
+    {
+      painted: formatTable(
+        ["RUNNING", "RUN", "NODE", "ATTEMPT", "STATE", "ELAPSED"],
+        running.map((r) => [
+          r.task_id,
+          r.run_id,
+          r.node,
+          r.attempt,
+          r.state,
+          r.started_at === null ? "-" : uptime(Math.max(0, now - r.started_at)),
+        ]),
+        (col, cell) => (col === 4 ? paintStatus(cell, colour) : cell),
+      ),
+    },
+  ];
+}
+
+function reserveText(fleet: FleetSnapshot): string {
+  const r = fleet.reserve;
+  if (!r) return "off";
+  const parts = [
+    ...(r.fleet > 0 ? [`${r.fleet} fleet-wide`] : []),
+    ...Object.entries(r.nodes).map(([n, k]) => `${k} on ${n}`),
+  ];
+  return parts.length ? parts.join(", ") : "off";
 }
 
 function topReasons(m: Record<string, number>, n = 3): string {

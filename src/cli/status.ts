@@ -141,7 +141,11 @@ async function fromStore(
       args,
       (store) =>
         store.read((db) => ({
-          fleet: fleetSnapshot(db, now, config.dispatch.window, policy),
+          fleet: fleetSnapshot(db, now, config.dispatch.window, policy, {
+            ...config,
+            breakerPolicy: policy,
+            queue: true,
+          }),
           events: recentEvents(db),
         })),
       { readonly: true },

@@ -5,10 +5,20 @@ import { terminalSafe } from "../terminal-safe.ts";
  * are plain whitespace-aligned like `docker compose ps`, which is ten lines, not a dependency.
  * Every cell is made terminal-safe: ids, names and reasons come from specs and nodes.
  */
-export function formatTable(headers: string[], rows: (string | number | null | undefined)[][]): string {
+export function formatTable(
+  headers: string[],
+  rows: (string | number | null | undefined)[][],
+  /** Colours a cell after it was made safe (ANSI codes do not count in the widths). */
+  paint?: (column: number, safe: string) => string,
+): string {
   const cells = [
     headers,
-    ...rows.map((r) => r.map((c) => (c === null || c === undefined ? "-" : terminalSafe(String(c))))),
+    ...rows.map((r) =>
+      r.map((c, i) => {
+        const safe = c === null || c === undefined ? "-" : terminalSafe(String(c));
+        return paint ? paint(i, safe) : safe;
+      }),
+    ),
   ];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => displayWidth(r[i] ?? ""))));
   return cells

@@ -1,8 +1,11 @@
 import { defineCommand } from "citty";
+import { WAITING_WINDOW } from "../server/snapshot.ts";
+import { taskJson } from "../server/task-json.ts";
 import { listEvents } from "../store/events.ts";
+import { modifiesOf, placementConfig, waitingReasons } from "../store/placement-facts.ts";
 import { cancelTask, getTask, listTasks, retryTask, TASK_STATUSES } from "../store/tasks.ts";
 import { terminalSafe } from "../terminal-safe.ts";
-import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
+import { jsonArg, sharedArgs, wantsWide, wideArg, withExamples } from "./_shared.ts";
 import { apiWriteArgs, changeViaApi, wantsApi } from "./api-write.ts";
 import { awaitCancel, awaitCancelViaApi, describeCancel } from "./cancel-wait.ts";
 import { cliConfig, readStore, withStore } from "./context.ts";
@@ -10,6 +13,7 @@ import { CliError, usageError } from "./errors.ts";
 import { takesMany } from "./strict-args.ts";
 import { ago, formatTable, printJson } from "./table.ts";
 import { formatAttemptsLine, formatTimeoutLine, taskLimits } from "./task-limits.ts";
+import { formatTaskList } from "./tasks-view.ts";
 
 const listArgs = {
   ...sharedArgs,
@@ -17,6 +21,8 @@ const listArgs = {
   status: { type: "string", description: `Only this status (${TASK_STATUSES.join(", ")})` },
   project: { type: "string", description: "Only this project" },
   limit: { type: "string", description: "At most this many (default 1000)" },
+  ...wideArg,
+  wide: { ...wideArg.wide, description: "More columns: modifies, timeout, reason detail, last error" },
 } as const;
 
 const list = withExamples(
@@ -30,58 +36,71 @@ const list = withExamples(
       const limit = args.limit === undefined ? 1000 : Number(args.limit);
       if (!Number.isInteger(limit) || limit < 1)
         throw usageError(`--limit must be a positive integer, got ${args.limit}`);
-      const rows = await readStore(args, (store) =>
-        listTasks(store.db, {
-          status: args.status as string | undefined,
-          project: args.project as string | undefined,
-          limit,
+      const wide = wantsWide(args);
+      const view = await readStore(args, (store, loaded) =>
+        store.read((db) => {
+          const rows = listTasks(db, {
+            status: args.status as string | undefined,
+            project: args.project as string | undefined,
+            limit,
+          });
+          const waiting = rows.some((t) => t.status === "pending")
+            ? waitingReasons(db, Date.now(), placementConfig(loaded.config), Math.max(limit, WAITING_WINDOW))
+            : new Map();
+          const modifies = args.wide
+            ? modifiesOf(
+                db,
+                rows.map((t) => t.task_id),
+              )
+            : undefined;
+          return { rows, waiting, modifies };
         }),
       );
       if (args.json)
         return printJson(
-          rows.map(({ body: _b, extra, ...r }) => ({ ...r, extra: extra ? JSON.parse(extra) : {} })),
+          view.rows.map(({ body: _b, extra, ...r }) => ({
+            ...taskJson(r, view.waiting),
+            extra: extra ? JSON.parse(extra) : {},
+          })),
         );
-      if (rows.length === 0) return void process.stdout.write("no tasks\n");
-      process.stdout.write(
-        `${formatTable(
-          ["TASK", "STATUS", "PRI", "PROJECT", "ATTEMPTS", "NODE", "UPDATED"],
-          rows.map((t) => [
-            t.task_id,
-            // Still running until the controller has sent the kill: say a cancel is on its way.
-            t.cancel_requested_at !== null && (t.status === "running" || t.status === "dispatched")
-              ? `${t.status} (cancelling)`
-              : t.status,
-            t.priority,
-            t.project || "-",
-            `${t.attempts}/${t.max_attempts}`,
-            t.node,
-            `${ago(t.updated_at)} ago`,
-          ]),
-        )}\n`,
-      );
+      if (view.rows.length === 0) return void process.stdout.write("no tasks\n");
+      process.stdout.write(`${formatTaskList(view, { wide })}\n`);
     },
   }),
-  ["oyster tasks", "oyster tasks --status failed", "oyster tasks --project dispatch-infra --json"],
+  [
+    "oyster tasks",
+    "oyster tasks --status pending --wide",
+    "oyster tasks --status failed",
+    "oyster tasks --project dispatch-infra --json",
+  ],
 );
+
+/** Pending tasks `tasks show` places to explain one (the scheduler's order up to it). */
+const SHOW_WINDOW = 10_000;
 
 const show = withExamples(
   defineCommand({
     meta: { name: "show", description: "One task: fields, dependencies, modified paths, runs" },
     args: { ...sharedArgs, ...jsonArg, id: { type: "positional", required: true, description: "Task id" } },
     async run({ args }) {
-      const found = await readStore(args, (store, { config }) =>
+      const found = await readStore(args, (store, loaded) =>
         store.read((db) => {
           const t = getTask(db, String(args.id));
+          const waiting =
+            t?.status === "pending"
+              ? waitingReasons(db, Date.now(), placementConfig(loaded.config), SHOW_WINDOW)
+              : new Map();
           const pendingKill = t
             ? listEvents(db, { kind: "cancel_kill_pending", task_id: t.task_id, limit: 1 })[0]
             : undefined;
-          return t && { t, config, pendingKill };
+          return t ? { t, waiting, config: loaded.config, pendingKill } : null;
         }),
       );
       if (!found) throw new CliError(`no task named "${args.id}"`);
       const { t, config } = found;
+      const w = found.waiting.get(t.task_id);
       const limits = taskLimits(t, config);
-      if (args.json) return printJson({ ...t, ...limits });
+      if (args.json) return printJson({ ...taskJson(t, found.waiting), ...limits });
       const cancelling =
         t.cancel_requested_at !== null && (t.status === "running" || t.status === "dispatched")
           ? ` — cancel requested ${ago(t.cancel_requested_at)} ago, kill pending${found.pendingKill ? `: ${JSON.parse(found.pendingKill.data ?? "{}").error ?? "node unreachable"}` : ""}`
@@ -89,6 +108,7 @@ const show = withExamples(
       const lines = [
         `task        ${t.task_id}`,
         `status      ${t.status}${t.last_reason ? ` (${t.last_reason})` : ""}${t.blocked_by ? ` — blocked by ${t.blocked_by}` : ""}${cancelling}`,
+        ...(w ? [`waiting     ${w.reason}${w.detail ? `: ${w.detail}` : ""}`] : []),
         `project     ${t.project || "-"}`,
         `priority    ${t.priority}`,
         `executor    ${t.executor}${t.command ? `: ${t.command}` : ""}`,

@@ -57,6 +57,12 @@ loops:
 retry:     { max_attempts: 3, backoff: 30s, max_backoff: 30m, auto_revive: 1, lost_node_grace: 30m }
 breaker:   { failures: 3, open_for: 5m }
 dispatch:  { min_success_rate: 0.3, min_samples: 10 }
+# Pools: concurrency limits tasks draw from besides node slots, by executor and/or project
+# (a task needs a free slot in every pool it matches; full: it waits with reason pool_full).
+pools: []
+# pools:
+#   - { name: glm, executor: glm, slots: 4 }     # the model's API takes 4 sessions at once
+#   - { name: shop, project: shop, slots: 6 }
 resources: { max_load: 8, min_mem_mb: 512, max_swap_pct: 50 }
 # A run is stuck (killed, reason timeout) after its spec's timeout, else estimate_factor ×
 # estimated_minutes, never more than task_max. The guardian alerts once per run past long_running.

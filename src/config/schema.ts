@@ -27,6 +27,35 @@ export const nodeSchema = z
     }
   });
 
+/** A named concurrency limit tasks draw from besides node slots (issue 12.5), by executor and/or project. */
+export const poolSchema = z
+  .object({
+    name,
+    executor: z.string().min(1).optional(),
+    project: z.string().min(1).optional(),
+    slots: z.number().int().min(0).max(100_000),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    if (p.executor === undefined && p.project === undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["executor"],
+        message: "a pool selects its tasks by executor, project or both: give at least one",
+      });
+  });
+
+function uniqueNames(what: string) {
+  return (items: { name: string }[], ctx: z.RefinementCtx) => {
+    const seen = new Set<string>();
+    items.forEach((it, i) => {
+      if (seen.has(it.name))
+        ctx.addIssue({ code: "custom", path: [i, "name"], message: `duplicate ${what} name "${it.name}"` });
+      seen.add(it.name);
+    });
+  };
+}
+
 const loop = (interval: string) =>
   z
     .object({ interval: duration.default(parseDuration(interval)!), unhealthy_after: duration.optional() })
@@ -153,6 +182,7 @@ export const configSchema = z
       .prefault({}),
     services: z.array(serviceSchema).default([]),
     supervise: superviseSchema,
+    pools: z.array(poolSchema).default([]).superRefine(uniqueNames("pool")),
   })
   .strict();
 

@@ -6,6 +6,14 @@ import {
   nodeBreakerKey,
 } from "./breaker.ts";
 import type { OverloadCause, Reason } from "./reasons.ts";
+import {
+  fullPools,
+  type PoolUse,
+  poolsOf,
+  type Reservation,
+  reservationActive,
+  reserveDetail,
+} from "./slots.ts";
 import { lowSuccessRate, type WindowStats } from "./stats.ts";
 
 /**
@@ -17,6 +25,8 @@ import { lowSuccessRate, type WindowStats } from "./stats.ts";
 export interface ReadyTask {
   task_id: string;
   executor: string;
+  /** Pools select by project as well as executor. */
+  project?: string;
   paths: string[];
   /** Where its last attempt was lost or failed: another node is preferred when one is free. */
   avoid?: string | null;
@@ -62,6 +72,27 @@ export interface DecisionInput {
   minSamples: number;
   thresholds: Thresholds;
   maxLaunches: number;
+  /** Configured pools with their active runs (config `pools`); none: no pool limits. */
+  pools?: PoolUse[];
+  /** Slots held back for people (`oyster reserve`). */
+  reserve?: Reservation;
+  /** Who holds each locked path, only to name it in a waiting reason. */
+  lockHolders?: ReadonlyMap<string, LockHolder>;
+}
+
+export interface LockHolder {
+  task_id: string;
+  run_id: string | null;
+  node: string | null;
+}
+
+/**
+ * Why one ready task did not launch this tick: a dispatch reason, or `modifies_locked` (a path
+ * it modifies is held), or `ready` (it launches; only seen by callers that do not launch).
+ */
+export interface Wait {
+  reason: Reason | "modifies_locked" | "ready";
+  detail: string;
 }
 
 export interface Launch {
@@ -82,6 +113,8 @@ export interface Refusal {
 export interface Decision {
   launches: Launch[];
   refusals: Refusal[];
+  /** Every ready task that did not launch, with why (launched ones: `ready`). */
+  waiting: Map<string, Wait>;
 }
 
 /** Why a node's last resource reading refuses new work (cause and numbers), or null when it passes. */
@@ -108,9 +141,17 @@ export function resourceProblem(
 export function decide(input: DecisionInput): Decision {
   const refusals: Refusal[] = [];
   const launches: Launch[] = [];
-  if (input.ready.length === 0) return { launches, refusals };
-  if (input.drain) return { launches, refusals: [{ reason: "draining" }] };
-  if (input.pause) return { launches, refusals: [{ reason: "billing_pause" }] };
+  const waiting = new Map<string, Wait>();
+  const done = () => ({ launches, refusals, waiting });
+  /** A reason that holds every ready task back: one refusal, each task waits with it. */
+  const allWait = (r: Refusal, detail = r.detail ?? "") => {
+    refusals.push(r);
+    for (const t of input.ready) waiting.set(t.task_id, { reason: r.reason, detail });
+    return done();
+  };
+  if (input.ready.length === 0) return done();
+  if (input.drain) return allWait({ reason: "draining" }, "the fleet is drained (oyster drain on)");
+  if (input.pause) return allWait({ reason: "billing_pause" }, "dispatch is paused (oyster pause on)");
 
   const { now, breakerPolicy: policy } = input;
   const breakerOf = (key: string) => input.breakers.get(key);
@@ -118,34 +159,77 @@ export function decide(input: DecisionInput): Decision {
     const b = breakerOf(nodeBreakerKey(name));
     return !b || allows(b, now, policy);
   };
+  const reserve = input.reserve ?? { fleet: 0, nodes: {} };
   const candidates = input.nodes.filter((n) => n.online && !n.draining && n.slots > 0);
-  const free = new Map(candidates.map((n) => [n.name, Math.max(0, n.slots - n.running)]));
-  const totalFree = [...free.values()].reduce((a, b) => a + b, 0);
-  if (totalFree === 0) return { launches, refusals: [{ reason: "pool_exhausted" }] };
+  const rawFree = new Map(candidates.map((n) => [n.name, Math.max(0, n.slots - n.running)]));
+  // Slot budget, seeds/004 order: the team reservation, then the fleet's slots, then pools.
+  const free = new Map(
+    candidates.map((n) => [n.name, Math.max(0, (rawFree.get(n.name) ?? 0) - (reserve.nodes[n.name] ?? 0))]),
+  );
+  const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+  const totalRaw = sum(rawFree);
+  if (totalRaw === 0)
+    return allWait(
+      { reason: "pool_exhausted" },
+      fullNodes(candidates.length ? candidates : input.nodes, rawFree),
+    );
+  // Launches the fleet-wide reservation leaves to agents this tick.
+  let budget = Math.max(0, sum(free) - reserve.fleet);
+  if (budget === 0) return allWait({ reason: "user_team_mode" }, reserveDetail(reserve));
+
+  // Pools close the slot budget: before breakers, a task whose pool is full waits pool_full.
+  const pools = (input.pools ?? []).map((p) => ({ ...p }));
+  const poolRefused = new Set<string>();
+  const poolWait = (t: ReadyTask): Wait | null => {
+    const full = fullPools(poolsOf(pools, t));
+    if (!full.length) return null;
+    for (const p of full)
+      if (!poolRefused.has(p.name)) {
+        refusals.push({ reason: "pool_full", task_id: t.task_id, detail: `pool ${p.name}` });
+        poolRefused.add(p.name);
+      }
+    return {
+      reason: "pool_full",
+      detail: full.map((p) => `pool ${p.name} ${p.running}/${p.slots}`).join(", "),
+    };
+  };
+  /** A check after the slot budget holds every task back, except those a full pool already holds. */
+  const laterWait = (r: Refusal | null, w: Wait) => {
+    if (r) refusals.push(r);
+    for (const t of input.ready) waiting.set(t.task_id, poolWait(t) ?? w);
+    return done();
+  };
+  if (input.ready.every((t) => fullPools(poolsOf(pools, t)).length > 0))
+    return laterWait(null, { reason: "pool_full", detail: "" });
 
   const withBreaker = candidates.filter((n) => (free.get(n.name) ?? 0) > 0 && nodeAllowed(n.name));
   if (withBreaker.length === 0) {
-    return {
-      launches,
-      refusals: [{ reason: "circuit_breaker_open", detail: "every node with a free slot is open" }],
+    const open = candidates.filter((n) => !nodeAllowed(n.name)).map((n) => n.name);
+    const r: Refusal = {
+      reason: "circuit_breaker_open",
+      detail: `every node with a free slot is open (${open.join(", ")})`,
     };
+    return laterWait(r, { reason: r.reason, detail: r.detail ?? "" });
   }
   if (lowSuccessRate(input.stats, input.minSuccessRate, input.minSamples)) {
     const pct = ((input.stats.rate ?? 0) * 100).toFixed(0);
-    return {
-      launches,
-      refusals: [
-        { reason: "low_success_rate", detail: `${pct}% over ${input.stats.total} dispatches in the window` },
-      ],
+    const r: Refusal = {
+      reason: "low_success_rate",
+      detail: `${pct}% over ${input.stats.total} dispatches in the window (< ${input.minSuccessRate * 100}%)`,
     };
+    return laterWait(r, { reason: r.reason, detail: r.detail ?? "" });
   }
   const healthy: NodeView[] = [];
+  const overloaded: string[] = [];
   for (const n of withBreaker) {
     const problem = resourceProblem(n, input.thresholds);
-    if (problem) refusals.push({ reason: "server_overloaded", node: n.name, ...problem });
-    else healthy.push(n);
+    if (problem) {
+      refusals.push({ reason: "server_overloaded", node: n.name, ...problem });
+      overloaded.push(`${n.name}: ${problem.detail}`);
+    } else healthy.push(n);
   }
-  if (healthy.length === 0) return { launches, refusals };
+  if (healthy.length === 0)
+    return laterWait(null, { reason: "server_overloaded", detail: overloaded.join("; ") });
 
   // Breakers admit one probe when HALF_OPEN: track what this tick already let through.
   const probed = new Set<string>();
@@ -159,54 +243,144 @@ export function decide(input: DecisionInput): Decision {
     if (!allows(b, now, policy)) return false;
     return !(halfOpen(key) && probed.has(key));
   };
-  const locked = new Set(input.lockedPaths);
+  const locked = new Map<string, LockHolder | null>(
+    [...input.lockedPaths].map((p) => [p, input.lockHolders?.get(p) ?? null]),
+  );
   const executorRefused = new Set<string>();
   const executorWaiting = new Set<string>();
+  let slotsGone: Wait | null = null;
+  let teamRefused = false;
+  const runs = (n: NodeView, executor: string) => n.executors === null || n.executors.includes(executor);
+  /** Why one node cannot take a task now, as a reason and a few words, or null when it can. */
+  const whyNot = (n: NodeView): { reason: Wait["reason"]; text: string } | null => {
+    if (!n.online) return { reason: "no_executor", text: "offline" };
+    if (n.draining) return { reason: "draining", text: "drained" };
+    const raw = rawFree.get(n.name) ?? 0;
+    if (raw <= 0) return { reason: "pool_exhausted", text: `full ${n.slots - raw}/${n.slots}` };
+    if ((free.get(n.name) ?? 0) <= 0) return { reason: "user_team_mode", text: "reserved" };
+    if (!admits(nodeBreakerKey(n.name))) return { reason: "circuit_breaker_open", text: "breaker open" };
+    const problem = resourceProblem(n, input.thresholds);
+    if (problem) return { reason: "server_overloaded", text: problem.detail };
+    return null;
+  };
+  /** The nodes that run `executor` all refuse: one reason when they agree, the detail node by node. */
+  const whyNoNode = (executor: string): Wait => {
+    const causes = input.nodes
+      .filter((n) => runs(n, executor))
+      .map((n) => ({ node: n.name, why: whyNot(n) }))
+      .filter((c): c is { node: string; why: NonNullable<ReturnType<typeof whyNot>> } => c.why !== null);
+    const reasons = new Set(causes.map((c) => c.why.reason));
+    const reason = reasons.size === 1 ? [...reasons][0]! : "no_executor";
+    const list = causes.map((c) => `${c.node} ${c.why.text}`).join(", ");
+    return {
+      reason,
+      detail:
+        reason === "user_team_mode"
+          ? reserveDetail(reserve)
+          : `no node that runs ${executor} can take it now${list ? `: ${list}` : ""}`,
+    };
+  };
 
   for (const task of input.ready) {
-    if (launches.length >= input.maxLaunches) break;
+    const wait = (w: Wait) => waiting.set(task.task_id, w);
+    if (launches.length >= input.maxLaunches) {
+      wait({
+        reason: "ready",
+        detail: `launches at a later tick (dispatch.max_per_tick ${input.maxLaunches})`,
+      });
+      continue;
+    }
+    if (slotsGone) {
+      wait(slotsGone);
+      continue;
+    }
     if (input.leased.has(task.task_id)) {
       refusals.push({ reason: "already_running", task_id: task.task_id });
+      wait({ reason: "already_running", detail: "it holds an active run" });
       continue;
     }
     // Two tasks that modify the same path never run at once; a locked task just waits (not a refusal).
-    if (task.paths.some((p) => locked.has(p))) continue;
+    const held = task.paths.find((p) => locked.has(p));
+    if (held !== undefined) {
+      wait({
+        reason: "modifies_locked",
+        detail: `modifies ${held} held by ${describeHolder(locked.get(held))}`,
+      });
+      continue;
+    }
+    const inFullPool = poolWait(task);
+    if (inFullPool) {
+      wait(inFullPool);
+      continue;
+    }
     const ek = executorBreakerKey(task.executor);
     if (!admits(ek)) {
       if (!executorRefused.has(task.executor)) {
         refusals.push({ reason: "circuit_breaker_open", task_id: task.task_id, detail: ek });
         executorRefused.add(task.executor);
       }
+      wait({ reason: "circuit_breaker_open", detail: ek });
       continue;
     }
-    const able = healthy.filter((n) => n.executors === null || n.executors.includes(task.executor));
+    const able = healthy.filter((n) => runs(n, task.executor));
     if (able.length === 0) {
-      const somewhere = input.nodes.some((n) => n.executors === null || n.executors.includes(task.executor));
+      const somewhere = input.nodes.some((n) => runs(n, task.executor));
       // On no node at all: the task can never start here (the scheduler fails it, no attempt spent).
-      if (!somewhere)
-        refusals.push({
-          reason: "pre_flight_check_failed",
-          task_id: task.task_id,
-          detail: `executor "${task.executor}" is on no node`,
-        });
-      else if (!executorWaiting.has(task.executor)) {
-        // Its nodes exist but none can take work now (offline, draining, open, overloaded, full).
-        refusals.push({ reason: "no_executor", task_id: task.task_id, detail: task.executor });
-        executorWaiting.add(task.executor);
+      if (!somewhere) {
+        const detail = `executor "${task.executor}" is on no node`;
+        refusals.push({ reason: "pre_flight_check_failed", task_id: task.task_id, detail });
+        wait({ reason: "pre_flight_check_failed", detail });
+      } else {
+        // Its nodes exist but none can take work now: say why, node by node.
+        const w = whyNoNode(task.executor);
+        if (w.reason === "user_team_mode") {
+          if (!teamRefused) refusals.push({ reason: "user_team_mode", task_id: task.task_id });
+          teamRefused = true;
+        } else if (!executorWaiting.has(task.executor)) {
+          refusals.push({ reason: "no_executor", task_id: task.task_id, detail: task.executor });
+          executorWaiting.add(task.executor);
+        }
+        wait(w);
       }
       continue;
     }
     const elsewhere = task.avoid ? able.filter((n) => n.name !== task.avoid) : able;
     const node = pickNode(elsewhere, free, admits) ?? pickNode(able, free, admits);
-    if (!node) continue;
+    if (!node) {
+      wait(whyNoNode(task.executor));
+      continue;
+    }
     launches.push({ task_id: task.task_id, node: node.name, executor: task.executor });
+    wait({ reason: "ready", detail: `launches on ${node.name}` });
     free.set(node.name, (free.get(node.name) ?? 0) - 1);
-    for (const p of task.paths) locked.add(p);
+    rawFree.set(node.name, (rawFree.get(node.name) ?? 0) - 1);
+    budget--;
+    for (const p of poolsOf(pools, task)) p.running++;
+    for (const p of task.paths) locked.set(p, { task_id: task.task_id, run_id: null, node: node.name });
     probed.add(ek);
     probed.add(nodeBreakerKey(node.name));
-    if ([...free.values()].every((f) => f <= 0)) break;
+    if (sum(rawFree) <= 0) slotsGone = { reason: "pool_exhausted", detail: fullNodes(candidates, rawFree) };
+    else if (budget <= 0 || sum(free) <= 0) {
+      slotsGone = { reason: "user_team_mode", detail: reserveDetail(reserve) };
+      if (!reservationActive(reserve)) slotsGone = { reason: "pool_exhausted", detail: "" };
+    }
   }
-  return { launches, refusals };
+  return done();
+}
+
+function describeHolder(h: LockHolder | null | undefined): string {
+  if (!h) return "a running task";
+  const where = [h.run_id ? `run ${h.run_id}` : "launching now", h.node ? `on node ${h.node}` : null]
+    .filter(Boolean)
+    .join(" ");
+  return `task ${h.task_id} (${where})`;
+}
+
+/** "all slots taken: a 2/2, b 1/1": the nodes that could take work, with their slots in use. */
+function fullNodes(nodes: NodeView[], rawFree: ReadonlyMap<string, number>): string {
+  if (nodes.length === 0) return "no node can take work";
+  const used = (n: NodeView) => (rawFree.has(n.name) ? n.slots - (rawFree.get(n.name) ?? 0) : n.running);
+  return `all slots taken: ${nodes.map((n) => `${n.name} ${used(n)}/${n.slots}`).join(", ")}`;
 }
 
 /** Spread load: the node with the lowest share of its slots in use, then the most free slots. */

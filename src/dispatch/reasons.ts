@@ -8,7 +8,10 @@ export const REASONS = {
   // Checks before placement, in seeds/004 order.
   draining: { trigger: "drain check", recoverable: true },
   billing_pause: { trigger: "pause", recoverable: true },
+  // Slot budget: the team reservation (`oyster reserve`), the fleet's slots, then pools.
+  user_team_mode: { trigger: "slot budget: team reservation", recoverable: true },
   pool_exhausted: { trigger: "slot budget", recoverable: true },
+  pool_full: { trigger: "slot budget: pool", recoverable: true },
   circuit_breaker_open: { trigger: "circuit breaker", recoverable: true },
   low_success_rate: { trigger: "success-rate gate", recoverable: true },
   server_overloaded: { trigger: "node resources", recoverable: true },

@@ -11,20 +11,13 @@ import { runTimeoutMs } from "../dispatch/timeout.ts";
 import { logger } from "../log.ts";
 import { metrics } from "../metrics.ts";
 import { type RunStatus, type StartRequest, type Transport, TransportError } from "../remote/transport.ts";
-import { getBreaker, loadBreakers, saveBreaker } from "../store/breakers.ts";
-import {
-  type LaunchTask,
-  launchTask,
-  leasedTasks,
-  lockedPaths,
-  nodeViews,
-  readyTasks,
-} from "../store/dispatch.ts";
-import { pruneDispatchEvents, recordDispatch, windowStats } from "../store/dispatch-events.ts";
+import { getBreaker, saveBreaker } from "../store/breakers.ts";
+import { type LaunchTask, launchTask, readyTasks } from "../store/dispatch.ts";
+import { pruneDispatchEvents, recordDispatch } from "../store/dispatch-events.ts";
 import { recordEvent } from "../store/events.ts";
+import { placementFacts } from "../store/placement-facts.ts";
 import { failPreFlight } from "../store/preflight.ts";
 import { claimRun, finishRun, markRunning, type RunRow, requeueDueFailures } from "../store/runs.ts";
-import { getFlag } from "../store/settings.ts";
 import { announce, reportOutcome } from "./breakers.ts";
 import type { ControllerContext } from "./context.ts";
 import { crashPoint, withTimeout } from "./util.ts";
@@ -51,6 +44,7 @@ type StartOutcome =
 export function createScheduler(ctx: ControllerContext) {
   const cfg = ctx.config;
   const policy = breakerPolicy(cfg.breaker);
+  const facts = { ...cfg, breakerPolicy: policy };
   const retry = { backoffMs: cfg.retry.backoff, maxBackoffMs: cfg.retry.max_backoff };
   let stopping = false;
 
@@ -63,27 +57,11 @@ export function createScheduler(ctx: ControllerContext) {
       requeueDueFailures(db, now);
       const ready = readyTasks(db, now, READY_WINDOW);
       if (ready.length === 0) return null;
-      return {
-        ready,
-        lockedPaths: lockedPaths(db),
-        leased: leasedTasks(db),
-        nodes: nodeViews(db),
-        breakers: loadBreakers(db),
-        drain: getFlag(db, "drain"),
-        pause: getFlag(db, "pause"),
-        stats: windowStats(db, now, cfg.dispatch.window),
-      };
+      // The same facts `oyster tasks` explains waiting tasks from (src/store/placement-facts.ts).
+      return { ready, ...placementFacts(db, now, facts) };
     });
     if (!snap) return;
-    const decision = decide({
-      now,
-      ...snap,
-      breakerPolicy: policy,
-      minSuccessRate: cfg.dispatch.min_success_rate,
-      minSamples: cfg.dispatch.min_samples,
-      thresholds: cfg.resources,
-      maxLaunches: cfg.dispatch.max_per_tick,
-    });
+    const decision = decide({ ...snap, maxLaunches: cfg.dispatch.max_per_tick });
     if (decision.refusals.length) recordRefusals(decision.refusals, now);
     // One event-loop turn between launches: each start does synchronous work (the spec file,
     // a spawn or a channel write), and back to back they held /health and the other loops for

@@ -7,6 +7,7 @@ import { jsonSpecCountOver } from "../spec/limits.ts";
 import type { Store } from "../store/db.ts";
 import { listEvents } from "../store/events.ts";
 import { storeFault } from "../store/fault.ts";
+import { waitingReasons } from "../store/placement-facts.ts";
 import { cancelTask, getTask, listTasks, retryTask, TASK_STATUSES } from "../store/tasks.ts";
 import { VERSION } from "../version.ts";
 import { bearerMatches, guard } from "./guard.ts";
@@ -21,7 +22,9 @@ import {
   fleetSnapshot,
   STATS_EVENTS_DEFAULT,
   STATS_EVENTS_MAX,
+  WAITING_WINDOW,
 } from "./snapshot.ts";
+import { taskJson } from "./task-json.ts";
 
 /**
  * The controller's HTTP surface: probes (/health, /ready), /metrics, and a JSON API under /api
@@ -48,8 +51,9 @@ export function createApp(deps: AppDeps): Hono {
   const now = deps.now ?? Date.now;
   const { store, config } = deps;
   const policy = breakerPolicy(config.breaker);
+  const placement = { ...config, breakerPolicy: policy };
   const snapshot = (): FleetSnapshot =>
-    store.read((db) => fleetSnapshot(db, now(), config.dispatch.window, policy));
+    store.read((db) => fleetSnapshot(db, now(), config.dispatch.window, policy, placement));
   const scrape = createScraper({
     service: deps.service,
     startedAt: deps.startedAt,
@@ -118,7 +122,10 @@ export function createApp(deps: AppDeps): Hono {
     const r = health();
     return c.json({
       controller: r.body,
-      fleet: snapshot(),
+      // With the queue (running tasks, top waiting reasons): /metrics scrapes skip that work.
+      fleet: store.read((db) =>
+        fleetSnapshot(db, now(), config.dispatch.window, policy, { ...placement, queue: true }),
+      ),
       events: store.read((db) => listEvents(db, { limit: 10 })),
     });
   });
@@ -132,11 +139,23 @@ export function createApp(deps: AppDeps): Hono {
     }
     const limit = intParam(c.req.query("limit"), 1000);
     if (limit === null) return c.json({ error: "limit must be a positive integer" }, 400);
-    const rows = store.read((db) => listTasks(db, { status, project: c.req.query("project"), limit }));
-    return c.json(rows.map(({ body: _b, ...r }) => r));
+    const { rows, waiting } = store.read((db) => {
+      const rows = listTasks(db, { status, project: c.req.query("project"), limit });
+      const pending = rows.some((t) => t.status === "pending");
+      // Why each pending task waits: the scheduler's own decision on this store (issue 13.2).
+      return {
+        rows,
+        waiting: pending ? waitingReasons(db, now(), placement, Math.max(limit, WAITING_WINDOW)) : new Map(),
+      };
+    });
+    return c.json(rows.map(({ body: _b, ...r }) => taskJson(r, waiting)));
   });
   api.get("/tasks/:id", (c) => {
-    const t = store.read((db) => getTask(db, c.req.param("id")));
+    const t = store.read((db) => {
+      const t = getTask(db, c.req.param("id"));
+      if (t?.status !== "pending") return t && { ...t, waiting: null };
+      return { ...t, waiting: waitingReasons(db, now(), placement, 10_000).get(t.task_id) ?? null };
+    });
     return t ? c.json(t) : c.json({ error: `no task named "${c.req.param("id")}"` }, 404);
   });
   api.post("/tasks", async (c) => {

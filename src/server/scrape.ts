@@ -162,6 +162,20 @@ function fleetFamilies(s: FleetSnapshot): Family[] {
     gauge("oyster_dispatch_drained", "1 while the fleet is drained (oyster drain on)", [
       { value: s.drain ? 1 : 0 },
     ]),
+    gauge("oyster_reserved_slots", 'Slots held back for people (oyster reserve); node="" is fleet-wide', [
+      { labels: { node: "" }, value: s.reserve.fleet },
+      ...Object.entries(s.reserve.nodes).map(([node, value]) => ({ labels: { node }, value })),
+    ]),
+    gauge(
+      "oyster_pool_slots",
+      "Slots of each configured pool",
+      s.pools.map((p) => ({ labels: { pool: p.name }, value: p.slots })),
+    ),
+    gauge(
+      "oyster_pool_running",
+      "Active runs drawing from each pool",
+      s.pools.map((p) => ({ labels: { pool: p.name }, value: p.running })),
+    ),
     histogramFamily(metrics.sshCommandSeconds),
   ];
 }

@@ -9,7 +9,7 @@ import type { Db } from "./db.ts";
 export function readyTasks(db: Db, now: number, limit: number): ReadyTask[] {
   const rows = db
     .query(
-      `SELECT t.task_id, t.executor,
+      `SELECT t.task_id, t.executor, t.project,
          (SELECT r.node FROM runs r WHERE r.task_id = t.task_id AND r.state IN ('failed','lost')
           ORDER BY r.attempt DESC LIMIT 1) AS avoid
        FROM tasks t
@@ -20,7 +20,7 @@ export function readyTasks(db: Db, now: number, limit: number): ReadyTask[] {
        ORDER BY t.priority, t.created_at, t.rowid
        LIMIT ?`,
     )
-    .all(now, limit) as { task_id: string; executor: string; avoid: string | null }[];
+    .all(now, limit) as { task_id: string; executor: string; project: string; avoid: string | null }[];
   if (rows.length === 0) return [];
   const paths = new Map<string, string[]>();
   const q = db.query("SELECT path FROM task_paths WHERE task_id = ?");
@@ -32,6 +32,7 @@ export function readyTasks(db: Db, now: number, limit: number): ReadyTask[] {
   return rows.map((r) => ({
     task_id: r.task_id,
     executor: r.executor,
+    project: r.project,
     paths: paths.get(r.task_id) ?? [],
     avoid: r.avoid,
   }));

@@ -7,6 +7,8 @@ import type { Db } from "./db.ts";
 export type SettingKey =
   | "drain"
   | "pause"
+  /** Slots held back for people (`oyster reserve`), JSON `{fleet, nodes}`. */
+  | "reserve"
   | "http_url"
   /** This store's id, created with it (so a CLI can tell its own controller from another). */
   | "store_id"

@@ -76,7 +76,12 @@ describe("every key of the schema has its OYSTER_* variable", () => {
         // A path for most strings; an address for the few that must be one (a loopback host).
         return key.values ? key.values.filter((v) => v !== dflt) : ["/tmp/oyster-env-test", "localhost"];
       case "list":
-        return ["[x]", "[{name: n1, transport: local}]", "[{name: s1, command: [sleep, '1']}]"];
+        return [
+          "[x]",
+          "[{name: n1, transport: local}]",
+          "[{name: s1, command: [sleep, '1']}]",
+          "[{name: p1, executor: shell, slots: 2}]",
+        ];
       case "map":
         return ["{x: {command: [echo]}}"];
       default:

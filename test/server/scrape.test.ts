@@ -20,6 +20,8 @@ const snapshot = (pending: number): FleetSnapshot => ({
   },
   drain: false,
   pause: false,
+  reserve: { fleet: 0, nodes: {} },
+  pools: [],
 });
 
 test("the page is rendered at most once per cacheMs, again after a backward clock step or at shutdown", () => {
