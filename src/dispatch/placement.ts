@@ -5,6 +5,7 @@ import {
   executorBreakerKey,
   nodeBreakerKey,
 } from "./breaker.ts";
+import { PathLocks } from "./paths.ts";
 import type { OverloadCause, Reason } from "./reasons.ts";
 import { lowSuccessRate, type WindowStats } from "./stats.ts";
 
@@ -159,7 +160,7 @@ export function decide(input: DecisionInput): Decision {
     if (!allows(b, now, policy)) return false;
     return !(halfOpen(key) && probed.has(key));
   };
-  const locked = new Set(input.lockedPaths);
+  const locked = new PathLocks(input.lockedPaths);
   const executorRefused = new Set<string>();
   const executorWaiting = new Set<string>();
 
@@ -169,8 +170,8 @@ export function decide(input: DecisionInput): Decision {
       refusals.push({ reason: "already_running", task_id: task.task_id });
       continue;
     }
-    // Two tasks that modify the same path never run at once; a locked task just waits (not a refusal).
-    if (task.paths.some((p) => locked.has(p))) continue;
+    // Two tasks whose `modifies` paths overlap never run at once; a locked task just waits (not a refusal).
+    if (task.paths.some((p) => locked.conflicts(p))) continue;
     const ek = executorBreakerKey(task.executor);
     if (!admits(ek)) {
       if (!executorRefused.has(task.executor)) {
