@@ -67,13 +67,19 @@ export async function submitViaApi(
   config: Config,
   explicit: string | undefined,
   inputs: SpecInput[],
-  opts: { dryRun: boolean; allowMissingDeps: boolean },
+  opts: { dryRun: boolean; allowMissingDeps: boolean; replace?: boolean; rerunSucceeded?: boolean },
 ): Promise<ApiSubmitResult> {
   const r = await post<{ ok?: boolean; accepted?: string[]; problems?: SpecProblem[]; error?: string }>(
     config,
     explicit,
     "/api/tasks",
-    { specs: inputs, dry_run: opts.dryRun, allow_missing_deps: opts.allowMissingDeps },
+    {
+      specs: inputs,
+      dry_run: opts.dryRun,
+      allow_missing_deps: opts.allowMissingDeps,
+      replace: Boolean(opts.replace),
+      rerun_succeeded: Boolean(opts.rerunSucceeded),
+    },
   );
   if (r.status === 422 && Array.isArray(r.body?.problems))
     return { ok: false, dry_run: opts.dryRun, accepted: [], problems: r.body.problems, url: r.base };
@@ -108,6 +114,8 @@ export async function submitThroughApi(
     json?: boolean;
     "dry-run"?: boolean;
     "allow-missing-deps"?: boolean;
+    replace?: boolean;
+    "rerun-succeeded"?: boolean;
   },
   inputs: SpecInput[],
   local: SpecProblem[],
@@ -118,6 +126,8 @@ export async function submitThroughApi(
     : await submitViaApi(cliConfig(args).config, args.url, inputs, {
         dryRun,
         allowMissingDeps: Boolean(args["allow-missing-deps"]),
+        replace: Boolean(args.replace),
+        rerunSucceeded: Boolean(args["rerun-succeeded"]),
       });
   if (args.json) {
     printJson({ ...r, accepted: r.accepted.map((task_id) => ({ task_id })) });

@@ -103,6 +103,9 @@ const show = withExamples(
   ["oyster tasks show S04-health-endpoints", "oyster tasks show S04-health-endpoints --json"],
 );
 
+/** A retried succeeded task runs again; say so, since its succeeded dependents do not. */
+const rerun = (from: string) => (from === "succeeded" ? " (rerun; dependents that succeeded stay)" : "");
+
 function change(name: "cancel" | "retry", description: string) {
   return withExamples(
     takesMany(
@@ -121,7 +124,7 @@ function change(name: "cancel" | "retry", description: string) {
             for (const id of ids) {
               try {
                 const r = await changeViaApi(cliConfig(args).config, args.url, id, name);
-                process.stdout.write(`${terminalSafe(`${id}: ${r.from} → ${r.to}`)}\n`);
+                process.stdout.write(`${terminalSafe(`${id}: ${r.from} → ${r.to}${rerun(r.from)}`)}\n`);
               } catch (err) {
                 failed = true;
                 process.stderr.write(`error: ${terminalSafe((err as Error).message)}\n`);
@@ -141,7 +144,7 @@ function change(name: "cancel" | "retry", description: string) {
           for (const { id, r } of results) {
             if (r.ok)
               process.stdout.write(
-                `${terminalSafe(`${id}: ${r.from} → ${name === "cancel" ? "cancelled" : "pending"}`)}\n`,
+                `${terminalSafe(`${id}: ${r.from} → ${name === "cancel" ? "cancelled" : "pending"}${rerun(r.from)}`)}\n`,
               );
             else process.stderr.write(`error: ${terminalSafe(r.error)}\n`);
           }
@@ -166,7 +169,7 @@ export default withExamples(
       list,
       show,
       cancel: change("cancel", "Cancel a task that has not finished"),
-      retry: change("retry", "Send a failed, dead, cancelled or blocked task back to pending"),
+      retry: change("retry", "Send a failed, dead, cancelled, blocked or succeeded task back to pending"),
     },
     default: "list",
   }),
