@@ -88,7 +88,9 @@ export default withExamples(
           s.depends_on.join(", ") || "-",
           s.project || "-",
         ]);
-        process.stdout.write(`${formatTable(["TASK", "ACTION", "PRI", "EXECUTOR", "DEPENDS ON", "PROJECT"], rows)}\n`);
+        process.stdout.write(
+          `${formatTable(["TASK", "ACTION", "PRI", "EXECUTOR", "DEPENDS ON", "PROJECT"], rows)}\n`,
+        );
         process.stdout.write(
           args["dry-run"]
             ? `dry run: ${result.accepted.length} task(s) would be submitted; nothing was written\n`

@@ -19,7 +19,8 @@ export function normalizeModifiesPath(raw: string): string {
   for (const seg of raw.split("/")) {
     if (seg === "" || seg === ".") continue;
     if (seg === ".." && out.length > 0 && out[out.length - 1] !== "..") out.pop();
-    else if (seg === ".." && absolute) continue; // `/..` is `/`
+    else if (seg === ".." && absolute)
+      continue; // `/..` is `/`
     else out.push(seg);
   }
   if (absolute) return `/${out.join("/")}`;

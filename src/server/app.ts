@@ -160,7 +160,12 @@ export function createApp(deps: AppDeps): Hono {
       );
     }
     return c.json(
-      { ok: true, dry_run: parsed.dryRun, accepted: r.accepted.map((s) => s.task_id), replaced: r.replaced ?? [] },
+      {
+        ok: true,
+        dry_run: parsed.dryRun,
+        accepted: r.accepted.map((s) => s.task_id),
+        ...(parsed.replace ? { replaced: r.replaced ?? [] } : {}),
+      },
       parsed.dryRun ? 200 : 201,
     );
   });
@@ -216,7 +221,13 @@ async function readSpecs(
   req: Request,
   kind: "markdown" | "json",
 ): Promise<
-  | { specs: SpecInput[]; dryRun: boolean; allowMissingDeps: boolean; replace: boolean; rerunSucceeded: boolean }
+  | {
+      specs: SpecInput[];
+      dryRun: boolean;
+      allowMissingDeps: boolean;
+      replace: boolean;
+      rerunSucceeded: boolean;
+    }
   | { error: string; tooLarge?: true }
 > {
   const len = Number(req.headers.get("content-length") ?? 0);

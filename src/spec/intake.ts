@@ -194,7 +194,12 @@ export async function intake(store: Store, inputs: SpecInput[], opts: IntakeOpti
   await yieldToLoop();
   const ordered = topoOrder(specs);
   const existingNow = (): Set<string> =>
-    opts.replace ? existingTaskIds(store.db, ordered.map((s) => s.task_id)) : new Set<string>();
+    opts.replace
+      ? existingTaskIds(
+          store.db,
+          ordered.map((s) => s.task_id),
+        )
+      : new Set<string>();
   if (opts.dryRun) return { ok: true, accepted: ordered, problems: [], replaced: [...existingNow()] };
   await yieldToLoop();
   const now = opts.now ?? Date.now();

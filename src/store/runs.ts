@@ -76,7 +76,9 @@ export function claimRun(
   const paths = db.query("SELECT path FROM task_paths WHERE task_id = ?").all(taskId) as { path: string }[];
   if (paths.length) {
     // Paths, not strings: the same file spelled twice, or a directory and a file under it, conflict.
-    const held = new PathLocks((db.query("SELECT path FROM file_locks").all() as { path: string }[]).map((r) => r.path));
+    const held = new PathLocks(
+      (db.query("SELECT path FROM file_locks").all() as { path: string }[]).map((r) => r.path),
+    );
     if (paths.some((p) => held.conflicts(p.path))) return { ok: false, reason: "files_locked" };
   }
   const seq = (
