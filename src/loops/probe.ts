@@ -1,7 +1,8 @@
-import { breakerPolicy, nodeBreakerKey } from "../dispatch/breaker.ts";
+import { allows, breakerPolicy, nodeBreakerKey } from "../dispatch/breaker.ts";
 import { resourceProblem } from "../dispatch/placement.ts";
 import type { OverloadCause } from "../dispatch/reasons.ts";
 import { logger } from "../log.ts";
+import { getBreaker } from "../store/breakers.ts";
 import { recordEvent } from "../store/events.ts";
 import { getNode, recordProbe } from "../store/nodes.ts";
 import { announce, reportOutcome, reportProbeAnswered } from "./breakers.ts";
@@ -18,9 +19,9 @@ export interface ProbeDeps {
 /**
  * Reachability, version and resources of every node, all at once with bounded concurrency.
  * A failed probe takes the node offline and counts on its breaker. Every node is probed every
- * cycle, an OPEN breaker's too: a node that answers is back (issue 13.5) — online, its breaker
- * HALF_OPEN at once so its next launch is the one probe, and its finished runs reconciled in
- * the same cycle — instead of sitting out the breaker's whole `open_for`.
+ * cycle, an OPEN breaker's too: an offline node that answers is back (issue 13.5) — online, its
+ * breaker HALF_OPEN at once so its next launch is the one probe, and its finished runs
+ * reconciled in the same cycle — instead of sitting out the breaker's whole `open_for`.
  */
 export function createProbe(ctx: ControllerContext, deps: ProbeDeps = {}) {
   const cfg = ctx.config;
@@ -72,7 +73,12 @@ export function createProbe(ctx: ControllerContext, deps: ProbeDeps = {}) {
           else if (before) log.info(`node ${name} is under its resource thresholds again`, { node: name });
         }
         overload.set(name, problem?.cause ?? null);
-        return { transition: reportProbeAnswered(db, nodeBreakerKey(name), policy, done), back };
+        // An offline node that answers is back: HALF_OPEN now. A node that stayed reachable but
+        // opened its breaker by failing launches keeps it OPEN for `open_for`: answering a probe
+        // says nothing about its launches. Either way only a launch closes the breaker.
+        const key = nodeBreakerKey(name);
+        const answered = back || allows(getBreaker(db, key), done, policy);
+        return { transition: answered ? reportProbeAnswered(db, key, policy, done) : null, back };
       });
       announce([transition], ctx.notify);
       if (wasOnline.get(name) !== true) {
