@@ -1,7 +1,9 @@
 import { defineCommand } from "citty";
+import { checkDuration, formatDuration } from "../config/duration.ts";
 import { terminalSafe } from "../terminal-safe.ts";
 import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
 import { cliConfig, withStore } from "./context.ts";
+import { CliError } from "./errors.ts";
 import { activeRunCounts, checkNode, DRAIN_POLL_MS, pickNodes, setDrain } from "./node-ops.ts";
 import { takesMany } from "./strict-args.ts";
 import { formatTable, printJson } from "./table.ts";
@@ -26,13 +28,29 @@ export function nodeDrain(draining: boolean) {
           name: names,
           all,
           ...(draining
-            ? { wait: { type: "boolean", description: "Return only when the nodes have no active run" } }
+            ? {
+                wait: { type: "boolean", description: "Return only when the nodes have no active run" },
+                timeout: {
+                  type: "string",
+                  description:
+                    "With --wait: give up (exit 1) after this long, e.g. 30m (default: wait for ever)",
+                },
+              }
             : {}),
         },
         async run({ args }) {
           const { config } = cliConfig(args);
           const nodes = pickNodes(config, args._.map(String), Boolean(args.all));
           const ids = nodes.map((n) => n.name);
+          const opts = args as { wait?: boolean; timeout?: string };
+          let limitMs = Number.POSITIVE_INFINITY;
+          if (opts.timeout !== undefined) {
+            if (!opts.wait) throw new CliError("--timeout goes with --wait", 2);
+            const d = checkDuration(opts.timeout);
+            if ("error" in d) throw new CliError(`--timeout: ${d.error}`, 2);
+            limitMs = d.ms;
+          }
+          const deadline = Date.now() + limitMs;
           await withStore(args, async (store) => {
             setDrain(store, nodes, draining);
             const counts = activeRunCounts(store, ids);
@@ -43,9 +61,13 @@ export function nodeDrain(draining: boolean) {
                 : "undrained: takes new work again";
               process.stdout.write(`${terminalSafe(`node ${n} ${what}`)}\n`);
             }
-            if (!draining || !(args as { wait?: boolean }).wait) return;
+            if (!draining || !opts.wait) return;
             let left = ids.filter((n) => (counts.get(n) ?? 0) > 0);
             while (left.length) {
+              if (Date.now() >= deadline)
+                throw new CliError(
+                  `still not idle after ${formatDuration(limitMs)}: ${left.join(", ")} (they stay drained)`,
+                );
               await Bun.sleep(DRAIN_POLL_MS);
               const now = activeRunCounts(store, left);
               const done = left.filter((n) => (now.get(n) ?? 0) === 0);
@@ -57,7 +79,12 @@ export function nodeDrain(draining: boolean) {
       }),
     ),
     draining
-      ? ["oyster nodes drain gpu-1", "oyster nodes drain gpu-1 gpu-2 --wait", "oyster nodes drain --all"]
+      ? [
+          "oyster nodes drain gpu-1",
+          "oyster nodes drain gpu-1 gpu-2 --wait",
+          "oyster nodes drain gpu-1 --wait --timeout 30m",
+          "oyster nodes drain --all",
+        ]
       : ["oyster nodes undrain gpu-1", "oyster nodes undrain --all"],
   );
 }

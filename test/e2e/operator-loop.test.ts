@@ -179,6 +179,9 @@ describe("node operations", () => {
       const listed = run(["nodes"]).stdout;
       expect(listed.split("\n")[0]).toMatch(/REASON$/);
       expect(listed).toMatch(/n1 .*draining \(1 running\)/);
+      const gaveUp = run(["nodes", "drain", "n1", "--wait", "--timeout", "300ms"]);
+      expect(gaveUp.code).toBe(1);
+      expect(gaveUp.stderr).toContain("still not idle after 300ms: n1 (they stay drained)");
       // Still draining: the node is not idle while hold runs.
       expect(waiter.exitCode).toBeNull();
       expect(status("hold")).toBe("running");
