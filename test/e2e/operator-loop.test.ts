@@ -209,7 +209,11 @@ describe("node operations", () => {
     ]);
   });
 
-  test("nodes check connects now: every node's version and host key, and the one that is down named with its reason", async () => {
+  test("nodes install --all and nodes check: every node's version and host key, and the one that is down named with its reason", async () => {
+    const installed = run(["nodes", "install", "--all"]);
+    expect(installed.stderr).toBe("");
+    expect(installed.stdout).toMatch(/^node n1 now runs oyster \S+.*\nnode n2 now runs oyster \S+.*\n$/);
+    expect(run(["nodes", "install"]).code).toBe(2);
     const ok = run(["nodes", "check", "--all"]);
     expect(ok.stderr).toBe("");
     expect(ok.code).toBe(0);
