@@ -58,6 +58,8 @@ export interface ApiSubmitResult {
   ok: boolean;
   dry_run: boolean;
   accepted: string[];
+  /** Of `accepted`, those that replaced stored tasks (`--replace`). */
+  replaced: string[];
   problems: SpecProblem[];
   url: string;
 }
@@ -69,22 +71,37 @@ export async function submitViaApi(
   inputs: SpecInput[],
   opts: { dryRun: boolean; allowMissingDeps: boolean; replace?: boolean; rerunSucceeded?: boolean },
 ): Promise<ApiSubmitResult> {
-  const r = await post<{ ok?: boolean; accepted?: string[]; problems?: SpecProblem[]; error?: string }>(
-    config,
-    explicit,
-    "/api/tasks",
-    {
-      specs: inputs,
-      dry_run: opts.dryRun,
-      allow_missing_deps: opts.allowMissingDeps,
-      replace: Boolean(opts.replace),
-      rerun_succeeded: Boolean(opts.rerunSucceeded),
-    },
-  );
+  const r = await post<{
+    ok?: boolean;
+    accepted?: string[];
+    replaced?: string[];
+    problems?: SpecProblem[];
+    error?: string;
+  }>(config, explicit, "/api/tasks", {
+    specs: inputs,
+    dry_run: opts.dryRun,
+    allow_missing_deps: opts.allowMissingDeps,
+    replace: Boolean(opts.replace),
+    rerun_succeeded: Boolean(opts.rerunSucceeded),
+  });
   if (r.status === 422 && Array.isArray(r.body?.problems))
-    return { ok: false, dry_run: opts.dryRun, accepted: [], problems: r.body.problems, url: r.base };
+    return {
+      ok: false,
+      dry_run: opts.dryRun,
+      accepted: [],
+      replaced: [],
+      problems: r.body.problems,
+      url: r.base,
+    };
   if ((r.status === 200 || r.status === 201) && Array.isArray(r.body?.accepted))
-    return { ok: true, dry_run: opts.dryRun, accepted: r.body.accepted, problems: [], url: r.base };
+    return {
+      ok: true,
+      dry_run: opts.dryRun,
+      accepted: r.body.accepted,
+      replaced: Array.isArray(r.body.replaced) ? r.body.replaced : [],
+      problems: [],
+      url: r.base,
+    };
   return refused(r.base, r.status, r.body);
 }
 
@@ -122,7 +139,7 @@ export async function submitThroughApi(
 ): Promise<void> {
   const dryRun = Boolean(args["dry-run"]);
   const r = local.length
-    ? { ok: false, dry_run: dryRun, accepted: [], problems: local, url: "" }
+    ? { ok: false, dry_run: dryRun, accepted: [], replaced: [], problems: local, url: "" }
     : await submitViaApi(cliConfig(args).config, args.url, inputs, {
         dryRun,
         allowMissingDeps: Boolean(args["allow-missing-deps"]),
@@ -141,6 +158,6 @@ export async function submitThroughApi(
   process.stdout.write(
     dryRun
       ? `dry run: ${r.accepted.length} task(s) would be submitted through ${r.url}: ${r.accepted.join(", ")}\n`
-      : `submitted ${r.accepted.length} task(s) through ${r.url}: ${r.accepted.join(", ")}\n`,
+      : `submitted ${r.accepted.length} task(s) through ${r.url}: ${r.accepted.join(", ")}${r.replaced.length ? ` (replaced: ${r.replaced.join(", ")})` : ""}\n`,
   );
 }

@@ -148,6 +148,27 @@ describe("fix and rerun", () => {
     expect(status("after")).toBe("succeeded");
     expect(count("SELECT COUNT(*) AS n FROM runs WHERE task_id = 'after'")).toBe(1);
   });
+
+  test("submit --replace --rerun-succeeded --api goes through the controller and reruns a succeeded task", async () => {
+    const r = run([
+      "submit",
+      "--replace",
+      "--rerun-succeeded",
+      "--api",
+      specFile("after", { depends_on: ["fix"], command: `echo after-v2 >> ${sh(ledger)}` }),
+    ]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toMatch(/submitted 1 task\(s\) through http:\/\/\S+: after \(replaced: after\)/);
+    await waitFor(
+      "after rerun",
+      () => count("SELECT COUNT(*) AS n FROM runs WHERE task_id = 'after'") === 2,
+      {
+        timeoutMs: 20_000,
+      },
+    );
+    await waitStatus("after", "succeeded");
+    expect(ledgerLines().at(-1)).toBe("after-v2");
+  });
 });
 
 describe("node operations", () => {
@@ -241,6 +262,9 @@ describe("node operations", () => {
         count("SELECT COUNT(*) AS n FROM nodes WHERE name = 'n2' AND online = 0"),
       );
       expect(run(["nodes"]).stdout).toMatch(/n2 .*offline: /);
+      const st = run(["status"]).stdout;
+      expect(st).toMatch(/NODE\s+STATE\s+SLOTS\s+LOAD\s+MEM\s+BREAKER\s+REASON/);
+      expect(st).toMatch(/n2\s+offline .*offline: /);
     } finally {
       await nodes[1]!.start();
     }
