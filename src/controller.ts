@@ -107,7 +107,8 @@ export async function startController(config: Config): Promise<Controller> {
 
   const scheduler = createScheduler(ctx);
   const canceller = createCanceller(ctx);
-  const probe = createProbe(ctx);
+  // The probe reconciles a node that answers again through the reaper (created just below).
+  const probe = createProbe(ctx, { onBack: (node) => reaper.catchUp(node) });
   const reaper = createReaper(ctx, { probeNodes: probe.probeNodes });
   // Runs that ended while a node's session was down are recorded the moment it answers again.
   for (const t of transports.values()) t.onReconnected?.(() => void reaper.catchUp(t.node));

@@ -58,6 +58,8 @@ export interface ApiSubmitResult {
   ok: boolean;
   dry_run: boolean;
   accepted: string[];
+  /** Of `accepted`, those that replaced stored tasks (`--replace`). */
+  replaced: string[];
   problems: SpecProblem[];
   url: string;
 }
@@ -67,18 +69,39 @@ export async function submitViaApi(
   config: Config,
   explicit: string | undefined,
   inputs: SpecInput[],
-  opts: { dryRun: boolean; allowMissingDeps: boolean },
+  opts: { dryRun: boolean; allowMissingDeps: boolean; replace?: boolean; rerunSucceeded?: boolean },
 ): Promise<ApiSubmitResult> {
-  const r = await post<{ ok?: boolean; accepted?: string[]; problems?: SpecProblem[]; error?: string }>(
-    config,
-    explicit,
-    "/api/tasks",
-    { specs: inputs, dry_run: opts.dryRun, allow_missing_deps: opts.allowMissingDeps },
-  );
+  const r = await post<{
+    ok?: boolean;
+    accepted?: string[];
+    replaced?: string[];
+    problems?: SpecProblem[];
+    error?: string;
+  }>(config, explicit, "/api/tasks", {
+    specs: inputs,
+    dry_run: opts.dryRun,
+    allow_missing_deps: opts.allowMissingDeps,
+    replace: Boolean(opts.replace),
+    rerun_succeeded: Boolean(opts.rerunSucceeded),
+  });
   if (r.status === 422 && Array.isArray(r.body?.problems))
-    return { ok: false, dry_run: opts.dryRun, accepted: [], problems: r.body.problems, url: r.base };
+    return {
+      ok: false,
+      dry_run: opts.dryRun,
+      accepted: [],
+      replaced: [],
+      problems: r.body.problems,
+      url: r.base,
+    };
   if ((r.status === 200 || r.status === 201) && Array.isArray(r.body?.accepted))
-    return { ok: true, dry_run: opts.dryRun, accepted: r.body.accepted, problems: [], url: r.base };
+    return {
+      ok: true,
+      dry_run: opts.dryRun,
+      accepted: r.body.accepted,
+      replaced: Array.isArray(r.body.replaced) ? r.body.replaced : [],
+      problems: [],
+      url: r.base,
+    };
   return refused(r.base, r.status, r.body);
 }
 
@@ -109,16 +132,20 @@ export async function submitThroughApi(
     json?: boolean;
     "dry-run"?: boolean;
     "allow-missing-deps"?: boolean;
+    replace?: boolean;
+    "rerun-succeeded"?: boolean;
   },
   inputs: SpecInput[],
   local: SpecProblem[],
 ): Promise<void> {
   const dryRun = Boolean(args["dry-run"]);
   const r = local.length
-    ? { ok: false, dry_run: dryRun, accepted: [], problems: local, url: "" }
+    ? { ok: false, dry_run: dryRun, accepted: [], replaced: [], problems: local, url: "" }
     : await submitViaApi(cliConfig(args).config, args.url, inputs, {
         dryRun,
         allowMissingDeps: Boolean(args["allow-missing-deps"]),
+        replace: Boolean(args.replace),
+        rerunSucceeded: Boolean(args["rerun-succeeded"]),
       });
   if (args.json) {
     printJson({ ...r, accepted: r.accepted.map((task_id) => ({ task_id })) });
@@ -132,6 +159,6 @@ export async function submitThroughApi(
   process.stdout.write(
     dryRun
       ? `dry run: ${r.accepted.length} task(s) would be submitted through ${r.url}: ${r.accepted.join(", ")}\n`
-      : `submitted ${r.accepted.length} task(s) through ${r.url}: ${r.accepted.join(", ")}\n`,
+      : `submitted ${r.accepted.length} task(s) through ${r.url}: ${r.accepted.join(", ")}${r.replaced.length ? ` (replaced: ${r.replaced.join(", ")})` : ""}\n`,
   );
 }

@@ -1,12 +1,17 @@
 import { existsSync } from "node:fs";
 import { defineCommand } from "citty";
+import { breakerPolicy, currentState, nodeBreakerKey } from "../dispatch/breaker.ts";
+import { nodeReason } from "../dispatch/node-reason.ts";
 import { createTransports } from "../remote/index.ts";
 import { installBinary } from "../remote/install.ts";
+import { loadBreakers } from "../store/breakers.ts";
 import { configuredNodes, listNodes } from "../store/nodes.ts";
 import { terminalSafe } from "../terminal-safe.ts";
 import { jsonArg, sharedArgs, wantsWide, wideArg, withExamples } from "./_shared.ts";
 import { cliConfig, readStore } from "./context.ts";
 import { CliError } from "./errors.ts";
+import { pickNodes } from "./node-ops.ts";
+import { nodeCheck, nodeDrain } from "./nodes-ops-commands.ts";
 import { NODE_WIDE_HEADERS, nodeTimesIso, nodeWideCells } from "./nodes-wide.ts";
 import { takesMany } from "./strict-args.ts";
 import { ago, formatTable, printJson } from "./table.ts";
@@ -19,10 +24,17 @@ const list = withExamples(
       const wide = wantsWide(args);
       // Read-only: listing never writes, so it works on a read-only copy and before any store exists.
       const { config } = cliConfig(args);
-      const stored = existsSync(config.store)
-        ? await readStore(args, (store) => store.read((db) => listNodes(db)))
-        : [];
-      const rows = configuredNodes(stored, config.nodes, Date.now());
+      const now = Date.now();
+      const { stored, breakers } = existsSync(config.store)
+        ? await readStore(args, (store) =>
+            store.read((db) => ({ stored: listNodes(db), breakers: loadBreakers(db) })),
+          )
+        : { stored: [], breakers: new Map() };
+      const rows = configuredNodes(stored, config.nodes, now).map((r) => {
+        const b = breakers.get(nodeBreakerKey(r.name));
+        const breaker = b ? currentState(b, now, breakerPolicy(config.breaker)).state : "CLOSED";
+        return { ...r, breaker, reason: nodeReason({ ...r, breaker }) };
+      });
       if (args.json)
         return printJson(
           rows.map((r) => ({
@@ -45,6 +57,7 @@ const list = withExamples(
             "MEM",
             "VERSION",
             "SEEN",
+            "REASON",
             ...(wide ? NODE_WIDE_HEADERS : []),
           ],
           rows.map((n) => [
@@ -59,6 +72,7 @@ const list = withExamples(
             n.mem_avail_mb === null ? "-" : `${Math.round(n.mem_avail_mb)} MB`,
             n.version ?? "-",
             n.last_seen_at ? `${ago(n.last_seen_at)} ago` : "-",
+            n.reason,
             ...(wide ? nodeWideCells(n) : []),
           ]),
         )}\n`,
@@ -77,20 +91,14 @@ const install = withExamples(
       },
       args: {
         ...sharedArgs,
-        name: { type: "positional", description: "Node name(s) from config", required: true },
+        name: { type: "positional", description: "Node name(s) from config", required: false },
+        all: { type: "boolean", description: "Every node in config" },
       },
       async run({ args }) {
         const { config } = cliConfig(args);
-        const names = args._.map(String);
         // A typo is a usage error before anything is copied anywhere.
-        const unknown = names.filter((n) => !config.nodes.some((node) => node.name === n));
-        if (unknown.length)
-          throw new CliError(
-            `no node named ${unknown.map((n) => `"${n}"`).join(", ")} in config (nodes: ${config.nodes.map((n) => n.name).join(", ")})`,
-            2,
-          );
-        for (const name of names) {
-          const node = config.nodes.find((n) => n.name === name)!;
+        const picked = pickNodes(config, args._.map(String), Boolean(args.all));
+        for (const node of picked) {
           const t = createTransports({ ...config, nodes: [node] }).get(node.name)!;
           try {
             const res = await installBinary(t);
@@ -109,15 +117,21 @@ const install = withExamples(
       },
     }),
   ),
-  ["oyster nodes install gpu-1", "oyster nodes install gpu-1 gpu-2"],
+  ["oyster nodes install gpu-1", "oyster nodes install gpu-1 gpu-2", "oyster nodes install --all"],
 );
 
 export default withExamples(
   defineCommand({
     meta: { name: "nodes", description: "Nodes from config and their state" },
     args: { ...sharedArgs, ...jsonArg, ...wideArg },
-    subCommands: { list, install },
+    subCommands: {
+      list,
+      install,
+      check: nodeCheck,
+      drain: nodeDrain(true),
+      undrain: nodeDrain(false),
+    },
     default: "list",
   }),
-  ["oyster nodes", "oyster nodes --json"],
+  ["oyster nodes", "oyster nodes --json", "oyster nodes drain gpu-1 --wait", "oyster nodes check --all"],
 );

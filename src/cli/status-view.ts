@@ -127,7 +127,7 @@ function fleetLines(fleet: FleetSnapshot): string[] {
     "",
     fleet.nodes.length
       ? formatTable(
-          ["NODE", "STATE", "SLOTS", "LOAD", "MEM", "BREAKER"],
+          ["NODE", "STATE", "SLOTS", "LOAD", "MEM", "BREAKER", "REASON"],
           fleet.nodes.map((n) => [
             n.name,
             n.draining
@@ -141,6 +141,7 @@ function fleetLines(fleet: FleetSnapshot): string[] {
             n.resources?.load1 == null ? "-" : n.resources.load1.toFixed(2),
             n.resources?.mem_avail_mb == null ? "-" : `${Math.round(n.resources.mem_avail_mb)} MB`,
             n.breaker,
+            n.reason ?? "-",
           ]),
         )
       : "no nodes recorded yet",

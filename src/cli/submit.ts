@@ -25,10 +25,21 @@ export default withExamples(
           type: "boolean",
           description: "Accept dependencies that exist nowhere yet (they wait)",
         },
+        replace: {
+          type: "boolean",
+          description:
+            "Give stored tasks that are not running this spec (same id, runs kept, back to pending, attempts reset)",
+        },
+        "rerun-succeeded": {
+          type: "boolean",
+          description: "With --replace: replace succeeded tasks too, so they run again",
+        },
       },
       async run({ args }) {
         const paths = args._.map(String);
         if (paths.length === 0) throw usageError("give at least one spec file or directory");
+        if (args["rerun-succeeded"] && !args.replace)
+          throw usageError("--rerun-succeeded goes with --replace (it replaces succeeded tasks too)");
         const collected = collectSpecFiles(paths);
         const read = readSpecFiles(collected.files);
         if (wantsApi(args))
@@ -37,6 +48,8 @@ export default withExamples(
           const r = await intake(store, read.inputs, {
             dryRun: Boolean(args["dry-run"]),
             allowMissingDeps: Boolean(args["allow-missing-deps"]),
+            replace: Boolean(args.replace),
+            rerunSucceeded: Boolean(args["rerun-succeeded"]),
             executors: config.executors,
             defaultMaxAttempts: config.retry.max_attempts,
             origin: "cli",
@@ -44,12 +57,14 @@ export default withExamples(
           const problems = [...collected.problems, ...read.problems, ...r.problems];
           return { ...r, ok: problems.length === 0 && r.ok, problems };
         });
+        const replaced = new Set(result.replaced ?? []);
         if (args.json) {
           printJson({
             ok: result.ok,
             dry_run: Boolean(args["dry-run"]),
             accepted: result.accepted.map((s) => ({
               task_id: s.task_id,
+              replaced: replaced.has(s.task_id),
               depends_on: s.depends_on,
               executor: s.executor,
               source: s.source,
@@ -67,16 +82,19 @@ export default withExamples(
         }
         const rows = result.accepted.map((s) => [
           s.task_id,
+          replaced.has(s.task_id) ? "replaced" : "new",
           s.priority,
           s.executor,
           s.depends_on.join(", ") || "-",
           s.project || "-",
         ]);
-        process.stdout.write(`${formatTable(["TASK", "PRI", "EXECUTOR", "DEPENDS ON", "PROJECT"], rows)}\n`);
+        process.stdout.write(
+          `${formatTable(["TASK", "ACTION", "PRI", "EXECUTOR", "DEPENDS ON", "PROJECT"], rows)}\n`,
+        );
         process.stdout.write(
           args["dry-run"]
             ? `dry run: ${result.accepted.length} task(s) would be submitted; nothing was written\n`
-            : `submitted ${result.accepted.length} task(s)\n`,
+            : `submitted ${result.accepted.length} task(s)${replaced.size ? ` (${replaced.size} replaced, back to pending with their run history kept)` : ""}\n`,
         );
       },
     }),
@@ -86,5 +104,7 @@ export default withExamples(
     "oyster submit specs/S04.md specs/S06.md --dry-run",
     "oyster submit specs/ --allow-missing-deps --json",
     "oyster submit specs/ --api",
+    "oyster submit specs/S04.md --replace",
+    "oyster submit specs/ --replace --rerun-succeeded",
   ],
 );

@@ -144,6 +144,9 @@ const show = withExamples(
   ["oyster tasks show S04-health-endpoints", "oyster tasks show S04-health-endpoints --json"],
 );
 
+/** A retried succeeded task runs again; say so, since its succeeded dependents do not. */
+const rerun = (from: string) => (from === "succeeded" ? " (rerun; dependents that succeeded stay)" : "");
+
 function change(name: "cancel" | "retry", description: string) {
   return withExamples(
     takesMany(
@@ -172,7 +175,7 @@ function change(name: "cancel" | "retry", description: string) {
                         r.node ?? "its node",
                         await awaitCancelViaApi(config, args.url, id, r.node ?? "its node", since),
                       )
-                    : `${id}: ${r.from} → ${r.to}`;
+                    : `${id}: ${r.from} → ${r.to}${rerun(r.from)}`;
                 process.stdout.write(`${terminalSafe(line)}\n`);
               } catch (err) {
                 failed = true;
@@ -192,7 +195,8 @@ function change(name: "cancel" | "retry", description: string) {
             return Promise.all(
               out.map(async ({ id, r }) => {
                 if (!r.ok) return { id, r, line: null };
-                if (r.to !== "cancelling") return { id, r, line: `${id}: ${r.from} → ${r.to}` };
+                if (r.to !== "cancelling")
+                  return { id, r, line: `${id}: ${r.from} → ${r.to}${rerun(r.from)}` };
                 const node = r.node ?? "its node";
                 const o = await awaitCancel(store, config, id, node, now);
                 return { id, r, line: describeCancel(id, r.from, node, o) };
@@ -224,7 +228,7 @@ export default withExamples(
       list,
       show,
       cancel: change("cancel", "Cancel a task that has not finished"),
-      retry: change("retry", "Send a failed, dead, cancelled or blocked task back to pending"),
+      retry: change("retry", "Send a failed, dead, cancelled, blocked or succeeded task back to pending"),
     },
     default: "list",
   }),

@@ -76,6 +76,25 @@ export function onSuccess(
   return [next, null];
 }
 
+/**
+ * A probe reached the node (issue 13.5): an OPEN breaker goes HALF_OPEN at once instead of
+ * waiting out `open_for`, so the next launch there is the one probe it admits. A probe never
+ * closes an OPEN or HALF_OPEN breaker: only a launch proves the node can run work again.
+ */
+export function onProbeAnswered(
+  b: BreakerState,
+  now: number,
+  p: BreakerPolicy,
+): [BreakerState, BreakerTransition | null] {
+  const s = currentState(b, now, p);
+  if (s.state === "OPEN") {
+    const next: BreakerState = { ...s, state: "HALF_OPEN", probe_in_flight: false };
+    return [next, { kind: "circuit_half_open", key: b.key, failures: s.failures }];
+  }
+  if (s.state === "HALF_OPEN") return [s, null];
+  return [s.failures === 0 ? s : closedBreaker(b.key), null];
+}
+
 export function onFailure(
   b: BreakerState,
   now: number,

@@ -5,6 +5,7 @@ import {
   executorBreakerKey,
   nodeBreakerKey,
 } from "./breaker.ts";
+import { normalizeModifiesPath, PathLocks } from "./paths.ts";
 import type { OverloadCause, Reason } from "./reasons.ts";
 import {
   fullPools,
@@ -243,9 +244,15 @@ export function decide(input: DecisionInput): Decision {
     if (!allows(b, now, policy)) return false;
     return !(halfOpen(key) && probed.has(key));
   };
-  const locked = new Map<string, LockHolder | null>(
-    [...input.lockedPaths].map((p) => [p, input.lockHolders?.get(p) ?? null]),
-  );
+  // Held paths, keyed by their one spelling; `holders` says who holds each (for the REASON detail).
+  const locked = new PathLocks();
+  const holders = new Map<string, LockHolder | null>();
+  const lock = (path: string, holder: LockHolder | null) => {
+    const p = normalizeModifiesPath(path);
+    locked.add(p, p);
+    holders.set(p, holder);
+  };
+  for (const p of input.lockedPaths) lock(p, input.lockHolders?.get(p) ?? null);
   const executorRefused = new Set<string>();
   const executorWaiting = new Set<string>();
   let slotsGone: Wait | null = null;
@@ -299,12 +306,12 @@ export function decide(input: DecisionInput): Decision {
       wait({ reason: "already_running", detail: "it holds an active run" });
       continue;
     }
-    // Two tasks that modify the same path never run at once; a locked task just waits (not a refusal).
-    const held = task.paths.find((p) => locked.has(p));
-    if (held !== undefined) {
+    // Two tasks whose `modifies` paths overlap never run at once; a locked task just waits (not a refusal).
+    const held = task.paths.map((p) => locked.conflict(p)).find((c) => c !== null);
+    if (held) {
       wait({
         reason: "modifies_locked",
-        detail: `modifies ${held} held by ${describeHolder(locked.get(held))}`,
+        detail: `modifies ${held.path} held by ${describeHolder(holders.get(held.holder) ?? null)}`,
       });
       continue;
     }
@@ -356,7 +363,7 @@ export function decide(input: DecisionInput): Decision {
     rawFree.set(node.name, (rawFree.get(node.name) ?? 0) - 1);
     budget--;
     for (const p of poolsOf(pools, task)) p.running++;
-    for (const p of task.paths) locked.set(p, { task_id: task.task_id, run_id: null, node: node.name });
+    for (const p of task.paths) lock(p, { task_id: task.task_id, run_id: null, node: node.name });
     probed.add(ek);
     probed.add(nodeBreakerKey(node.name));
     if (sum(rawFree) <= 0) slotsGone = { reason: "pool_exhausted", detail: fullNodes(candidates, rawFree) };

@@ -1,4 +1,11 @@
-import { type BreakerPolicy, type BreakerTransition, onFailure, onSuccess } from "../dispatch/breaker.ts";
+import {
+  type BreakerPolicy,
+  type BreakerState,
+  type BreakerTransition,
+  onFailure,
+  onProbeAnswered,
+  onSuccess,
+} from "../dispatch/breaker.ts";
 import { logger } from "../log.ts";
 import { getBreaker, saveBreaker } from "../store/breakers.ts";
 import type { Db } from "../store/db.ts";
@@ -19,7 +26,29 @@ export function reportOutcome(
 ): BreakerTransition | null {
   const cur = getBreaker(db, key);
   if (ok && cur.state === "CLOSED" && cur.failures === 0) return null; // nothing to write on the hot path
-  const [next, transition] = ok ? onSuccess(cur, now, policy) : onFailure(cur, now, policy);
+  return record(db, key, cur, ok ? onSuccess(cur, now, policy) : onFailure(cur, now, policy), now);
+}
+
+/** A probe answered: OPEN → HALF_OPEN at once (see `onProbeAnswered`). In the caller's transaction. */
+export function reportProbeAnswered(
+  db: Db,
+  key: string,
+  policy: BreakerPolicy,
+  now: number,
+): BreakerTransition | null {
+  const cur = getBreaker(db, key);
+  if (cur.state === "CLOSED" && cur.failures === 0) return null;
+  return record(db, key, cur, onProbeAnswered(cur, now, policy), now);
+}
+
+function record(
+  db: Db,
+  key: string,
+  cur: BreakerState,
+  [next, transition]: [BreakerState, BreakerTransition | null],
+  now: number,
+): BreakerTransition | null {
+  if (next === cur) return null;
   saveBreaker(db, next, now);
   if (transition) {
     recordEvent(
@@ -42,7 +71,13 @@ export function announce(
 ): void {
   for (const t of transitions) {
     if (!t) continue;
-    const msg = `${t.key} ${t.kind === "circuit_open" ? `opened (${t.reason}, ${t.failures} failures)` : "closed"}`;
+    const msg = `${t.key} ${
+      t.kind === "circuit_open"
+        ? `opened (${t.reason}, ${t.failures} failures)`
+        : t.kind === "circuit_half_open"
+          ? "half-open: the node answers again; its next launch decides"
+          : "closed"
+    }`;
     if (t.kind === "circuit_open") log.warn(msg);
     else log.info(msg);
     notify({ kind: t.kind, key: t.key, reason: t.reason ?? null, failures: t.failures });

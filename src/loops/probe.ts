@@ -4,19 +4,26 @@ import type { OverloadCause } from "../dispatch/reasons.ts";
 import { logger } from "../log.ts";
 import { getBreaker } from "../store/breakers.ts";
 import { recordEvent } from "../store/events.ts";
-import { recordProbe } from "../store/nodes.ts";
-import { announce, reportOutcome } from "./breakers.ts";
+import { getNode, recordProbe } from "../store/nodes.ts";
+import { announce, reportOutcome, reportProbeAnswered } from "./breakers.ts";
 import type { ControllerContext } from "./context.ts";
 import { mapLimit, withTimeout } from "./util.ts";
 
 const log = logger("probe");
 
+export interface ProbeDeps {
+  /** Reconcile a node's runs now (the reaper's catch-up); called when an offline node answers. */
+  onBack?: (node: string) => Promise<void>;
+}
+
 /**
  * Reachability, version and resources of every node, all at once with bounded concurrency.
- * A failed probe takes the node offline and counts on its breaker; an OPEN breaker is left
- * alone until its open duration passes, and then this probe is the one HALF_OPEN lets through.
+ * A failed probe takes the node offline and counts on its breaker. Every node is probed every
+ * cycle, an OPEN breaker's too: an offline node that answers is back (issue 13.5) — online, its
+ * breaker HALF_OPEN at once so its next launch is the one probe, and its finished runs
+ * reconciled in the same cycle — instead of sitting out the breaker's whole `open_for`.
  */
-export function createProbe(ctx: ControllerContext) {
+export function createProbe(ctx: ControllerContext, deps: ProbeDeps = {}) {
   const cfg = ctx.config;
   const policy = breakerPolicy(cfg.breaker);
   const wasOnline = new Map<string, boolean>();
@@ -26,9 +33,6 @@ export function createProbe(ctx: ControllerContext) {
   async function probeNode(name: string): Promise<void> {
     const t = ctx.transports.get(name);
     if (!t) return;
-    const now = ctx.now();
-    const breaker = ctx.store.tx((db) => getBreaker(db, nodeBreakerKey(name)));
-    if (!allows(breaker, now, policy)) return;
     try {
       const [resources, version] = await withTimeout(
         Promise.all([t.resources(), t.version()]),
@@ -36,7 +40,8 @@ export function createProbe(ctx: ControllerContext) {
         `probe of ${name}`,
       );
       const done = ctx.now();
-      const transition = ctx.store.tx((db) => {
+      const { transition, back } = ctx.store.tx((db) => {
+        const back = getNode(db, name)?.online === 0;
         recordProbe(
           db,
           name,
@@ -68,7 +73,12 @@ export function createProbe(ctx: ControllerContext) {
           else if (before) log.info(`node ${name} is under its resource thresholds again`, { node: name });
         }
         overload.set(name, problem?.cause ?? null);
-        return reportOutcome(db, nodeBreakerKey(name), true, policy, done);
+        // An offline node that answers is back: HALF_OPEN now. A node that stayed reachable but
+        // opened its breaker by failing launches keeps it OPEN for `open_for`: answering a probe
+        // says nothing about its launches. Either way only a launch closes the breaker.
+        const key = nodeBreakerKey(name);
+        const answered = back || allows(getBreaker(db, key), done, policy);
+        return { transition: answered ? reportProbeAnswered(db, key, policy, done) : null, back };
       });
       announce([transition], ctx.notify);
       if (wasOnline.get(name) !== true) {
@@ -76,6 +86,8 @@ export function createProbe(ctx: ControllerContext) {
         ctx.wakeScheduler();
       }
       wasOnline.set(name, true);
+      // Runs that ended while it was away are recorded now, not at the reaper's next cycle.
+      if (back && deps.onBack) await deps.onBack(name);
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
       const done = ctx.now();

@@ -166,6 +166,8 @@ export function createApp(deps: AppDeps): Hono {
     const r = await intake(store, parsed.specs, {
       dryRun: parsed.dryRun,
       allowMissingDeps: parsed.allowMissingDeps,
+      replace: parsed.replace,
+      rerunSucceeded: parsed.rerunSucceeded,
       executors: config.executors,
       defaultMaxAttempts: config.retry.max_attempts,
       origin: "api",
@@ -177,7 +179,12 @@ export function createApp(deps: AppDeps): Hono {
       );
     }
     return c.json(
-      { ok: true, dry_run: parsed.dryRun, accepted: r.accepted.map((s) => s.task_id) },
+      {
+        ok: true,
+        dry_run: parsed.dryRun,
+        accepted: r.accepted.map((s) => s.task_id),
+        ...(parsed.replace ? { replaced: r.replaced ?? [] } : {}),
+      },
       parsed.dryRun ? 200 : 201,
     );
   });
@@ -224,13 +231,21 @@ function intParam(v: string | undefined, dflt: number, min = 1): number | null {
 
 /**
  * POST /api/tasks takes either one spec as text (Markdown with front matter, `text/markdown`;
- * `?source=` names it) or JSON `{"specs":[{"source","text"}], "dry_run", "allow_missing_deps"}`.
+ * `?source=` names it) or JSON `{"specs":[{"source","text"}], "dry_run", "allow_missing_deps"}`;
+ * `replace` / `rerun_succeeded` (body or `?replace=1`) are `submit --replace [--rerun-succeeded]`.
  */
 async function readSpecs(
   req: Request,
   kind: "markdown" | "json",
 ): Promise<
-  { specs: SpecInput[]; dryRun: boolean; allowMissingDeps: boolean } | { error: string; tooLarge?: true }
+  | {
+      specs: SpecInput[];
+      dryRun: boolean;
+      allowMissingDeps: boolean;
+      replace: boolean;
+      rerunSucceeded: boolean;
+    }
+  | { error: string; tooLarge?: true }
 > {
   const len = Number(req.headers.get("content-length") ?? 0);
   // Bun.serve enforces the limit on the wire (413); this answers early with a clearer message.
@@ -243,6 +258,8 @@ async function readSpecs(
       specs: [{ source: url.searchParams.get("source") || "api", text }],
       dryRun: flag("dry_run"),
       allowMissingDeps: flag("allow_missing_deps"),
+      replace: flag("replace"),
+      rerunSucceeded: flag("rerun_succeeded"),
     };
   }
   const over = jsonSpecCountOver(text);
@@ -253,7 +270,13 @@ async function readSpecs(
   } catch (err) {
     return { error: `body is not valid JSON: ${(err as Error).message}` };
   }
-  const b = body as { specs?: unknown; dry_run?: unknown; allow_missing_deps?: unknown };
+  const b = body as {
+    specs?: unknown;
+    dry_run?: unknown;
+    allow_missing_deps?: unknown;
+    replace?: unknown;
+    rerun_succeeded?: unknown;
+  };
   if (!b || typeof b !== "object" || !Array.isArray(b.specs)) {
     return { error: 'expected {"specs": [{"source": "...", "text": "..."}]}' };
   }
@@ -267,5 +290,7 @@ async function readSpecs(
     specs,
     dryRun: b.dry_run === true || flag("dry_run"),
     allowMissingDeps: b.allow_missing_deps === true || flag("allow_missing_deps"),
+    replace: b.replace === true || flag("replace"),
+    rerunSucceeded: b.rerun_succeeded === true || flag("rerun_succeeded"),
   };
 }

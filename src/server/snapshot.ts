@@ -4,6 +4,7 @@ import {
   currentState,
   nodeBreakerKey,
 } from "../dispatch/breaker.ts";
+import { nodeReason } from "../dispatch/node-reason.ts";
 import type { NodeView } from "../dispatch/placement.ts";
 import type { PoolUse, Reservation } from "../dispatch/slots.ts";
 import { poolUsage } from "../dispatch/slots.ts";
@@ -19,6 +20,7 @@ import {
   windowStats,
 } from "../store/dispatch-events.ts";
 import { type EventRow, listEvents } from "../store/events.ts";
+import { listNodes } from "../store/nodes.ts";
 import {
   activeByExecutorProject,
   getReservation,
@@ -36,7 +38,8 @@ import { countByStatus, type TaskStatus } from "../store/tasks.ts";
 export interface FleetSnapshot {
   at: number;
   tasks: Record<TaskStatus, number>;
-  nodes: (NodeView & { breaker: BreakerStateName })[];
+  /** `reason`: why it takes no (or less) work — offline with its error, draining, breaker (issue 13.4). */
+  nodes: (NodeView & { breaker: BreakerStateName; last_error: string | null; reason: string })[];
   breakers: { key: string; state: BreakerStateName; failures: number; opened_at: number | null }[];
   window: WindowReport;
   drain: boolean;
@@ -80,10 +83,17 @@ export function fleetSnapshot(
 ): FleetSnapshot {
   const breakers = [...loadBreakers(db).values()].map((b) => currentState(b, now, policy));
   const byKey = new Map(breakers.map((b) => [b.key, b.state]));
+  const rows = new Map(listNodes(db).map((r) => [r.name, r]));
   return {
     at: now,
     tasks: countByStatus(db),
-    nodes: nodeViews(db).map((n) => ({ ...n, breaker: byKey.get(nodeBreakerKey(n.name)) ?? "CLOSED" })),
+    nodes: nodeViews(db).map((n) => {
+      const breaker = byKey.get(nodeBreakerKey(n.name)) ?? "CLOSED";
+      const row = rows.get(n.name);
+      const last_error = row?.last_error ?? null;
+      const reason = nodeReason({ ...n, breaker, last_error, last_probe_at: row?.last_probe_at ?? null });
+      return { ...n, breaker, last_error, reason };
+    }),
     breakers: breakers
       .map((b) => ({ key: b.key, state: b.state, failures: b.failures, opened_at: b.opened_at }))
       .sort((a, b) => a.key.localeCompare(b.key)),

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { extname, join, resolve } from "node:path";
 import type { Store } from "../store/db.ts";
 import { recordEvent } from "../store/events.ts";
+import { replaceTasks, storedTaskStates } from "../store/replace.ts";
 import { existingTaskIds, insertTasks, taskDeps } from "../store/tasks.ts";
 import { checkBatchLimits, type LimitProblem, SPEC_LIMITS, utf8Bytes } from "./limits.ts";
 import { decodeSpec, parseSpecText, type SpecProblem, type TaskSpec } from "./parse.ts";
@@ -24,6 +25,10 @@ export interface IntakeOptions {
   now?: number;
   /** Event source name (cli, api, factory). */
   origin?: string;
+  /** Stored tasks that are not running take the new spec (`submit --replace`, src/store/replace.ts). */
+  replace?: boolean;
+  /** With `replace`: succeeded tasks too (they run again). */
+  rerunSucceeded?: boolean;
 }
 
 export interface IntakeResult {
@@ -31,6 +36,8 @@ export interface IntakeResult {
   /** In dependency order. Empty when refused. */
   accepted: TaskSpec[];
   problems: SpecProblem[];
+  /** Of `accepted`, the ids that replaced stored tasks (the rest are new). */
+  replaced?: string[];
   /** Refused on size alone, before parsing (HTTP answers 413): the limits that were passed. */
   overLimit?: LimitProblem[];
 }
@@ -172,31 +179,66 @@ export async function intake(store: Store, inputs: SpecInput[], opts: IntakeOpti
       storeDeps: (ids) => taskDeps(store.db, ids),
       executors: opts.executors,
       allowMissingDeps: Boolean(opts.allowMissingDeps),
+      ...(opts.replace
+        ? {
+            replace: {
+              rerunSucceeded: Boolean(opts.rerunSucceeded),
+              states: (ids: string[]) => storedTaskStates(store.db, ids),
+            },
+          }
+        : {}),
     });
   await yieldToLoop();
   problems.push(...check());
   if (problems.length) return { ok: false, accepted: [], problems };
   await yieldToLoop();
   const ordered = topoOrder(specs);
-  if (opts.dryRun) return { ok: true, accepted: ordered, problems: [] };
+  const existingNow = (): Set<string> =>
+    opts.replace
+      ? existingTaskIds(
+          store.db,
+          ordered.map((s) => s.task_id),
+        )
+      : new Set<string>();
+  if (opts.dryRun) return { ok: true, accepted: ordered, problems: [], replaced: [...existingNow()] };
   await yieldToLoop();
   const now = opts.now ?? Date.now();
   // Validate again under the write lock if another intake may have committed meanwhile; the
   // transaction is then only the insert, so it blocks the loops as briefly as it can.
+  const replaced = new Set<string>();
   const late = store.tx((db) => {
     const again = storeVersion(store) === version ? [] : check();
     if (again.length) return again;
     committed++;
-    insertTasks(db, ordered, opts.defaultMaxAttempts, now);
+    // Checked above under this same write lock: every stored id here is replaceable.
+    for (const id of existingNow()) replaced.add(id);
+    insertTasks(
+      db,
+      ordered.filter((s) => !replaced.has(s.task_id)),
+      opts.defaultMaxAttempts,
+      now,
+    );
+    if (replaced.size)
+      replaceTasks(
+        db,
+        ordered.filter((s) => replaced.has(s.task_id)),
+        opts.defaultMaxAttempts,
+        now,
+        opts.origin ?? "cli",
+      );
     recordEvent(
       db,
-      { kind: "tasks_submitted", source: opts.origin ?? "cli", data: { count: ordered.length } },
+      {
+        kind: "tasks_submitted",
+        source: opts.origin ?? "cli",
+        data: { count: ordered.length, ...(replaced.size ? { replaced: replaced.size } : {}) },
+      },
       now,
     );
     return [];
   });
   if (late.length) return { ok: false, accepted: [], problems: late };
-  return { ok: true, accepted: ordered, problems: [] };
+  return { ok: true, accepted: ordered, problems: [], replaced: [...replaced] };
 }
 
 export function formatProblem(p: SpecProblem): string {

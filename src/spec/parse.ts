@@ -2,6 +2,7 @@ import { isScalar, parseDocument, visit } from "yaml";
 import { z } from "zod";
 import { checkDuration } from "../config/duration.ts";
 import { suggestion } from "../did-you-mean.ts";
+import { normalizeModifiesPath } from "../dispatch/paths.ts";
 import { SPEC_LIMITS, specTooLarge, utf8Bytes } from "./limits.ts";
 
 /**
@@ -155,7 +156,7 @@ export function parseSpecText(
       priority: d.priority,
       estimated_minutes: d.estimated_minutes,
       depends_on: [...new Set(d.depends_on)],
-      modifies: [...new Set(d.modifies)],
+      modifies: [...new Set(d.modifies.map(normalizeModifiesPath))],
       executor: d.executor,
       timeout_ms: d.timeout,
       max_attempts: d.max_attempts,

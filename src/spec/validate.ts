@@ -12,6 +12,32 @@ export interface BatchContext {
   /** Configured executors and their argv templates. */
   executors: Record<string, { command: string[] }>;
   allowMissingDeps: boolean;
+  /** `--replace`: stored ids may be given again, if their tasks are not running. */
+  replace?: {
+    rerunSucceeded: boolean;
+    states: (ids: string[]) => Map<string, ReplaceableState>;
+  };
+}
+
+/** A stored task as a replacement sees it. */
+export interface ReplaceableState {
+  status: string;
+  active: { run_id: string; node: string; state: string } | null;
+}
+
+/**
+ * Why a stored task cannot take new spec text, or null when it can. A task with a run still
+ * on a node (launching, dispatched or running — also a cancelled task whose run is not yet
+ * killed) is never replaced under it; a succeeded one only when asked to run again.
+ */
+export function replaceRefusal(id: string, s: ReplaceableState, rerunSucceeded: boolean): string | null {
+  if (s.active)
+    return `"${id}" is ${s.status} (run ${s.active.run_id} ${s.active.state} on node ${s.active.node}); it cannot be replaced while it runs: wait for it or \`oyster tasks cancel ${id}\` first`;
+  if (s.status === "dispatched" || s.status === "running")
+    return `"${id}" is ${s.status}; it cannot be replaced while it runs`;
+  if (s.status === "succeeded" && !rerunSucceeded)
+    return `"${id}" already succeeded; --rerun-succeeded replaces it and runs it again`;
+  return null;
 }
 
 export function validateBatch(specs: TaskSpec[], ctx: BatchContext): SpecProblem[] {
@@ -30,12 +56,21 @@ export function validateBatch(specs: TaskSpec[], ctx: BatchContext): SpecProblem
     byId.set(s.task_id, s);
   }
   const inStore = ctx.existing([...byId.keys()]);
-  for (const id of inStore) {
-    problems.push({
-      source: byId.get(id)!.source,
-      field: "task_id",
-      message: `"${id}" already exists in the store`,
-    });
+  if (ctx.replace) {
+    const states = ctx.replace.states([...inStore]);
+    for (const id of inStore) {
+      const st = states.get(id);
+      const why = st ? replaceRefusal(id, st, ctx.replace.rerunSucceeded) : null;
+      if (why) problems.push({ source: byId.get(id)!.source, field: "task_id", message: why });
+    }
+  } else {
+    for (const id of inStore) {
+      problems.push({
+        source: byId.get(id)!.source,
+        field: "task_id",
+        message: `"${id}" already exists in the store (--replace gives it this spec if it is not running)`,
+      });
+    }
   }
   const depIds = [...new Set(specs.flatMap((s) => s.depends_on))].filter((d) => !byId.has(d));
   const depsInStore = ctx.existing(depIds);

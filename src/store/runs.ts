@@ -1,3 +1,4 @@
+import { PathLocks } from "../dispatch/paths.ts";
 import type { Db } from "./db.ts";
 import { recordEvent } from "./events.ts";
 import { blockDependents } from "./healing.ts";
@@ -74,9 +75,12 @@ export function claimRun(
     return { ok: false, reason: "already_running" };
   if (task.status !== "pending") return { ok: false, reason: "not_ready" };
   const paths = db.query("SELECT path FROM task_paths WHERE task_id = ?").all(taskId) as { path: string }[];
-  for (const p of paths) {
-    if (db.query("SELECT 1 FROM file_locks WHERE path = ?").get(p.path))
-      return { ok: false, reason: "files_locked" };
+  if (paths.length) {
+    // Paths, not strings: the same file spelled twice, or a directory and a file under it, conflict.
+    const held = new PathLocks(
+      (db.query("SELECT path FROM file_locks").all() as { path: string }[]).map((r) => r.path),
+    );
+    if (paths.some((p) => held.conflicts(p.path))) return { ok: false, reason: "files_locked" };
   }
   const seq = (
     db.query("SELECT COALESCE(MAX(attempt), 0) + 1 AS n FROM runs WHERE task_id = ?").get(taskId) as {

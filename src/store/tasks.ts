@@ -222,7 +222,10 @@ export function cancelTask(db: Db, id: string, now: number, source = "cli"): Tas
   return { ok: true, from: t.status, to: "cancelled" };
 }
 
-/** failed / dead / cancelled / blocked → pending, with one more attempt allowed. */
+/**
+ * failed / dead / cancelled / blocked → pending, with one more attempt allowed; succeeded →
+ * pending too (a rerun, issue 13.3: its dependents that already succeeded stay succeeded).
+ */
 export function retryTask(db: Db, id: string, now: number): TaskChange {
   const t = db.query("SELECT status, attempts, max_attempts FROM tasks WHERE task_id = ?").get(id) as {
     status: string;
@@ -230,10 +233,10 @@ export function retryTask(db: Db, id: string, now: number): TaskChange {
     max_attempts: number;
   } | null;
   if (!t) return { ok: false, error: `no task named "${id}"` };
-  if (!["failed", "dead", "cancelled", "blocked"].includes(t.status)) {
+  if (!["failed", "dead", "cancelled", "blocked", "succeeded"].includes(t.status)) {
     return {
       ok: false,
-      error: `task "${id}" is ${t.status}; only failed, dead, cancelled or blocked tasks can be retried`,
+      error: `task "${id}" is ${t.status}; only failed, dead, cancelled, blocked or succeeded tasks can be retried`,
     };
   }
   db.query(

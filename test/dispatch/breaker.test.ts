@@ -5,6 +5,7 @@ import {
   closedBreaker,
   currentState,
   onFailure,
+  onProbeAnswered,
   onSuccess,
 } from "../../src/dispatch/breaker.ts";
 
@@ -63,5 +64,44 @@ describe("circuit breaker", () => {
     const [next, t] = onSuccess(b, T0, policy);
     expect(next.failures).toBe(0);
     expect(t).toBeNull();
+  });
+});
+
+describe("a node that answers a probe", () => {
+  const opened = () => {
+    let b = closedBreaker("node:a");
+    for (let i = 0; i < 3; i++) [b] = onFailure(b, T0 + i, policy);
+    return b;
+  };
+
+  test("moves an OPEN breaker to HALF_OPEN at once, long before open_for passes", () => {
+    const [b, t] = onProbeAnswered(opened(), T0 + 1_000, policy);
+    expect(b.state).toBe("HALF_OPEN");
+    expect(b.probe_in_flight).toBe(false);
+    expect(t).toEqual({ kind: "circuit_half_open", key: "node:a", failures: 3 });
+    expect(allows(b, T0 + 1_000, policy)).toBe(true);
+    // Exactly one launch goes through; its success closes the breaker.
+    const taken = admit(b, T0 + 1_001, policy);
+    expect(allows(taken, T0 + 1_001, policy)).toBe(false);
+    expect(onSuccess(taken, T0 + 2_000, policy)[0].state).toBe("CLOSED");
+  });
+
+  test("never closes a breaker by itself: HALF_OPEN waits for the launch", () => {
+    const [half] = onProbeAnswered(opened(), T0 + 1_000, policy);
+    const [again, t] = onProbeAnswered(half, T0 + 2_000, policy);
+    expect(again).toBe(half);
+    expect(t).toBeNull();
+    // A failed launch reopens it; the next answer lets one launch through again.
+    const [reopened] = onFailure(admit(half, T0 + 2_500, policy), T0 + 3_000, policy);
+    expect(reopened.state).toBe("OPEN");
+    expect(onProbeAnswered(reopened, T0 + 3_500, policy)[0].state).toBe("HALF_OPEN");
+  });
+
+  test("clears the failures of a CLOSED breaker and leaves a clean one as it is", () => {
+    let b = closedBreaker("node:a");
+    [b] = onFailure(b, T0, policy);
+    expect(onProbeAnswered(b, T0 + 1, policy)[0]).toEqual(closedBreaker("node:a"));
+    const clean = closedBreaker("node:a");
+    expect(onProbeAnswered(clean, T0, policy)[0]).toBe(clean);
   });
 });

@@ -123,7 +123,7 @@ describe("dispatch over SSH", () => {
     expect(existsSync("pwned-marker")).toBe(false);
   });
 
-  test("a node whose sshd stops opens its breaker, its work goes elsewhere, and a probe closes it when it is back", async () => {
+  test("a node whose sshd stops opens its breaker, its work goes elsewhere, and when it is back a launch there closes it", async () => {
     const down = nodes[2]!;
     await down.stop();
     await waitFor(
@@ -151,6 +151,15 @@ describe("dispatch over SSH", () => {
       ),
     ).toBe(0);
     await down.start();
+    // A probe that reaches the node makes it HALF_OPEN at once (issue 13.5); a launch there closes it.
+    await waitFor(
+      "breaker node:n3 HALF_OPEN",
+      () => count("SELECT COUNT(*) AS n FROM breakers WHERE key = 'node:n3' AND state = 'HALF_OPEN'") === 1,
+      { timeoutMs: 20_000, intervalMs: 100 },
+    );
+    const after: Record<string, Record<string, unknown>> = {};
+    for (let i = 0; i < 6; i++) after[`after${i}`] = { command: "sleep 0.3" };
+    expect(oyster(["submit", writeSpecs("after", after)], { cwd: dir.path }).code).toBe(0);
     await waitFor(
       "breaker node:n3 closed again",
       () => count("SELECT COUNT(*) AS n FROM breakers WHERE key = 'node:n3' AND state = 'CLOSED'") === 1,

@@ -96,7 +96,9 @@ describe("spec intake from the built binary", () => {
     expect(run(["tasks", "cancel", "ok-b"]).stdout).toContain("pending → cancelled");
     expect(run(["tasks", "cancel", "ok-b"]).code).toBe(1);
     expect(run(["tasks", "retry", "ok-b"]).stdout).toContain("cancelled → pending");
-    expect(run(["tasks", "retry", "ok-a"]).stderr).toContain("only failed, dead, cancelled or blocked");
+    expect(run(["tasks", "retry", "ok-a"]).stderr).toContain(
+      'task "ok-a" is pending; only failed, dead, cancelled, blocked or succeeded tasks can be retried',
+    );
     expect(run(["tasks", "show", "nope"]).stderr).toContain('no task named "nope"');
     const table = run(["tasks"]).stdout.split("\n");
     expect(table[0]).toMatch(/^TASK\s+STATUS\s+PRI\s+PROJECT/);

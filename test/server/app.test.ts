@@ -266,3 +266,19 @@ test("?allow_missing_deps also applies to a JSON batch", async () => {
   const ok = await app().request("/api/tasks?allow_missing_deps=1", { method: "POST", headers, body });
   expect(ok.status).toBe(201);
 });
+
+test("POST /api/tasks?replace=1 gives a stored task that is not running the new spec; without it, refused", async () => {
+  const a = app();
+  const first = await a.request("/api/tasks?source=r.md", { method: "POST", headers: MD, body: spec("r") });
+  expect(first.status).toBe(201);
+  const again = await a.request("/api/tasks?source=r.md", { method: "POST", headers: MD, body: spec("r") });
+  expect(again.status).toBe(422);
+  expect(((await again.json()) as { message: string }).message).toContain('"r" already exists in the store');
+  const replaced = await a.request("/api/tasks?source=r.md&replace=1", {
+    method: "POST",
+    headers: MD,
+    body: spec("r"),
+  });
+  expect(replaced.status).toBe(201);
+  expect(await replaced.json()).toEqual({ ok: true, dry_run: false, accepted: ["r"], replaced: ["r"] });
+});

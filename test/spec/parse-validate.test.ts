@@ -104,6 +104,39 @@ describe("batch validation", () => {
     expect(q[0]?.message).toBe("dependency cycle: new -> old -> new");
   });
 
+  test("--replace takes stored tasks that are not running, revalidates cycles through the store, refuses running ones", () => {
+    const states: Record<
+      string,
+      { status: string; active: { run_id: string; node: string; state: string } | null }
+    > = {
+      failed: { status: "failed", active: null },
+      done: { status: "succeeded", active: null },
+      busy: { status: "running", active: { run_id: "busy-a1-x", node: "n1", state: "running" } },
+      gone: { status: "cancelled", active: { run_id: "gone-a1-x", node: "n2", state: "running" } },
+      dep: { status: "pending", active: null },
+    };
+    const replace = (rerunSucceeded: boolean) => ({
+      ...ctx(Object.keys(states), { dep: ["failed"] }),
+      replace: { rerunSucceeded, states: (ids: string[]) => new Map(ids.map((i) => [i, states[i]!])) },
+    });
+    expect(validateBatch([spec("failed")], replace(false))).toEqual([]);
+    const msgs = validateBatch([spec("done"), spec("busy"), spec("gone")], replace(false)).map(
+      (p) => p.message,
+    );
+    expect(msgs).toEqual([
+      '"done" already succeeded; --rerun-succeeded replaces it and runs it again',
+      expect.stringContaining(
+        '"busy" is running (run busy-a1-x running on node n1); it cannot be replaced while it runs',
+      ),
+      expect.stringContaining('"gone" is cancelled (run gone-a1-x running on node n2)'),
+    ]);
+    expect(validateBatch([spec("done")], replace(true))).toEqual([]);
+    // "dep" (stored) waits on "failed"; the new "failed" waits on "dep": a cycle through the store.
+    expect(validateBatch([spec("failed", ["dep"])], replace(false))[0]?.message).toBe(
+      "dependency cycle: failed -> dep -> failed",
+    );
+  });
+
   test("a shell task needs a command; self-dependency is refused", () => {
     const noCmd = ok("---\ntask_id: n\n---\n");
     expect(validateBatch([noCmd], ctx())[0]).toMatchObject({ field: "command" });

@@ -36,6 +36,20 @@ describe("runs and the task lifecycle", () => {
     expect(taskStatus(s, "a").status).toBe("dispatched");
   });
 
+  test("the claim compares modifies as paths: another spelling, or a directory over a file, is locked", () => {
+    const s = memoryStore();
+    addNode(s, "n1");
+    // Stored as written (tasks from before paths were normalised at intake).
+    addTask(s, { id: "a", paths: ["./src/a.ts"] });
+    addTask(s, { id: "b", paths: ["src//a.ts"] });
+    addTask(s, { id: "c", paths: ["src/"] });
+    addTask(s, { id: "d", paths: ["src2/a.ts"] });
+    expect(s.tx((db) => claimRun(db, "a", "n1", null, 2_000)).ok).toBe(true);
+    expect(s.tx((db) => claimRun(db, "b", "n1", null, 2_000))).toEqual({ ok: false, reason: "files_locked" });
+    expect(s.tx((db) => claimRun(db, "c", "n1", null, 2_000))).toEqual({ ok: false, reason: "files_locked" });
+    expect(s.tx((db) => claimRun(db, "d", "n1", null, 2_000)).ok).toBe(true);
+  });
+
   test("a run's end moves its task exactly once, even when reported twice", () => {
     const s = memoryStore();
     addNode(s, "n1");
