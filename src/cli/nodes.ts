@@ -9,7 +9,6 @@ import { configuredNodes, listNodes } from "../store/nodes.ts";
 import { terminalSafe } from "../terminal-safe.ts";
 import { jsonArg, sharedArgs, wantsWide, wideArg, withExamples } from "./_shared.ts";
 import { cliConfig, readStore } from "./context.ts";
-import { CliError } from "./errors.ts";
 import { pickNodes } from "./node-ops.ts";
 import { nodeCheck, nodeDrain } from "./nodes-ops-commands.ts";
 import { NODE_WIDE_HEADERS, nodeTimesIso, nodeWideCells } from "./nodes-wide.ts";
