@@ -210,7 +210,7 @@ describe("why a task waits, and the running fleet", () => {
     const shown = JSON.parse(f.cli(["tasks", "show", "second", "--json"]).stdout) as TaskJson;
     expect(shown.waiting?.reason).toBe("modifies_locked");
     expect(f.cli(["nodes", "--wide"]).stdout.split("\n")[0]).toMatch(
-      /SEEN\s+EXECUTORS\s+PROBED\s+LAST ERROR$/,
+      /SEEN\s+REASON\s+EXECUTORS\s+PROBED\s+LAST ERROR$/,
     );
 
     // `oyster status`: the running task with node, attempt and elapsed time; the top waiting reasons.

@@ -1,14 +1,25 @@
 import { mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { killAll, processesMentioning } from "./procs.ts";
 
 /** The built binary every end-to-end test drives (`npm test` builds it first). */
 export const OYSTER_BIN = process.env.OYSTER_TEST_BIN ?? resolve(import.meta.dir, "../../dist/oyster");
 export const REPO_ROOT = resolve(import.meta.dir, "../..");
 
+/**
+ * A private temp dir. Its cleanup also kills whatever still runs from it (a run wrapper and its
+ * executor left by a test that failed half-way), so a failing test never leaks processes.
+ */
 export function tempDir(prefix = "oyster-test-"): { path: string; cleanup: () => void } {
   const path = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
-  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+  return {
+    path,
+    cleanup: () => {
+      killAll(processesMentioning(path));
+      rmSync(path, { recursive: true, force: true });
+    },
+  };
 }
 
 export interface CliResult {

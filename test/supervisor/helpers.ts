@@ -2,6 +2,9 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type Subprocess, spawn } from "bun";
 import { OYSTER_BIN } from "../helpers/cli.ts";
+import { alive, killAll, processesMentioning } from "../helpers/procs.ts";
+
+export { alive, killAll, processesMentioning };
 
 export const BUN = process.execPath;
 export const SERVICE_SCRIPT = resolve(import.meta.dir, "fixtures/service.ts");
@@ -68,20 +71,6 @@ export async function servicePid(port: number): Promise<number | null> {
   }
 }
 
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
-
 /** Live (non-zombie) processes whose process group is pgid. */
 export function groupMembers(pgid: number): number[] {
   const out: number[] = [];
@@ -94,29 +83,4 @@ export function groupMembers(pgid: number): number[] {
     } catch {}
   }
   return out;
-}
-
-/** Live processes whose command line mentions `needle` (e.g. a test's temp dir). */
-export function processesMentioning(needle: string): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
-    try {
-      const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8");
-      const env = readFileSync(`/proc/${d}/environ`, "utf8");
-      if ((cmd.includes(needle) || env.includes(needle)) && alive(Number(d))) out.push(Number(d));
-    } catch {}
-  }
-  return out;
-}
-
-export function killAll(pids: number[]): void {
-  for (const p of pids) {
-    try {
-      process.kill(-p, "SIGKILL");
-    } catch {}
-    try {
-      process.kill(p, "SIGKILL");
-    } catch {}
-  }
 }
