@@ -5,6 +5,7 @@ import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
 import { apiWriteArgs, changeViaApi, wantsApi } from "./api-write.ts";
 import { cliConfig, readStore, withStore } from "./context.ts";
 import { CliError, usageError } from "./errors.ts";
+import { failedOutputTail } from "./show-output.ts";
 import { takesMany } from "./strict-args.ts";
 import { ago, formatTable, printJson } from "./table.ts";
 
@@ -63,7 +64,10 @@ const show = withExamples(
     meta: { name: "show", description: "One task: fields, dependencies, modified paths, runs" },
     args: { ...sharedArgs, ...jsonArg, id: { type: "positional", required: true, description: "Task id" } },
     async run({ args }) {
-      const t = await readStore(args, (store) => getTask(store.db, String(args.id)));
+      const { t, config } = await readStore(args, (store, loaded) => ({
+        t: getTask(store.db, String(args.id)),
+        config: loaded.config,
+      }));
       if (!t) throw new CliError(`no task named "${args.id}"`);
       if (args.json) return printJson(t);
       const lines = [
@@ -97,6 +101,7 @@ const show = withExamples(
           ),
         );
       }
+      lines.push(...(await failedOutputTail(config, t.runs)));
       process.stdout.write(`${lines.join("\n")}\n`);
     },
   }),
