@@ -4,7 +4,7 @@ import { runAgent } from "../node/agent.ts";
 import { resolveHome, validateRunId } from "../node/home.ts";
 import { killRun } from "../node/kill.ts";
 import { killRunGroup } from "../node/kill-group.ts";
-import { pruneRuns, readOutput } from "../node/read.ts";
+import { pruneRuns, readOutputWaiting } from "../node/read.ts";
 import { parseStartRequest } from "../node/request.ts";
 import { readResources } from "../node/resources.ts";
 import { startRun } from "../node/start.ts";
@@ -178,15 +178,24 @@ const read = withExamples(
       offset: { type: "string", description: "Byte offset (default 0)" },
       limit: { type: "string", description: "At most this many bytes (default and cap 262144)" },
       "tail-lines": { type: "string", description: "Start at the last N lines instead of --offset" },
+      wait: { type: "string", description: "Nothing new yet and the run goes on: wait up to this (max 5s)" },
     },
-    run({ args }) {
+    async run({ args }) {
       let runId: string;
       try {
         runId = validateRunId(String(args.run_id));
       } catch (err) {
         throw usageError((err as Error).message);
       }
-      const chunk = readOutput(home(args), {
+      let waitMs: number | undefined;
+      if (args.wait !== undefined) {
+        const d = parseDuration(String(args.wait));
+        if (d === null)
+          throw usageError(`--wait: expected a duration like 1s, got ${JSON.stringify(args.wait)}`);
+        waitMs = d;
+      }
+      const chunk = await readOutputWaiting(home(args), {
+        wait_ms: waitMs,
         run_id: runId,
         offset: intFlag(args.offset, "offset"),
         limit: intFlag(args.limit, "limit"),

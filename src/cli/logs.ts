@@ -1,8 +1,8 @@
 import { defineCommand } from "citty";
 import { parseDuration } from "../config/duration.ts";
-import { transportForNode } from "../logs/node-reader.ts";
-import { exitStatusOf, OutputMissingError, pickRun, streamOutput } from "../logs/output.ts";
-import { SafeTextDecoder } from "../logs/safe-bytes.ts";
+import { transportForNode } from "../output/node-reader.ts";
+import { exitStatusOf, OutputMissingError, pickRun, streamOutput } from "../output/output.ts";
+import { SafeTextDecoder } from "../output/safe-bytes.ts";
 import type { RunRow } from "../store/runs.ts";
 import { getTask } from "../store/tasks.ts";
 import { terminalSafe } from "../terminal-safe.ts";

@@ -1,6 +1,6 @@
 import type { Config } from "../config/schema.ts";
-import { lastLines } from "../logs/node-reader.ts";
-import { SafeTextDecoder } from "../logs/safe-bytes.ts";
+import { lastLines } from "../output/node-reader.ts";
+import { SafeTextDecoder } from "../output/safe-bytes.ts";
 import type { RunRow } from "../store/runs.ts";
 import { terminalSafe } from "../terminal-safe.ts";
 

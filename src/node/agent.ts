@@ -6,7 +6,7 @@ import { VERSION_STRING } from "../version.ts";
 import { runDir } from "./home.ts";
 import { killRun } from "./kill.ts";
 import { killRunGroup } from "./kill-group.ts";
-import { pruneRuns, readOutput } from "./read.ts";
+import { pruneRuns, readOutputWaiting } from "./read.ts";
 import { parseStartRequest } from "./request.ts";
 import { readResources } from "./resources.ts";
 import { startRun } from "./start.ts";
@@ -52,6 +52,7 @@ export interface AgentRequest {
   offset?: unknown;
   limit?: unknown;
   tail_lines?: unknown;
+  wait_ms?: unknown;
   /** prune: see PruneRequest. */
   older_than_ms?: unknown;
   keep?: unknown;
@@ -100,8 +101,9 @@ export async function handle(
     }
     case "read": {
       if (typeof msg.run_id !== "string") throw new Error("read needs run_id");
-      return readOutput(home, {
+      return readOutputWaiting(home, {
         run_id: msg.run_id,
+        wait_ms: optInt(msg.wait_ms, "read: wait_ms"),
         offset: optInt(msg.offset, "read: offset"),
         limit: optInt(msg.limit, "read: limit"),
         tail_lines: optInt(msg.tail_lines, "read: tail_lines"),

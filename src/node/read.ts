@@ -26,6 +26,26 @@ export interface ReadRequest {
   limit?: number;
   /** Start at the beginning of the last N lines instead of `offset`. */
   tail_lines?: number;
+  /**
+   * Long poll for followers: when there is nothing past `offset` yet and the run goes on, wait up
+   * to this long (capped at MAX_WAIT_MS) for output or the run's end before answering.
+   */
+  wait_ms?: number;
+}
+
+export const MAX_WAIT_MS = 5_000;
+/** How often a waiting read looks at the file again (a stat and a status read). */
+const WAIT_POLL_MS = 10;
+
+/** readOutput, waiting up to `wait_ms` when the range is empty and the run is not over. */
+export async function readOutputWaiting(home: string, req: ReadRequest): Promise<OutputChunk> {
+  const deadline = Date.now() + Math.min(req.wait_ms ?? 0, MAX_WAIT_MS);
+  for (;;) {
+    const c = readOutput(home, req);
+    const over = c.status !== null && (isFinal(c.status) || c.status.state === "lost");
+    if (c.data || !c.exists || over || req.tail_lines !== undefined || Date.now() >= deadline) return c;
+    await Bun.sleep(WAIT_POLL_MS);
+  }
 }
 
 /** Read one range of `<run_dir>/output.log`, with the run's status (null when it has none). */

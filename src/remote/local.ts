@@ -1,6 +1,6 @@
 import { killRun } from "../node/kill.ts";
 import { killRunGroup } from "../node/kill-group.ts";
-import { pruneRuns, readOutput } from "../node/read.ts";
+import { pruneRuns, readOutputWaiting } from "../node/read.ts";
 import { readResources } from "../node/resources.ts";
 import { selfArgv } from "../node/self.ts";
 import { startRun } from "../node/start.ts";
@@ -89,7 +89,7 @@ export class LocalTransport implements Transport {
   }
 
   readOutput(runId: string, req: ReadOutputRequest): Promise<OutputChunk> {
-    return this.wrap("read", () => readOutput(this.opts.home, { run_id: runId, ...req }));
+    return this.wrap("read", () => readOutputWaiting(this.opts.home, { run_id: runId, ...req }));
   }
 
   prune(req: PruneRequest): Promise<PruneReport> {

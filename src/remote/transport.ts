@@ -71,6 +71,8 @@ export interface ReadOutputRequest {
   limit?: number;
   /** Start at the last N lines instead of `offset`. */
   tail_lines?: number;
+  /** Long poll: wait up to this long for output past `offset` while the run goes on. */
+  wait_ms?: number;
 }
 
 /** Which finished run directories to remove (issue 13.8); see src/node/read.ts pruneRuns. */

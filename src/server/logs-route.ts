@@ -1,5 +1,5 @@
 import type { Hono } from "hono";
-import { OutputMissingError, pickRun, streamOutput } from "../logs/output.ts";
+import { OutputMissingError, pickRun, streamOutput } from "../output/output.ts";
 import type { Transport } from "../remote/transport.ts";
 import type { Store } from "../store/db.ts";
 import { getTask } from "../store/tasks.ts";

@@ -181,11 +181,13 @@ export class SshTransport implements Transport {
       ...(req.offset !== undefined ? ["--offset", String(req.offset)] : []),
       ...(req.limit !== undefined ? ["--limit", String(req.limit)] : []),
       ...(req.tail_lines !== undefined ? ["--tail-lines", String(req.tail_lines)] : []),
+      ...(req.wait_ms !== undefined ? ["--wait", `${req.wait_ms}ms`] : []),
     ];
     return this.call(
       "read",
       { run_id: runId, ...req },
       { argv: this.exec("read", runId, ...flags, "--json"), parse: (o) => JSON.parse(o) },
+      this.opts.commandTimeoutMs + (req.wait_ms ?? 0),
     );
   }
 
