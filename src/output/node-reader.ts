@@ -32,7 +32,8 @@ export async function lastLines(config: Config, run: RunRow, lines: number): Pro
     for await (const chunk of streamOutput(t, run.run_id, { tailLines: lines })) {
       parts.push(Buffer.from(chunk));
       size += chunk.length;
-      while (size - (parts[0]?.length ?? 0) >= TAIL_MAX_BYTES && parts.length > 1) size -= parts.shift()!.length;
+      while (size - (parts[0]?.length ?? 0) >= TAIL_MAX_BYTES && parts.length > 1)
+        size -= parts.shift()!.length;
     }
     const all = Buffer.concat(parts);
     return all.length > TAIL_MAX_BYTES ? all.subarray(all.length - TAIL_MAX_BYTES) : all;

@@ -1,5 +1,5 @@
-import type { RunRow } from "../store/runs.ts";
 import type { OutputChunk, RunStatus, Transport } from "../remote/transport.ts";
+import type { RunRow } from "../store/runs.ts";
 
 /**
  * A run's output as a stream of byte chunks read from its node in bounded ranges (issue 13.1),
@@ -68,7 +68,8 @@ export class OutputMissingError extends Error {
 }
 
 const over = (s: RunStatus | null) =>
-  s !== null && (s.state === "succeeded" || s.state === "failed" || s.state === "killed" || s.state === "lost");
+  s !== null &&
+  (s.state === "succeeded" || s.state === "failed" || s.state === "killed" || s.state === "lost");
 
 /**
  * Yields the output of run `runId` from `t` chunk by chunk; returns the run's status at the end.

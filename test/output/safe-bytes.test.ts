@@ -3,7 +3,9 @@ import { SafeTextDecoder } from "../../src/output/safe-bytes.ts";
 
 const show = (...chunks: (string | number[])[]) => {
   const d = new SafeTextDecoder();
-  const parts = chunks.map((c) => d.push(typeof c === "string" ? Buffer.from(c, "latin1") : Uint8Array.from(c)));
+  const parts = chunks.map((c) =>
+    d.push(typeof c === "string" ? Buffer.from(c, "latin1") : Uint8Array.from(c)),
+  );
   return parts.join("") + d.end();
 };
 
