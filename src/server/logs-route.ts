@@ -18,6 +18,10 @@ export interface LogsRouteDeps {
   transports?: Map<string, Transport>;
 }
 
+interface BunServerLike {
+  timeout?: (req: Request, seconds: number) => void;
+}
+
 export function addLogsRoute(api: Hono, deps: LogsRouteDeps): void {
   api.get("/tasks/:id/logs", async (c) => {
     const id = c.req.param("id");
@@ -38,6 +42,9 @@ export function addLogsRoute(api: Hono, deps: LogsRouteDeps): void {
     const t = deps.transports?.get(run.node);
     if (!t) return c.json({ error: `no connection to node "${run.node}" of run ${run.run_id}` }, 503);
     const follow = ["1", "true", "yes"].includes(c.req.query("follow") ?? "");
+    // Bun.serve's idleTimeout (30 s) would cut a follower of a run that is silent for a while;
+    // under Bun.serve Hono's env is the server, which can lift it for this one request.
+    if (follow) (c.env as BunServerLike | undefined)?.timeout?.(c.req.raw, 0);
     const stop = new AbortController();
     const chunks = streamOutput(t, run.run_id, { tailLines: tail, follow, signal: stop.signal });
     // The first range is read before answering, so a missing run dir or a dead node is a clear

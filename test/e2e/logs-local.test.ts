@@ -54,6 +54,10 @@ test("a failed task on a local node: logs, -n, tasks show, -f exit status, exec 
   expect(oyster(["logs", "boom", "-n", "3"], { cwd: dir.path }).stdout).toBe("29\n30\nbroken\n");
   const f = oyster(["logs", "boom", "-f", "-n", "1"], { cwd: dir.path });
   expect([f.code, f.stdout]).toEqual([5, "broken\n"]);
+  const since = oyster(["logs", "boom", "--since", "1h", "-n", "1"], { cwd: dir.path });
+  expect([since.code, since.stdout]).toEqual([0, "broken\n"]);
+  const both = oyster(["logs", "boom", "--since", "1h", "--attempt", "1"], { cwd: dir.path });
+  expect(both.code).toBe(2);
   const show = oyster(["tasks", "show", "boom"], { cwd: dir.path });
   expect(show.stdout).toContain("(last 20 lines");
   expect(show.stdout).toContain("  12\n");
@@ -65,6 +69,7 @@ test("a failed task on a local node: logs, -n, tasks show, -f exit status, exec 
       run_id: string;
     }
   ).run_id;
+  expect(oyster(["logs", "boom", "--run", runId, "-n", "1"], { cwd: dir.path }).stdout).toBe("broken\n");
   const home = join(dir.path, "home");
   const read = JSON.parse(
     oyster(["exec", "read", runId, "--home", home, "--offset", "4", "--limit", "4", "--json"], {
