@@ -156,7 +156,7 @@ export async function startController(config: Config): Promise<Controller> {
   }, config.loops.scheduler.interval);
   state.ready = true;
   const http = config.http.enabled
-    ? startHttp(config, { store, startedAt, loops, state, token, identity })
+    ? startHttp(config, { store, startedAt, loops, state, token, identity, transports })
     : null;
 
   let stopping: Promise<void> | null = null;
@@ -214,6 +214,7 @@ function startHttp(
     state: ControllerState;
     token: string;
     identity: { store_id: string; instance_id: string };
+    transports: Map<string, Transport>;
   },
 ): RunningServer | null {
   let server: RunningServer | undefined;
@@ -227,6 +228,7 @@ function startHttp(
     config,
     loops: () => deps.loops.map((l) => l.status()),
     state: deps.state,
+    transports: deps.transports,
   });
   try {
     server = serveApp(app, config.http.host, config.http.port);

@@ -4,6 +4,7 @@ import { runAgent } from "../node/agent.ts";
 import { resolveHome, validateRunId } from "../node/home.ts";
 import { killRun } from "../node/kill.ts";
 import { killRunGroup } from "../node/kill-group.ts";
+import { pruneRuns, readOutputWaiting } from "../node/read.ts";
 import { parseStartRequest } from "../node/request.ts";
 import { readResources } from "../node/resources.ts";
 import { startRun } from "../node/start.ts";
@@ -156,6 +157,112 @@ const killGroup = withExamples(
   ["oyster exec kill-group RUN_ID --pid 4242", "oyster exec kill-group RUN_ID --pid 4242 --json"],
 );
 
+/** A non-negative integer flag, or a usage error naming it. */
+function intFlag(v: unknown, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(String(v)) || !Number.isSafeInteger(Number(v)))
+    throw usageError(`--${name}: expected a non-negative integer, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+const read = withExamples(
+  defineCommand({
+    meta: {
+      name: "read",
+      description: "One range of a run's output.log (at most 256 KiB; base64 with --json)",
+    },
+    args: {
+      ...homeArg,
+      ...jsonArg,
+      run_id: { type: "positional", required: true, description: "Run id" },
+      offset: { type: "string", description: "Byte offset (default 0)" },
+      limit: { type: "string", description: "At most this many bytes (default and cap 262144)" },
+      "tail-lines": { type: "string", description: "Start at the last N lines instead of --offset" },
+      wait: { type: "string", description: "Nothing new yet and the run goes on: wait up to this (max 5s)" },
+    },
+    async run({ args }) {
+      let runId: string;
+      try {
+        runId = validateRunId(String(args.run_id));
+      } catch (err) {
+        throw usageError((err as Error).message);
+      }
+      let waitMs: number | undefined;
+      if (args.wait !== undefined) {
+        const d = parseDuration(String(args.wait));
+        if (d === null)
+          throw usageError(`--wait: expected a duration like 1s, got ${JSON.stringify(args.wait)}`);
+        waitMs = d;
+      }
+      const chunk = await readOutputWaiting(home(args), {
+        wait_ms: waitMs,
+        run_id: runId,
+        offset: intFlag(args.offset, "offset"),
+        limit: intFlag(args.limit, "limit"),
+        tail_lines: intFlag(args["tail-lines"], "tail-lines"),
+      });
+      if (args.json) return printJson(chunk);
+      if (!chunk.exists) throw new CliError(`no run ${runId} on this node`);
+      process.stdout.write(Buffer.from(chunk.data, "base64"));
+    },
+  }),
+  ["oyster exec read RUN_ID --offset 0 --limit 65536 --json", "oyster exec read RUN_ID --tail-lines 20"],
+);
+
+const prune = withExamples(
+  defineCommand({
+    meta: {
+      name: "prune",
+      description: "Remove finished run directories among the named runs (never one still running)",
+    },
+    args: {
+      ...homeArg,
+      ...jsonArg,
+      runs: { type: "string", description: "Candidate run ids, comma-separated" },
+      "runs-stdin": { type: "boolean", description: "Read candidate run ids from stdin, one per line" },
+      "older-than": { type: "string", description: "Only runs that finished longer ago than this (e.g. 7d)" },
+      keep: { type: "string", description: "Keep the newest N candidates (others go)" },
+    },
+    async run({ args }) {
+      const ids = [
+        ...(typeof args.runs === "string" ? args.runs.split(",") : []),
+        ...(args["runs-stdin"] ? (await Bun.stdin.text()).split("\n") : []),
+      ]
+        .map((s) => s.trim())
+        .filter(Boolean);
+      if (!args.runs && !args["runs-stdin"])
+        throw usageError("prune needs the candidate runs: --runs ID,ID or --runs-stdin");
+      let olderThan: number | undefined;
+      if (args["older-than"] !== undefined) {
+        const d = parseDuration(String(args["older-than"]));
+        if (d === null)
+          throw usageError(
+            `--older-than: expected a duration like 7d, got ${JSON.stringify(args["older-than"])}`,
+          );
+        olderThan = d;
+      }
+      let report: ReturnType<typeof pruneRuns>;
+      try {
+        report = pruneRuns(home(args), {
+          runs: ids,
+          older_than_ms: olderThan,
+          keep: intFlag(args.keep, "keep"),
+        });
+      } catch (err) {
+        throw usageError((err as Error).message);
+      }
+      if (args.json) return printJson(report);
+      process.stdout.write(
+        `removed ${report.removed.length}, kept ${report.kept.length}, missing ${report.missing}\n`,
+      );
+    },
+  }),
+  [
+    "oyster exec prune --runs r1,r2 --json",
+    "printf 'r1\\nr2\\n' | oyster exec prune --runs-stdin --older-than 7d --keep 1000 --json",
+  ],
+);
+
 const resources = withExamples(
   defineCommand({
     meta: { name: "resources", description: "Load, memory and swap of this node" },
@@ -199,7 +306,7 @@ export default withExamples(
       name: "exec",
       description: "Node side: start/list/kill runs (called by the controller over SSH)",
     },
-    subCommands: { start, list, kill, "kill-group": killGroup, resources, agent, wrapper },
+    subCommands: { start, list, kill, "kill-group": killGroup, read, prune, resources, agent, wrapper },
   }),
   ["oyster exec list --json", "oyster exec resources --json", "oyster exec kill RUN_ID"],
 );

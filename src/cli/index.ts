@@ -12,6 +12,7 @@ export const main = defineCommand({
     submit: () => import("./submit.ts").then((m) => m.default),
     tasks: () => import("./tasks.ts").then((m) => m.default),
     nodes: () => import("./nodes.ts").then((m) => m.default),
+    logs: () => import("./logs.ts").then((m) => m.default),
     run: () => import("./run.ts").then((m) => m.default),
     status: () => import("./status.ts").then((m) => m.default),
     health: () => import("./health.ts").then((m) => m.default),

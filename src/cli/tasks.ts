@@ -10,6 +10,7 @@ import { apiWriteArgs, changeViaApi, wantsApi } from "./api-write.ts";
 import { awaitCancel, awaitCancelViaApi, describeCancel } from "./cancel-wait.ts";
 import { cliConfig, readStore, withStore } from "./context.ts";
 import { CliError, usageError } from "./errors.ts";
+import { failedOutputTail } from "./show-output.ts";
 import { takesMany } from "./strict-args.ts";
 import { ago, formatTable, printJson } from "./table.ts";
 import { formatAttemptsLine, formatTimeoutLine, taskLimits } from "./task-limits.ts";
@@ -138,6 +139,7 @@ const show = withExamples(
           ),
         );
       }
+      lines.push(...(await failedOutputTail(config, t.runs)));
       process.stdout.write(`${lines.join("\n")}\n`);
     },
   }),

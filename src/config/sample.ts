@@ -81,6 +81,10 @@ factory:
   research: []
   research_interval: 1h
 
+# Finished run directories on the nodes: removed when older than \`runs\` OR beyond the newest
+# \`max_runs_per_node\` finished ones (0 turns a limit off); never a run that is not over.
+retention: { runs: 7d, max_runs_per_node: 1000, interval: 1h }
+
 notify:
   webhook: ""                 # JSON POST on breaker transitions and alerts
 

@@ -176,6 +176,18 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Run directories on the nodes (issue 13.8; src/loops/retention.ts). */
+    retention: z
+      .object({
+        /** A finished run's directory goes once it finished longer ago than this (0: never by age). */
+        runs: duration.default(7 * 86_400_000),
+        /** …or once its node holds more finished runs than this, oldest first (0: no count limit). */
+        max_runs_per_node: z.number().int().min(0).default(1000),
+        /** How often the reaper prunes. */
+        interval: duration.default(3_600_000),
+      })
+      .strict()
+      .prefault({}),
     notify: z
       .object({ webhook: z.string().default(""), timeout: duration.default(2_000) })
       .strict()

@@ -13,6 +13,7 @@ import {
 import { listNodes, setNodeOnline } from "../store/nodes.ts";
 import { activeRunsOnOfflineNodes, finishRun, getRun, requeueDueFailures } from "../store/runs.ts";
 import type { ControllerContext } from "./context.ts";
+import { createRetention } from "./retention.ts";
 import { applyRunStatus } from "./run-status.ts";
 import { crashPoint, mapLimit, onMultipleOf, withTimeout } from "./util.ts";
 
@@ -38,6 +39,7 @@ export interface ReaperDeps {
 export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
   const cfg = ctx.config;
   const retry = { backoffMs: cfg.retry.backoff, maxBackoffMs: cfg.retry.max_backoff };
+  const retention = createRetention(ctx);
 
   async function sweepNode(node: string, orphans: boolean): Promise<void> {
     const t = ctx.transports.get(node);
@@ -313,6 +315,7 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
     if (onMultipleOf(cycle, RECOVER_EVERY) && offline.length) await deps.probeNodes(offline);
     await mapLimit(online, cfg.ssh.concurrency, (n) => sweepNode(n, onMultipleOf(cycle, ORPHAN_EVERY)));
     declareDeadNodes();
+    await retention.maybeSweep(online);
     const now = ctx.now();
     const fixed = ctx.store.tx((db) => {
       const requeued = requeueDueFailures(db, now);

@@ -6,6 +6,7 @@ import { VERSION_STRING } from "../version.ts";
 import { runDir } from "./home.ts";
 import { killRun } from "./kill.ts";
 import { killRunGroup } from "./kill-group.ts";
+import { pruneRuns, readOutputWaiting } from "./read.ts";
 import { parseStartRequest } from "./request.ts";
 import { readResources } from "./resources.ts";
 import { startRun } from "./start.ts";
@@ -19,6 +20,8 @@ import { isFinal, listRuns, liveStatus } from "./status.ts";
  *   → {"id":3,"op":"kill","run_id":"…","grace_ms":5000}
  *   → {"id":8,"op":"kill_group","run_id":"…","pid":1234,"grace_ms":5000}   (a run the node lost)
  *   → {"id":4,"op":"resources"} / "version" / "ping"
+ *   → {"id":5,"op":"read","run_id":"…","offset":0,"limit":262144}   ← OutputChunk ("tail_lines":N instead of offset)
+ *   → {"id":6,"op":"prune","runs":["…"],"older_than_ms":…,"keep":…} ← PruneReport
  *   ← {"event":"run_finished","status":RunStatus}   (pushed; final states and lost)
  * Runs never depend on the agent: it only reads their status files. Lines are split on `\n` only
  * and capped at MAX_LINE_BYTES; any line it cannot use (not JSON, `null`, no op, too long) gets an
@@ -45,7 +48,22 @@ export interface AgentRequest {
   active?: boolean;
   runs?: unknown;
   pid?: number;
+  /** read: see ReadRequest. */
+  offset?: unknown;
+  limit?: unknown;
+  tail_lines?: unknown;
+  wait_ms?: unknown;
+  /** prune: see PruneRequest. */
+  older_than_ms?: unknown;
+  keep?: unknown;
 }
+
+const optInt = (v: unknown, what: string): number | undefined => {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0)
+    throw new Error(`${what} must be a non-negative integer`);
+  return v;
+};
 
 function listFilter(msg: AgentRequest): ListFilter {
   if (msg.runs !== undefined && !(Array.isArray(msg.runs) && msg.runs.every((r) => typeof r === "string")))
@@ -80,6 +98,25 @@ export async function handle(
       if (typeof msg.run_id !== "string" || typeof msg.pid !== "number")
         throw new Error("kill_group needs run_id and pid");
       return killRunGroup(msg.run_id, msg.pid, typeof msg.grace_ms === "number" ? msg.grace_ms : 5_000);
+    }
+    case "read": {
+      if (typeof msg.run_id !== "string") throw new Error("read needs run_id");
+      return readOutputWaiting(home, {
+        run_id: msg.run_id,
+        wait_ms: optInt(msg.wait_ms, "read: wait_ms"),
+        offset: optInt(msg.offset, "read: offset"),
+        limit: optInt(msg.limit, "read: limit"),
+        tail_lines: optInt(msg.tail_lines, "read: tail_lines"),
+      });
+    }
+    case "prune": {
+      if (!Array.isArray(msg.runs) || !msg.runs.every((r) => typeof r === "string"))
+        throw new Error("prune: runs must be an array of run ids");
+      return pruneRuns(home, {
+        runs: msg.runs as string[],
+        older_than_ms: optInt(msg.older_than_ms, "prune: older_than_ms"),
+        keep: optInt(msg.keep, "prune: keep"),
+      });
     }
     case "resources":
       return readResources();

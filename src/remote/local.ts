@@ -1,11 +1,23 @@
 import { killRun } from "../node/kill.ts";
 import { killRunGroup } from "../node/kill-group.ts";
+import { pruneRuns, readOutputWaiting } from "../node/read.ts";
 import { readResources } from "../node/resources.ts";
 import { selfArgv } from "../node/self.ts";
 import { startRun } from "../node/start.ts";
 import { isFinal, listRuns, readStatus } from "../node/status.ts";
 import { VERSION_STRING } from "../version.ts";
-import type { KillReport, ListFilter, Resources, RunStatus, StartRequest, Transport } from "./transport.ts";
+import type {
+  KillReport,
+  ListFilter,
+  OutputChunk,
+  PruneReport,
+  PruneRequest,
+  ReadOutputRequest,
+  Resources,
+  RunStatus,
+  StartRequest,
+  Transport,
+} from "./transport.ts";
 import { TransportError, toKillReport } from "./transport.ts";
 
 export interface LocalTransportOptions {
@@ -74,6 +86,14 @@ export class LocalTransport implements Transport {
 
   killGroup(runId: string, pgid: number): Promise<{ gone: boolean; note: string }> {
     return this.wrap("kill_group", () => killRunGroup(runId, pgid, this.opts.killGraceMs ?? 5_000));
+  }
+
+  readOutput(runId: string, req: ReadOutputRequest): Promise<OutputChunk> {
+    return this.wrap("read", () => readOutputWaiting(this.opts.home, { run_id: runId, ...req }));
+  }
+
+  prune(req: PruneRequest): Promise<PruneReport> {
+    return this.wrap("prune", () => pruneRuns(this.opts.home, req));
   }
 
   resources(): Promise<Resources> {

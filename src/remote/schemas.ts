@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { Resources, RunStatus } from "./transport.ts";
+import type { OutputChunk, PruneReport, Resources, RunStatus } from "./transport.ts";
 
 /**
  * What a node may answer, checked before the controller believes it (a node is a trust boundary:
@@ -33,6 +33,22 @@ export const resourcesSchema = z.looseObject({
   swap_used_pct: z.number(),
   cpus: z.number(),
   platform: z.string(),
+});
+
+/** A read reply: base64 capped a little above 256 KiB × 4/3 so a node cannot send more. */
+export const outputChunkSchema = z.looseObject({
+  run_id: z.string().min(1),
+  exists: z.boolean(),
+  offset: z.number().int().min(0),
+  size: z.number().int().min(0),
+  data: z.base64().max(400 * 1024),
+  status: runStatusSchema.nullable(),
+});
+
+export const pruneReportSchema = z.looseObject({
+  removed: z.array(z.string()),
+  kept: z.array(z.looseObject({ run_id: z.string(), why: z.string() })),
+  missing: z.number().int().min(0),
 });
 
 export const versionSchema = z.string().min(1).max(200);
@@ -79,4 +95,6 @@ export const replySchemas = {
   kill: z.unknown(),
   kill_group: z.looseObject({ gone: z.boolean(), note: z.string() }),
   ping: z.literal("pong"),
+  read: outputChunkSchema as z.ZodType<OutputChunk>,
+  prune: pruneReportSchema as z.ZodType<PruneReport>,
 } as const;

@@ -51,6 +51,44 @@ export interface ListFilter {
   runs?: readonly string[];
 }
 
+/** One range of a run's output.log (issue 13.1): at most 256 KiB of base64 per reply. */
+export interface OutputChunk {
+  run_id: string;
+  /** False when the node has no directory for the run (never started there, or pruned). */
+  exists: boolean;
+  /** Byte offset of `data` in output.log. */
+  offset: number;
+  /** output.log's size when read; more may come while the run goes on. */
+  size: number;
+  /** The bytes, base64. */
+  data: string;
+  /** The run's status on the node with liveness applied, or null when it has none. */
+  status: RunStatus | null;
+}
+
+export interface ReadOutputRequest {
+  offset?: number;
+  limit?: number;
+  /** Start at the last N lines instead of `offset`. */
+  tail_lines?: number;
+  /** Long poll: wait up to this long for output past `offset` while the run goes on. */
+  wait_ms?: number;
+}
+
+/** Which finished run directories to remove (issue 13.8); see src/node/read.ts pruneRuns. */
+export interface PruneRequest {
+  /** Runs the controller knows are final; nothing else is a candidate. */
+  runs: string[];
+  older_than_ms?: number;
+  keep?: number;
+}
+
+export interface PruneReport {
+  removed: string[];
+  kept: { run_id: string; why: string }[];
+  missing: number;
+}
+
 export interface StartRequest {
   run_id: string;
   task_id: string;
@@ -115,6 +153,10 @@ export interface Transport {
    * that happened while it was down are not replayed.
    */
   onReconnected?(cb: () => void): void;
+  /** One bounded range of a run's output.log (absent on transports that predate it). */
+  readOutput?(runId: string, req: ReadOutputRequest): Promise<OutputChunk>;
+  /** Remove finished run directories the controller names (never one the node sees active). */
+  prune?(req: PruneRequest): Promise<PruneReport>;
   /** Replace the node's binary with `localPath` (temp file + rename). */
   upload?(localPath: string): Promise<void>;
   close(): Promise<void>;

@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import type { Config } from "../config/schema.ts";
 import { breakerPolicy } from "../dispatch/breaker.ts";
 import type { LoopStatus } from "../loops/runner.ts";
+import type { Transport } from "../remote/transport.ts";
 import { formatProblem, intake, type SpecInput } from "../spec/intake.ts";
 import { jsonSpecCountOver } from "../spec/limits.ts";
 import type { Store } from "../store/db.ts";
@@ -12,6 +13,7 @@ import { cancelTask, getTask, listTasks, retryTask, TASK_STATUSES } from "../sto
 import { VERSION } from "../version.ts";
 import { bearerMatches, guard } from "./guard.ts";
 import { healthReport, publicHealth } from "./health.ts";
+import { addLogsRoute } from "./logs-route.ts";
 import { specMedia } from "./media.ts";
 import { CONTENT_TYPE } from "./prometheus.ts";
 import { createScraper } from "./scrape.ts";
@@ -45,6 +47,8 @@ export interface AppDeps {
   port?: () => number | undefined;
   /** Reported by /health and /api/status so the CLI can tell its own controller from another. */
   identity?: { store_id: string; instance_id: string };
+  /** Node connections, for `/api/tasks/:id/logs` (logs-route.ts). */
+  transports?: Map<string, Transport>;
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -158,6 +162,7 @@ export function createApp(deps: AppDeps): Hono {
     });
     return t ? c.json(t) : c.json({ error: `no task named "${c.req.param("id")}"` }, 404);
   });
+  addLogsRoute(api, { store, transports: deps.transports });
   api.post("/tasks", async (c) => {
     const media = specMedia(c.req.header("content-type"));
     if (media.kind === "refused") return c.json({ error: media.error }, 415);

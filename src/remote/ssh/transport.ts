@@ -6,7 +6,18 @@ import { logger } from "../../log.ts";
 import { metrics } from "../../metrics.ts";
 import { quotePath, shellJoin } from "../quote.ts";
 import { checkReply, ReplyError, replySchemas } from "../schemas.ts";
-import type { KillReport, ListFilter, Resources, RunStatus, StartRequest, Transport } from "../transport.ts";
+import type {
+  KillReport,
+  ListFilter,
+  OutputChunk,
+  PruneReport,
+  PruneRequest,
+  ReadOutputRequest,
+  Resources,
+  RunStatus,
+  StartRequest,
+  Transport,
+} from "../transport.ts";
 import { TransportError, toKillReport } from "../transport.ts";
 import { AgentSession } from "./agent-session.ts";
 import { type ConnectionOptions, SshConnection } from "./connection.ts";
@@ -162,6 +173,38 @@ export class SshTransport implements Transport {
         parse: (o) => JSON.parse(o),
       },
       this.opts.commandTimeoutMs + grace + 5_000,
+    );
+  }
+
+  readOutput(runId: string, req: ReadOutputRequest): Promise<OutputChunk> {
+    const flags = [
+      ...(req.offset !== undefined ? ["--offset", String(req.offset)] : []),
+      ...(req.limit !== undefined ? ["--limit", String(req.limit)] : []),
+      ...(req.tail_lines !== undefined ? ["--tail-lines", String(req.tail_lines)] : []),
+      ...(req.wait_ms !== undefined ? ["--wait", `${req.wait_ms}ms`] : []),
+    ];
+    return this.call(
+      "read",
+      { run_id: runId, ...req },
+      { argv: this.exec("read", runId, ...flags, "--json"), parse: (o) => JSON.parse(o) },
+      this.opts.commandTimeoutMs + (req.wait_ms ?? 0),
+    );
+  }
+
+  prune(req: PruneRequest): Promise<PruneReport> {
+    const flags = [
+      ...(req.older_than_ms !== undefined ? ["--older-than", `${req.older_than_ms}ms`] : []),
+      ...(req.keep !== undefined ? ["--keep", String(req.keep)] : []),
+    ];
+    return this.call(
+      "prune",
+      { ...req },
+      // The ids go on stdin: a few thousand of them would not fit a command line.
+      {
+        argv: this.exec("prune", "--runs-stdin", ...flags, "--json"),
+        stdin: req.runs.join("\n"),
+        parse: (o) => JSON.parse(o),
+      },
     );
   }
 
