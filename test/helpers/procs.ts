@@ -35,11 +35,39 @@ export function processesMentioning(needle: string): number[] {
   return out;
 }
 
-/** SIGKILL each process and the group it leads, if any. */
+/** Field `n` (1-based, after the command name) of /proc/PID/stat, or null. */
+function statField(pid: number | "self", n: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const v = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[n - 3]);
+    return Number.isFinite(v) ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+/** This process and its ancestors: never a cleanup's target, whatever their command lines say. */
+function ownLine(): Set<number> {
+  const seen = new Set<number>();
+  let pid = process.pid;
+  while (pid > 1 && !seen.has(pid)) {
+    seen.add(pid);
+    pid = statField(pid, 4) ?? 1;
+  }
+  return seen;
+}
+
+/**
+ * SIGKILL each process and the group it leads, if any, but never the test runner, its
+ * ancestors or the process group the runner itself is in.
+ */
 export function killAll(pids: number[]): void {
+  const mine = ownLine();
+  const ownGroup = statField("self", 5);
   for (const p of pids) {
+    if (mine.has(p)) continue;
     try {
-      process.kill(-p, "SIGKILL");
+      if (p !== ownGroup && statField(p, 5) === p) process.kill(-p, "SIGKILL");
     } catch {}
     try {
       process.kill(p, "SIGKILL");
