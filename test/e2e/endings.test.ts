@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { alive, groupGone } from "../helpers/procs.ts";
 import { type SshNode, startSshNode } from "../helpers/sshd.ts";
 import { storeReader } from "../helpers/store.ts";
 
@@ -93,13 +94,9 @@ function startRun(dir: string, args: string[]) {
   return { p, out, err };
 }
 
+/** `-pgid`: no live member left in the group; a pid: that process is gone (zombies count as gone). */
 function gone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch {
-    return true;
-  }
+  return pid < 0 ? groupGone(-pid) : !alive(pid);
 }
 
 /** The one file named `name` under `dir` (a task's ledger, wherever its run dir put it). */

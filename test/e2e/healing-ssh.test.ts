@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { OYSTER_BIN, oyster, spawnController, tempDir, waitFor } from "../helpers/cli.ts";
+import { alive } from "../helpers/procs.ts";
 import { type SshNode, startSshNode } from "../helpers/sshd.ts";
 import { storeReader } from "../helpers/store.ts";
 
@@ -33,14 +34,6 @@ function submit(sub: string, specs: Record<string, Record<string, unknown>>) {
 function statusOnNode(node: SshNode, runId: string): { state: string; pid: number; wrapper_pid: number } {
   return JSON.parse(readFileSync(join(node.home, "runs", runId, "status.json"), "utf8"));
 }
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 beforeAll(async () => {
   nodes.push(await startSshNode({ address: "127.0.0.5", name: "h1" }));

@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { OYSTER_BIN, oyster, spawnController, tempDir, waitFor } from "../helpers/cli.ts";
+import { alive } from "../helpers/procs.ts";
 import { type SshNode, startSshNode } from "../helpers/sshd.ts";
 import { storeReader } from "../helpers/store.ts";
 
@@ -78,15 +79,6 @@ function ledger(path: string): { task: string; run: string; ev: string; us: numb
 }
 const ledgerCmd = (path: string, ev: string) =>
   `echo "$OYSTER_TASK_ID $OYSTER_RUN_ID ${ev} $(date +%s%N)" >> ${JSON.stringify(path)}`;
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return !readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.startsWith("Z");
-  } catch {
-    return false;
-  }
-};
 
 function script(path: string, body: string): string {
   writeFileSync(path, `#!/bin/sh\n${body}\n`);

@@ -74,3 +74,30 @@ export function killAll(pids: number[]): void {
     } catch {}
   }
 }
+
+/**
+ * No live (non-zombie) process is left in process group `pgid`. Zombies do not count: an
+ * orphan's zombie waits for the machine's init, which may reap slowly (a container's PID 1).
+ */
+export function groupGone(pgid: number): boolean {
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    try {
+      process.kill(-pgid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  }
+  for (const d of entries) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (f[0] !== "Z" && Number(f[2]) === pgid) return false;
+    } catch {}
+  }
+  return true;
+}

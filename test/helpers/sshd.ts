@@ -11,6 +11,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { type Subprocess, spawn, spawnSync } from "bun";
 import { OYSTER_BIN, tempDir } from "./cli.ts";
+import { alive } from "./procs.ts";
 
 /**
  * Real OpenSSH sshd "nodes" for tests: one sshd per node on its own loopback address and a
@@ -100,15 +101,6 @@ function killTree(pid: number, skip?: Set<number>): void {
     try {
       process.kill(p, "SIGKILL");
     } catch {}
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 

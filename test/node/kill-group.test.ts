@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
 import { killRunGroup, runProcessesInGroup } from "../../src/node/kill-group.ts";
+import { alive } from "../helpers/procs.ts";
 
 /** Real detached process groups, one per test; whatever a test leaves is SIGKILLed after it. */
 const groups: number[] = [];
@@ -24,15 +25,6 @@ function group(env: Record<string, string>, script = "trap '' TERM; sleep 30 & w
   groups.push(child.pid!);
   return child.pid!;
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe("killRunGroup", () => {
   test("kills every process of the run in its group, through SIGKILL when SIGTERM is ignored", async () => {
