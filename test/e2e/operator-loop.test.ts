@@ -7,8 +7,9 @@ import { type SshNode, startSshNode } from "../helpers/sshd.ts";
 import { storeReader } from "../helpers/store.ts";
 
 /**
- * The operator's loop (issue 13.3, 13.4, 13.6) on the built binary over two real sshd nodes
- * (127.0.0.131-132): a failed task fixed with `submit --replace` reruns and its dependent runs;
+ * The operator's loop (issue 13) on the built binary over two real sshd nodes
+ * (127.0.0.131-132): a task fails, `oyster logs` shows why, `submit --replace` fixes it, it
+ * reruns and its dependent runs;
  * a running task cannot be replaced; `tasks retry` reruns a succeeded task; `nodes drain` moves
  * new work away while the running task finishes; `nodes check` names the node that is down;
  * `modifies` paths spelled differently, or a directory and a file under it, never overlap.
@@ -76,8 +77,13 @@ afterAll(async () => {
 describe("fix and rerun", () => {
   test("a failed task fixed with submit --replace reruns and succeeds, its dependent then runs, history keeps both runs", async () => {
     expect(
-      run(["submit", specFile("fix", { command: `echo fix-v1 >> ${sh(ledger)}; exit 3`, max_attempts: 1 })])
-        .code,
+      run([
+        "submit",
+        specFile("fix", {
+          command: `echo fix-v1 >> ${sh(ledger)}; echo "boom: config.yml not found" >&2; exit 3`,
+          max_attempts: 1,
+        }),
+      ]).code,
     ).toBe(0);
     expect(
       run(["submit", specFile("after", { depends_on: ["fix"], command: `echo after >> ${sh(ledger)}` })])
@@ -85,6 +91,12 @@ describe("fix and rerun", () => {
     ).toBe(0);
     await waitStatus("fix", "dead");
     await waitStatus("after", "blocked");
+
+    // See why: its output, read from the node it ran on, without ssh-ing there.
+    const logs = run(["logs", "fix"]);
+    expect(logs.code).toBe(0);
+    expect(logs.stdout).toContain("boom: config.yml not found");
+    expect(run(["tasks", "show", "fix"]).stdout).toContain("boom: config.yml not found");
 
     const fixed = specFile("fix", { command: `echo fix-v2 >> ${sh(ledger)}`, max_attempts: 1 });
     const plain = run(["submit", fixed]);
