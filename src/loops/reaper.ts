@@ -1,5 +1,6 @@
 import { type KillCheck, lostRunStep, nodeDeclaredDead } from "../dispatch/launch.ts";
 import { findOrphans, type NodeRun, reconcileNode } from "../dispatch/reconcile.ts";
+import { FINAL_NODE_RUN_STATES, isIn } from "../dispatch/states.ts";
 import { logger } from "../log.ts";
 import { metrics } from "../metrics.ts";
 import type { KillReport, RunStatus, Transport } from "../remote/transport.ts";
@@ -18,8 +19,6 @@ import { applyRunStatus } from "./run-status.ts";
 import { crashPoint, mapLimit, onMultipleOf, withTimeout } from "./util.ts";
 
 const log = logger("reaper");
-
-const isFinalNodeState = (s: RunStatus["state"]) => s === "succeeded" || s === "failed" || s === "killed";
 
 /** seeds/002: orphan processes on cycles 10, 20, …; offline nodes on cycles 5, 10, …. */
 export const ORPHAN_EVERY = 10;
@@ -150,7 +149,7 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
           ? "unknown"
           : after.state === "lost"
             ? "still_lost"
-            : isFinalNodeState(after.state)
+            : isIn(FINAL_NODE_RUN_STATES, after.state)
               ? "gone"
               : "unknown";
         why = after ? `the node reports it ${after.state}` : "the node no longer lists it";

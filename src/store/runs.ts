@@ -1,4 +1,5 @@
 import { PathLocks } from "../dispatch/paths.ts";
+import { ACTIVE_RUN_STATES, isIn, type RunState, sqlIn } from "../dispatch/states.ts";
 import type { Db } from "./db.ts";
 import { recordEvent } from "./events.ts";
 import { blockDependents } from "./healing.ts";
@@ -10,8 +11,6 @@ import { blockDependents } from "./healing.ts";
  * still holds its task's lease, so a task reaches a final state exactly once even when the
  * agent's push and the reaper's sweep report the same end.
  */
-export type RunState = "launching" | "dispatched" | "running" | "succeeded" | "failed" | "lost" | "cancelled";
-export const ACTIVE_RUN_STATES = ["launching", "dispatched", "running"] as const;
 
 export interface RunRow {
   run_id: string;
@@ -112,7 +111,7 @@ export function markRunning(
   now: number,
 ): boolean {
   const run = getRun(db, runId);
-  if (!run || !ACTIVE_RUN_STATES.includes(run.state as (typeof ACTIVE_RUN_STATES)[number])) return false;
+  if (!run || !isIn(ACTIVE_RUN_STATES, run.state)) return false;
   if (run.state !== "running") {
     db.query(
       "UPDATE runs SET state = 'running', pid = ?, started_at = ?, heartbeat_at = ? WHERE run_id = ?",
@@ -137,7 +136,7 @@ export function activeRunsOnOfflineNodes(
   return db
     .query(
       `SELECT r.run_id, r.task_id, r.node, r.created_at, n.last_seen_at FROM runs r JOIN nodes n ON n.name = r.node
-       WHERE r.state IN ('launching','dispatched','running') AND n.online = 0`,
+       WHERE r.state IN ${sqlIn(ACTIVE_RUN_STATES)} AND n.online = 0`,
     )
     .all() as {
     run_id: string;
@@ -174,7 +173,7 @@ export function finishRun(
   now: number,
 ): FinishResult | null {
   const run = getRun(db, runId);
-  if (!run || !ACTIVE_RUN_STATES.includes(run.state as (typeof ACTIVE_RUN_STATES)[number])) return null;
+  if (!run || !isIn(ACTIVE_RUN_STATES, run.state)) return null;
   // A run that ends (killed, lost…) after its task's cancel was asked for ended by the cancel,
   // and its task does not run again.
   const cancelAsked =
@@ -252,7 +251,7 @@ export function getRun(db: Db, runId: string): RunRow | null {
 }
 
 export function activeRuns(db: Db, node?: string): RunRow[] {
-  const sql = `SELECT * FROM runs WHERE state IN ('launching','dispatched','running')${node ? " AND node = ?" : ""} ORDER BY created_at`;
+  const sql = `SELECT * FROM runs WHERE state IN ${sqlIn(ACTIVE_RUN_STATES)}${node ? " AND node = ?" : ""} ORDER BY created_at`;
   return (node ? db.query(sql).all(node) : db.query(sql).all()) as RunRow[];
 }
 
