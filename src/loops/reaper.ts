@@ -1,5 +1,6 @@
 import { type KillCheck, lostRunStep, nodeDeclaredDead } from "../dispatch/launch.ts";
 import { findOrphans, type NodeRun, reconcileNode } from "../dispatch/reconcile.ts";
+import { type RunEnd, retryPolicyOf, runOutcome } from "../dispatch/run-end.ts";
 import { FINAL_NODE_RUN_STATES, isIn } from "../dispatch/states.ts";
 import { logger } from "../log.ts";
 import { metrics } from "../metrics.ts";
@@ -37,7 +38,7 @@ export interface ReaperDeps {
  */
 export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
   const cfg = ctx.config;
-  const retry = { backoffMs: cfg.retry.backoff, maxBackoffMs: cfg.retry.max_backoff };
+  const retry = retryPolicyOf(cfg.retry);
   const retention = createRetention(ctx);
 
   async function sweepNode(node: string, orphans: boolean): Promise<void> {
@@ -247,7 +248,7 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
   /** finishRun in its own transaction; true when this call was the one that ended the run. */
   function ending(
     runId: string,
-    end: { state: "lost" | "failed" | "cancelled"; reason: string },
+    end: Pick<RunEnd, "state" | "reason">,
     event: string,
     node: string,
     data: Record<string, unknown>,
@@ -264,7 +265,7 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
       return r;
     });
     if (done) {
-      metrics.runsFinished.inc({ outcome: end.reason === "timeout" ? "timeout" : end.state });
+      metrics.runsFinished.inc({ outcome: runOutcome(end) });
       ctx.wakeScheduler();
     }
     return done !== null;

@@ -7,6 +7,7 @@ import {
   nextLaunchStep,
 } from "../dispatch/launch.ts";
 import { decide, type Launch, type Refusal } from "../dispatch/placement.ts";
+import { retryPolicyOf } from "../dispatch/run-end.ts";
 import { runTimeoutMs } from "../dispatch/timeout.ts";
 import { logger } from "../log.ts";
 import { metrics } from "../metrics.ts";
@@ -45,7 +46,7 @@ export function createScheduler(ctx: ControllerContext) {
   const cfg = ctx.config;
   const policy = breakerPolicy(cfg.breaker);
   const facts = { ...cfg, breakerPolicy: policy };
-  const retry = { backoffMs: cfg.retry.backoff, maxBackoffMs: cfg.retry.max_backoff };
+  const retry = retryPolicyOf(cfg.retry);
   let stopping = false;
 
   async function tick(cycle: number): Promise<void> {

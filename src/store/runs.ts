@@ -1,5 +1,12 @@
 import { PathLocks } from "../dispatch/paths.ts";
-import { ACTIVE_RUN_STATES, isIn, type RunState, sqlIn } from "../dispatch/states.ts";
+import { endReason, type RetryPolicy, type RunEnd, taskAfterRun } from "../dispatch/run-end.ts";
+import {
+  ACTIVE_RUN_STATES,
+  IN_FLIGHT_TASK_STATUSES,
+  isIn,
+  type RunState,
+  sqlIn,
+} from "../dispatch/states.ts";
 import type { Db } from "./db.ts";
 import { recordEvent } from "./events.ts";
 import { blockDependents } from "./healing.ts";
@@ -27,16 +34,6 @@ export interface RunRow {
   reason: string | null;
   timeout_ms: number | null;
   alerted_at: number | null;
-}
-
-export interface RetryPolicy {
-  backoffMs: number;
-  maxBackoffMs: number;
-}
-
-/** Backoff before attempt n+1 after n failed attempts: backoff × 2^(n-1), capped. */
-export function retryDelay(attempts: number, p: RetryPolicy): number {
-  return Math.min(p.maxBackoffMs, p.backoffMs * 2 ** Math.max(0, attempts - 1));
 }
 
 export function newRunId(taskId: string, attempt: number, now = Date.now()): string {
@@ -147,15 +144,6 @@ export function activeRunsOnOfflineNodes(
   }[];
 }
 
-export interface RunEnd {
-  state: "succeeded" | "failed" | "lost" | "cancelled";
-  exit_code?: number | null;
-  reason?: string | null;
-  finished_at?: number | null;
-  /** A launch that never reached the node: requeue without spending an attempt. */
-  launchFailed?: boolean;
-}
-
 export interface FinishResult {
   task_status: string;
   task_id: string;
@@ -184,8 +172,7 @@ export function finishRun(
       } | null
     )?.c != null;
   if (cancelAsked) end = { ...end, state: "cancelled" };
-  const reason =
-    end.reason ?? (end.state === "failed" ? `exit_nonzero` : end.state === "lost" ? "lost" : null);
+  const reason = endReason(end);
   db.query("UPDATE runs SET state = ?, exit_code = ?, reason = ?, finished_at = ? WHERE run_id = ?").run(
     end.state,
     end.exit_code ?? null,
@@ -204,26 +191,23 @@ export function finishRun(
     max_attempts: number;
   } | null;
   if (!task) return null;
-  if (!held || !["dispatched", "running"].includes(task.status)) {
+  if (!held || !isIn(IN_FLIGHT_TASK_STATUSES, task.status)) {
     // Cancelled (or otherwise moved on) while it ran: the run ends, the task keeps its status.
     return { task_id: run.task_id, task_status: task.status };
   }
-  let next: string;
-  let notBefore = 0;
-  if (end.state === "succeeded") next = "succeeded";
-  else if (end.state === "cancelled") next = "cancelled";
-  else if (end.launchFailed) next = "pending";
-  else if (task.attempts >= task.max_attempts) next = "dead";
-  else if (end.state === "lost") next = "pending";
-  else {
-    next = "failed";
-    notBefore = now + retryDelay(task.attempts, policy);
-  }
-  const final = ["succeeded", "dead", "cancelled"].includes(next);
+  const after = taskAfterRun(end, task, policy, now);
+  const next = after.status;
   db.query(
     "UPDATE tasks SET status = ?, not_before = ?, last_reason = ?, updated_at = ?, finished_at = ? WHERE task_id = ?",
-  ).run(next, notBefore, end.state === "succeeded" ? null : reason, now, final ? now : null, run.task_id);
-  if (next === "dead" || next === "cancelled") blockDependents(db, run.task_id, now, "controller");
+  ).run(
+    next,
+    after.notBefore,
+    end.state === "succeeded" ? null : reason,
+    now,
+    after.final ? now : null,
+    run.task_id,
+  );
+  if (after.blocksDependents) blockDependents(db, run.task_id, now, "controller");
   recordEvent(
     db,
     {
