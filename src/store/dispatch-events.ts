@@ -1,4 +1,4 @@
-import type { OverloadCause } from "../dispatch/reasons.ts";
+import type { OverloadCause, Reason } from "../dispatch/reasons.ts";
 import { foldWindow, type WindowCounts, windowCutoff } from "../dispatch/stats.ts";
 import type { Db } from "./db.ts";
 import { recordEvent } from "./events.ts";
@@ -6,7 +6,7 @@ import { recordEvent } from "./events.ts";
 export interface DispatchEventInput {
   kind: "launch" | "refusal";
   success: boolean;
-  reason?: string | null;
+  reason?: Reason | null;
   task_id?: string | null;
   node?: string | null;
   /** server_overloaded only: which threshold the node was over. */

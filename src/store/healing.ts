@@ -230,7 +230,7 @@ export function missingDependencies(db: Db): { task_id: string; depends_on: stri
  * a task that says `max_attempts: 1` runs once. Only tasks on the config default are revived
  * beyond it (the default is the operator's guess, the spec's number is the author's promise).
  */
-export function reviveDeadTasks(db: Db, reasons: string[], limit: number, now: number): string[] {
+export function reviveDeadTasks(db: Db, reasons: readonly string[], limit: number, now: number): string[] {
   const rows = revivable(db, reasons, limit);
   const up = db.query(
     `UPDATE tasks SET status = 'pending', not_before = 0, finished_at = NULL, revivals = revivals + 1,
@@ -251,7 +251,7 @@ export function reviveDeadTasks(db: Db, reasons: string[], limit: number, now: n
 /** The dead tasks reviveDeadTasks would revive now: `run --until-done` waits for them. */
 export function revivable(
   db: Db,
-  reasons: string[],
+  reasons: readonly string[],
   limit: number,
 ): { task_id: string; last_reason: string }[] {
   if (limit <= 0 || reasons.length === 0) return [];

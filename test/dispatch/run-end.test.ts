@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { RECOVERABLE_REASONS } from "../../src/dispatch/reasons.ts";
 import {
   endReason,
   nodeReportEnd,
@@ -73,6 +74,13 @@ describe("reasons and outcomes of an end", () => {
     expect(endReason({ state: "lost" })).toBe("lost");
     expect(endReason({ state: "succeeded" })).toBeNull();
     expect(endReason({ state: "failed", reason: "timeout" })).toBe("timeout");
+  });
+
+  test("a lost or timed-out run is worth reviving; a non-zero exit, a kill or a cancel is not", () => {
+    expect(RECOVERABLE_REASONS).toContain("lost");
+    expect(RECOVERABLE_REASONS).toContain("timeout");
+    for (const r of ["exit_nonzero", "killed", "cancelled", "pre_flight_check_failed"] as const)
+      expect(RECOVERABLE_REASONS).not.toContain(r);
   });
 
   test("the metric counts a timeout apart from other failures", () => {

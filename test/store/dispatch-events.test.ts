@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import type { Reason } from "../../src/dispatch/reasons.ts";
 import { computeWindow, type DispatchSample } from "../../src/dispatch/stats.ts";
 import { recordDispatch, windowStats } from "../../src/store/dispatch-events.ts";
 import { memoryStore } from "../helpers/store.ts";
@@ -48,7 +49,7 @@ describe("the dispatch window", () => {
           {
             kind: x.kind ?? "launch",
             success: x.success,
-            reason: x.reason,
+            reason: x.reason as Reason | null,
             node: "n",
             cause: (x.cause ?? null) as "high_swap" | null,
           },
