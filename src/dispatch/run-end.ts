@@ -21,6 +21,22 @@ export function retryDelay(attempts: number, p: RetryPolicy): number {
   return Math.min(p.maxBackoffMs, p.backoffMs * 2 ** Math.max(0, attempts - 1));
 }
 
+/** Runs still allowed by max_attempts (0 once spent: the next failure makes the task dead). */
+export function attemptsLeft(t: { attempts: number; max_attempts: number }): number {
+  return Math.max(0, t.max_attempts - t.attempts);
+}
+
+/**
+ * Revivals the guardian may still give a dead task (retry.auto_revive), as `tasks show` counts
+ * them: none for a spec that set its own max_attempts.
+ */
+export function revivalsLeft(
+  t: { own_max_attempts: number | null; revivals: number },
+  autoRevive: number,
+): number {
+  return t.own_max_attempts === null ? Math.max(0, autoRevive - t.revivals) : 0;
+}
+
 /** Why a run ended badly: the run outcomes and the launch failures of REASONS. */
 export type RunEndReason = Extract<
   Reason,
@@ -73,7 +89,7 @@ export function taskAfterRun(
   if (end.state === "succeeded") status = "succeeded";
   else if (end.state === "cancelled") status = "cancelled";
   else if (end.launchFailed) status = "pending";
-  else if (task.attempts >= task.max_attempts) status = "dead";
+  else if (attemptsLeft(task) === 0) status = "dead";
   else if (end.state === "lost") status = "pending";
   else {
     status = "failed";

@@ -1,10 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import { RECOVERABLE_REASONS } from "../../src/dispatch/reasons.ts";
 import {
+  attemptsLeft,
   endReason,
   nodeReportEnd,
   retryDelay,
   retryPolicyOf,
+  revivalsLeft,
   runOutcome,
   taskAfterRun,
 } from "../../src/dispatch/run-end.ts";
@@ -23,6 +25,19 @@ describe("the retry policy", () => {
     expect([0, 1, 2, 3, 4, 5, 9].map((n) => retryDelay(n, policy))).toEqual([
       1_000, 1_000, 2_000, 4_000, 8_000, 10_000, 10_000,
     ]);
+  });
+});
+
+describe("attempts and revivals left", () => {
+  test("attempts left never go below zero", () => {
+    expect(attemptsLeft({ attempts: 1, max_attempts: 3 })).toBe(2);
+    expect(attemptsLeft({ attempts: 5, max_attempts: 3 })).toBe(0);
+  });
+
+  test("revivals only for tasks on the config default, and never below zero", () => {
+    expect(revivalsLeft({ own_max_attempts: null, revivals: 1 }, 3)).toBe(2);
+    expect(revivalsLeft({ own_max_attempts: null, revivals: 4 }, 3)).toBe(0);
+    expect(revivalsLeft({ own_max_attempts: 2, revivals: 0 }, 3)).toBe(0);
   });
 });
 
