@@ -1,5 +1,6 @@
 import { formatDuration } from "../config/duration.ts";
 import type { Config } from "../config/schema.ts";
+import { attemptsLeft, revivalsLeft } from "../dispatch/run-end.ts";
 import { runTimeoutMs } from "../dispatch/timeout.ts";
 
 /** The figures `tasks show` derives from a task and the config: what will actually apply. */
@@ -33,8 +34,8 @@ export function taskLimits(
   return {
     effective_timeout_ms: runTimeoutMs(t, config.timeouts),
     timeout_from,
-    attempts_left: Math.max(0, t.max_attempts - t.attempts),
-    revivals_left: t.own_max_attempts === null ? Math.max(0, config.retry.auto_revive - t.revivals) : 0,
+    attempts_left: attemptsLeft(t),
+    revivals_left: revivalsLeft(t, config.retry.auto_revive),
   };
 }
 

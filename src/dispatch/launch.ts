@@ -4,6 +4,9 @@
  * and the reaper act on these answers, `test/dispatch/launch.test.ts` covers them with values.
  */
 
+import { executorBreakerKey, nodeBreakerKey } from "./breaker.ts";
+import type { RunEndReason } from "./run-end.ts";
+
 /** The transport's error kinds (TransportError.kind), plus "local" for errors raised before any I/O. */
 export type FailureKind =
   | "connect"
@@ -66,6 +69,24 @@ export function classifyLaunchFailure(f: LaunchFailure): Classification {
       return { blame: "node", maybeStarted: false };
     }
   }
+}
+
+/** The breakers a launch on `node` of `executor` answers to: a success counts on both. */
+export function launchBreakers(l: { node: string; executor: string }): [string, string] {
+  return [nodeBreakerKey(l.node), executorBreakerKey(l.executor)];
+}
+
+/**
+ * What a failed launch is charged with: the reason it is recorded under and the one breaker it
+ * counts against. Only failures the executor causes count on the fleet-wide executor breaker.
+ */
+export function launchFailureCharge(
+  blame: Classification["blame"],
+  l: { node: string; executor: string },
+): { reason: Extract<RunEndReason, "executor_failed" | "node_failed">; breaker: string } {
+  return blame === "executor"
+    ? { reason: "executor_failed", breaker: executorBreakerKey(l.executor) }
+    : { reason: "node_failed", breaker: nodeBreakerKey(l.node) };
 }
 
 export type LaunchStep =

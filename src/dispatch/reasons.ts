@@ -35,6 +35,9 @@ export const REASONS = {
 
 export type Reason = keyof typeof REASONS;
 
+/** Reasons worth another try: a dead task is revived for these (retry.auto_revive). */
+export const RECOVERABLE_REASONS = (Object.keys(REASONS) as Reason[]).filter((r) => REASONS[r].recoverable);
+
 /**
  * What made a node `server_overloaded` (seeds/004 checkServerResources), checked in this order.
  * The seed's script called the last one `high_swap_usage`; issue 12 names it `high_swap`.

@@ -4,11 +4,13 @@
  * stuck, finished behind our back, orphan) is unit-tested without a node or a database.
  */
 
+import { type ACTIVE_RUN_STATES, FINAL_NODE_RUN_STATES, isIn, type NodeRunState } from "./states.ts";
+
 /** A store run, as much of it as the decisions need. */
 export interface ActiveRun {
   run_id: string;
   task_id: string;
-  state: "launching" | "dispatched" | "running";
+  state: (typeof ACTIVE_RUN_STATES)[number];
   created_at: number;
   started_at: number | null;
   timeout_ms: number | null;
@@ -19,7 +21,7 @@ export interface ActiveRun {
 /** A node's view of a run (RunStatus, narrowed). */
 export interface NodeRun {
   run_id: string;
-  state: "starting" | "running" | "succeeded" | "failed" | "killed" | "lost";
+  state: NodeRunState;
   started_at: number;
   /**
    * How long the run has been going on one monotonic clock (the node's wrapper, or the
@@ -37,8 +39,6 @@ export type ReapAction =
   | { kind: "stuck"; run_id: string; task_id: string; elapsed_ms: number; timeout_ms: number }
   /** Its task was cancelled while it ran: end the run as cancelled, then kill it on the node. */
   | { kind: "cancel"; run_id: string; task_id: string };
-
-const FINAL = new Set(["succeeded", "failed", "killed", "lost"]);
 
 /**
  * `candidates` must be the runs that were active and not being launched by this process
@@ -59,7 +59,7 @@ export function reconcileNode(
   const out: ReapAction[] = [];
   for (const run of candidates) {
     const seen = onNode.get(run.run_id);
-    if (run.task_status === "cancelled" && !(seen && FINAL.has(seen.state))) {
+    if (run.task_status === "cancelled" && !(seen && isIn(FINAL_NODE_RUN_STATES, seen.state))) {
       out.push({ kind: "cancel", run_id: run.run_id, task_id: run.task_id });
       continue;
     }
@@ -68,7 +68,7 @@ export function reconcileNode(
       out.push({ kind: "ghost", run_id: run.run_id, task_id: run.task_id });
       continue;
     }
-    if (FINAL.has(seen.state)) {
+    if (isIn(FINAL_NODE_RUN_STATES, seen.state)) {
       out.push({ kind: "apply", run_id: run.run_id });
       continue;
     }
@@ -102,7 +102,7 @@ export function findOrphans(listed: NodeRun[], storeState: (runId: string) => st
   const out: string[] = [];
   for (const r of listed) {
     // `lost` means the wrapper died, not the executor: its process group may still be running.
-    if (FINAL.has(r.state) && r.state !== "lost") continue;
+    if (isIn(FINAL_NODE_RUN_STATES, r.state) && r.state !== "lost") continue;
     const st = storeState(r.run_id);
     if (st === null) continue;
     if (st !== "launching" && st !== "dispatched" && st !== "running") out.push(r.run_id);

@@ -1,3 +1,4 @@
+import { type RunEnd, retryPolicyOf, runOutcome } from "../dispatch/run-end.ts";
 import { logger } from "../log.ts";
 import { metrics } from "../metrics.ts";
 import { recordEvent } from "../store/events.ts";
@@ -6,6 +7,9 @@ import { listNodes } from "../store/nodes.ts";
 import { finishRun } from "../store/runs.ts";
 import type { ControllerContext } from "./context.ts";
 import { mapLimit, withTimeout } from "./util.ts";
+
+/** How a cancel ends a run: the end finishRun records and the metric it counts. */
+const CANCELLED: RunEnd = { state: "cancelled", reason: "cancelled" };
 
 const log = logger("cancel");
 
@@ -18,7 +22,7 @@ const log = logger("cancel");
  */
 export function createCanceller(ctx: ControllerContext) {
   const cfg = ctx.config;
-  const retry = { backoffMs: cfg.retry.backoff, maxBackoffMs: cfg.retry.max_backoff };
+  const retry = retryPolicyOf(cfg.retry);
   /** Runs whose pending kill was already reported, so an offline node is one event, not one a tick. */
   const reported = new Set<string>();
 
@@ -80,11 +84,11 @@ export function createCanceller(ctx: ControllerContext) {
           },
           now,
         );
-        return finishRun(db, run.run_id, { state: "cancelled", reason: "cancelled" }, retry, now);
+        return finishRun(db, run.run_id, CANCELLED, retry, now);
       });
       reported.delete(run.run_id);
       if (!done) return;
-      metrics.runsFinished.inc({ outcome: "cancelled" });
+      metrics.runsFinished.inc({ outcome: runOutcome(CANCELLED) });
       log.info(`cancelled ${run.task_id}: killed run ${run.run_id} on ${run.node}`, {
         task: run.task_id,
         run: run.run_id,

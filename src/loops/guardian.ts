@@ -1,4 +1,4 @@
-import { REASONS } from "../dispatch/reasons.ts";
+import { RECOVERABLE_REASONS } from "../dispatch/reasons.ts";
 import { overdue } from "../dispatch/reconcile.ts";
 import { logger } from "../log.ts";
 import { installBinary } from "../remote/install.ts";
@@ -21,9 +21,7 @@ const log = logger("guardian");
 export const NODE_CHECK_EVERY = 10;
 
 /** Reasons a dead task is revived for (retry.auto_revive); `run --until-done` waits for those. */
-export const RECOVERABLE = Object.entries(REASONS)
-  .filter(([, r]) => r.recoverable)
-  .map(([k]) => k);
+export const RECOVERABLE = RECOVERABLE_REASONS;
 
 /**
  * The guardian watches for what does not heal by itself: runs far too long (alert once),

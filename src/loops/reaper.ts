@@ -1,5 +1,7 @@
 import { type KillCheck, lostRunStep, nodeDeclaredDead } from "../dispatch/launch.ts";
 import { findOrphans, type NodeRun, reconcileNode } from "../dispatch/reconcile.ts";
+import { type RunEnd, retryPolicyOf, runOutcome } from "../dispatch/run-end.ts";
+import { FINAL_NODE_RUN_STATES, isIn } from "../dispatch/states.ts";
 import { logger } from "../log.ts";
 import { metrics } from "../metrics.ts";
 import type { KillReport, RunStatus, Transport } from "../remote/transport.ts";
@@ -19,8 +21,6 @@ import { crashPoint, mapLimit, onMultipleOf, withTimeout } from "./util.ts";
 
 const log = logger("reaper");
 
-const isFinalNodeState = (s: RunStatus["state"]) => s === "succeeded" || s === "failed" || s === "killed";
-
 /** seeds/002: orphan processes on cycles 10, 20, …; offline nodes on cycles 5, 10, …. */
 export const ORPHAN_EVERY = 10;
 export const RECOVER_EVERY = 5;
@@ -38,7 +38,7 @@ export interface ReaperDeps {
  */
 export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
   const cfg = ctx.config;
-  const retry = { backoffMs: cfg.retry.backoff, maxBackoffMs: cfg.retry.max_backoff };
+  const retry = retryPolicyOf(cfg.retry);
   const retention = createRetention(ctx);
 
   async function sweepNode(node: string, orphans: boolean): Promise<void> {
@@ -150,7 +150,7 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
           ? "unknown"
           : after.state === "lost"
             ? "still_lost"
-            : isFinalNodeState(after.state)
+            : isIn(FINAL_NODE_RUN_STATES, after.state)
               ? "gone"
               : "unknown";
         why = after ? `the node reports it ${after.state}` : "the node no longer lists it";
@@ -248,7 +248,7 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
   /** finishRun in its own transaction; true when this call was the one that ended the run. */
   function ending(
     runId: string,
-    end: { state: "lost" | "failed" | "cancelled"; reason: string },
+    end: Pick<RunEnd, "state" | "reason">,
     event: string,
     node: string,
     data: Record<string, unknown>,
@@ -265,7 +265,7 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
       return r;
     });
     if (done) {
-      metrics.runsFinished.inc({ outcome: end.reason === "timeout" ? "timeout" : end.state });
+      metrics.runsFinished.inc({ outcome: runOutcome(end) });
       ctx.wakeScheduler();
     }
     return done !== null;

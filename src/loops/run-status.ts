@@ -1,3 +1,4 @@
+import { nodeReportEnd, retryPolicyOf, runOutcome } from "../dispatch/run-end.ts";
 import { logger } from "../log.ts";
 import { metrics } from "../metrics.ts";
 import type { RunStatus } from "../remote/transport.ts";
@@ -36,7 +37,7 @@ export function applyRunStatus(
   s: RunStatus,
 ): "finished" | "running" | "ignored" | "rejected" {
   const now = ctx.now();
-  const policy = { backoffMs: ctx.config.retry.backoff, maxBackoffMs: ctx.config.retry.max_backoff };
+  const policy = retryPolicyOf(ctx.config.retry);
   // Assigned inside the transaction callback; `as` keeps TS from narrowing it to null here.
   let rejected = null as { reason: StatusRejection; run: RunRow | null } | null;
   const result = ctx.store.tx((db) => {
@@ -60,17 +61,10 @@ export function applyRunStatus(
     markRunning(db, s.run_id, { pid: s.pid, started_at: s.started_at, heartbeat_at: s.heartbeat_at }, now);
     // Lost: the wrapper died, its executor may live on. The run keeps its lease and locks until
     // the reaper has killed the group (reaper.ts settleLost), so its task cannot run twice at once.
-    if (s.state === "lost") return "ignored" as const;
-    const end =
-      s.state === "succeeded"
-        ? ({ state: "succeeded", exit_code: s.exit_code } as const)
-        : ({
-            state: "failed",
-            exit_code: s.exit_code,
-            reason: s.state === "killed" ? "killed" : "exit_nonzero",
-          } as const);
+    const end = nodeReportEnd(s);
+    if (!end) return "ignored" as const;
     const done = finishRun(db, s.run_id, { ...end, finished_at: s.finished_at ?? now }, policy, now);
-    if (done) metrics.runsFinished.inc({ outcome: end.state });
+    if (done) metrics.runsFinished.inc({ outcome: runOutcome(end) });
     return done ? ("finished" as const) : ("ignored" as const);
   });
   if (rejected) reportRejection(node, s, rejected);

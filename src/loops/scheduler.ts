@@ -1,12 +1,15 @@
 import { stringify } from "yaml";
-import { admit, breakerPolicy, executorBreakerKey, nodeBreakerKey } from "../dispatch/breaker.ts";
+import { admit, breakerPolicy } from "../dispatch/breaker.ts";
 import {
   type Classification,
   classifyLaunchFailure,
   type FailureKind,
+  launchBreakers,
+  launchFailureCharge,
   nextLaunchStep,
 } from "../dispatch/launch.ts";
 import { decide, type Launch, type Refusal } from "../dispatch/placement.ts";
+import { retryPolicyOf } from "../dispatch/run-end.ts";
 import { runTimeoutMs } from "../dispatch/timeout.ts";
 import { logger } from "../log.ts";
 import { metrics } from "../metrics.ts";
@@ -45,7 +48,7 @@ export function createScheduler(ctx: ControllerContext) {
   const cfg = ctx.config;
   const policy = breakerPolicy(cfg.breaker);
   const facts = { ...cfg, breakerPolicy: policy };
-  const retry = { backoffMs: cfg.retry.backoff, maxBackoffMs: cfg.retry.max_backoff };
+  const retry = retryPolicyOf(cfg.retry);
   let stopping = false;
 
   async function tick(cycle: number): Promise<void> {
@@ -121,7 +124,7 @@ export function createScheduler(ctx: ControllerContext) {
         return null;
       }
       // A HALF_OPEN breaker admits exactly one probe: mark it taken before any I/O.
-      for (const key of [nodeBreakerKey(l.node), executorBreakerKey(l.executor)]) {
+      for (const key of launchBreakers(l)) {
         const b = getBreaker(db, key);
         if (b.state !== "CLOSED") saveBreaker(db, admit(b, now, policy), now);
       }
@@ -222,10 +225,7 @@ export function createScheduler(ctx: ControllerContext) {
         { kind: "launch", success: true, task_id: l.task_id, node: l.node, run_id: runId, attempt },
         done,
       );
-      return [
-        reportOutcome(db, nodeBreakerKey(l.node), true, policy, done),
-        reportOutcome(db, executorBreakerKey(l.executor), true, policy, done),
-      ];
+      return launchBreakers(l).map((key) => reportOutcome(db, key, true, policy, done));
     });
     announce(transitions, ctx.notify);
     metrics.dispatches.inc({ result: "success", reason: "success" });
@@ -244,7 +244,7 @@ export function createScheduler(ctx: ControllerContext) {
    */
   function failed(l: Launch, runId: string, out: Extract<StartOutcome, { ok: false }>): void {
     const done = ctx.now();
-    const reason = out.cls.blame === "executor" ? "executor_failed" : "node_failed";
+    const { reason, breaker } = launchFailureCharge(out.cls.blame, l);
     const transitions = ctx.store.tx((db) => {
       if (!out.unresolved) finishRun(db, runId, { state: "failed", reason, launchFailed: true }, retry, done);
       recordDispatch(db, { kind: "launch", success: false, reason, task_id: l.task_id, node: l.node }, done);
@@ -260,8 +260,7 @@ export function createScheduler(ctx: ControllerContext) {
         },
         done,
       );
-      const key = out.cls.blame === "executor" ? executorBreakerKey(l.executor) : nodeBreakerKey(l.node);
-      return [reportOutcome(db, key, false, policy, done)];
+      return [reportOutcome(db, breaker, false, policy, done)];
     });
     announce(transitions, ctx.notify);
     metrics.dispatches.inc({ result: "failed", reason });

@@ -1,12 +1,12 @@
-import type { OverloadCause } from "../dispatch/reasons.ts";
-import type { WindowStats } from "../dispatch/stats.ts";
+import type { OverloadCause, Reason } from "../dispatch/reasons.ts";
+import { foldWindow, type WindowCounts, windowCutoff } from "../dispatch/stats.ts";
 import type { Db } from "./db.ts";
 import { recordEvent } from "./events.ts";
 
 export interface DispatchEventInput {
   kind: "launch" | "refusal";
   success: boolean;
-  reason?: string | null;
+  reason?: Reason | null;
   task_id?: string | null;
   node?: string | null;
   /** server_overloaded only: which threshold the node was over. */
@@ -40,51 +40,26 @@ export function recordDispatch(db: Db, e: DispatchEventInput, now = Date.now()):
     );
 }
 
-export interface WindowReport extends WindowStats {
-  /** Refusals in the window by reason (held-back ready work; not part of the rate). */
-  refusals: Record<string, number>;
-  /** server_overloaded refusals in the window by cause. */
-  overload_causes: Partial<Record<OverloadCause, number>>;
+export interface WindowReport extends WindowCounts {
   window_s: number;
 }
 
-/** The window by indexed query: launch outcomes make the rate; refusals are reported beside it. */
+/** The window by indexed query, grouped in SQL and folded by the pure definition (dispatch/stats.ts). */
 export function windowStats(db: Db, now: number, windowMs: number): WindowReport {
-  const cutoff = now - windowMs;
-  const rows = db
+  const groups = db
     .query(
-      `SELECT kind, success, COALESCE(reason, '') AS reason, COALESCE(cause, '') AS cause, COUNT(*) AS n
+      `SELECT kind, success, reason, cause, COUNT(*) AS n
        FROM dispatch_events WHERE ts >= ? GROUP BY kind, success, reason, cause`,
     )
-    .all(cutoff) as { kind: string; success: number; reason: string; cause: string; n: number }[];
-  let total = 0;
-  let success = 0;
-  const failure_reasons: Record<string, number> = {};
-  const refusals: Record<string, number> = {};
-  const overload_causes: Partial<Record<OverloadCause, number>> = {};
-  const add = (into: Record<string, number>, key: string, n: number) => {
-    into[key] = (into[key] ?? 0) + n;
-  };
-  for (const r of rows) {
-    // A launch that failed for its node's reasons (full disk, broken agent, lost reply) is that
-    // node's breaker's business: counted in the fleet-wide rate, one bad node could gate them all.
-    if (r.kind === "refusal" || r.reason === "node_failed") {
-      add(refusals, r.reason || "unknown", r.n);
-      if (r.reason === "server_overloaded") add(overload_causes, r.cause || "unknown", r.n);
-      continue;
-    }
-    total += r.n;
-    if (r.success) success += r.n;
-    else add(failure_reasons, r.reason || "unknown", r.n);
-  }
+    .all(windowCutoff(now, windowMs)) as {
+    kind: string;
+    success: number;
+    reason: string | null;
+    cause: string | null;
+    n: number;
+  }[];
   return {
-    total,
-    success,
-    failed: total - success,
-    rate: total > 0 ? success / total : null,
-    failure_reasons,
-    refusals,
-    overload_causes,
+    ...foldWindow(groups.map((g) => ({ ...g, success: g.success === 1 }))),
     window_s: Math.round(windowMs / 1000),
   };
 }

@@ -1,4 +1,5 @@
 import type { NodeView, ReadyTask } from "../dispatch/placement.ts";
+import { ACTIVE_RUN_STATES, sqlIn, UNLUCKY_RUN_STATES } from "../dispatch/states.ts";
 import type { Db } from "./db.ts";
 
 /**
@@ -10,7 +11,7 @@ export function readyTasks(db: Db, now: number, limit: number): ReadyTask[] {
   const rows = db
     .query(
       `SELECT t.task_id, t.executor, t.project,
-         (SELECT r.node FROM runs r WHERE r.task_id = t.task_id AND r.state IN ('failed','lost')
+         (SELECT r.node FROM runs r WHERE r.task_id = t.task_id AND r.state IN ${sqlIn(UNLUCKY_RUN_STATES)}
           ORDER BY r.attempt DESC LIMIT 1) AS avoid
        FROM tasks t
        WHERE t.status = 'pending' AND t.not_before <= ?
@@ -51,9 +52,7 @@ export function leasedTasks(db: Db): Set<string> {
 /** Running counts come from the runs themselves (the truth), not from a counter. */
 export function activeRunsByNode(db: Db): Map<string, number> {
   const rows = db
-    .query(
-      "SELECT node, COUNT(*) AS n FROM runs WHERE state IN ('launching','dispatched','running') GROUP BY node",
-    )
+    .query(`SELECT node, COUNT(*) AS n FROM runs WHERE state IN ${sqlIn(ACTIVE_RUN_STATES)} GROUP BY node`)
     .all() as { node: string; n: number }[];
   return new Map(rows.map((r) => [r.node, r.n]));
 }

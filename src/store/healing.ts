@@ -1,3 +1,9 @@
+import {
+  ACTIVE_RUN_STATES,
+  HOPELESS_TASK_STATUSES,
+  IN_FLIGHT_TASK_STATUSES,
+  sqlIn,
+} from "../dispatch/states.ts";
 import type { Db } from "./db.ts";
 import { recordEvent } from "./events.ts";
 
@@ -6,15 +12,15 @@ import { recordEvent } from "./events.ts";
  * inside one `store.tx` between node I/O. Decisions about runs live in src/dispatch/reconcile.ts.
  */
 
-const ACTIVE = "('launching','dispatched','running')";
+const ACTIVE = sqlIn(ACTIVE_RUN_STATES);
 /** A dependency in one of these states will never succeed on its own: its dependents are blocked. */
-const HOPELESS = "('dead','cancelled','blocked')";
+const HOPELESS = sqlIn(HOPELESS_TASK_STATUSES);
 
 export interface CandidateRun {
   run_id: string;
   task_id: string;
   node: string;
-  state: "launching" | "dispatched" | "running";
+  state: (typeof ACTIVE_RUN_STATES)[number];
   created_at: number;
   started_at: number | null;
   timeout_ms: number | null;
@@ -36,7 +42,7 @@ export function cancelRequestedRuns(db: Db): { run_id: string; task_id: string; 
   return db
     .query(
       `SELECT r.run_id, r.task_id, r.node FROM tasks t JOIN runs r ON r.task_id = t.task_id
-       WHERE t.cancel_requested_at IS NOT NULL AND t.status IN ('dispatched','running')
+       WHERE t.cancel_requested_at IS NOT NULL AND t.status IN ${sqlIn(IN_FLIGHT_TASK_STATUSES)}
          AND r.state IN ${ACTIVE} ORDER BY t.cancel_requested_at`,
     )
     .all() as { run_id: string; task_id: string; node: string }[];
@@ -72,7 +78,7 @@ export function requeueOrphanedTasks(db: Db, now: number): string[] {
   const ids = (
     db
       .query(
-        "SELECT task_id FROM tasks WHERE status IN ('dispatched','running') AND task_id NOT IN (SELECT task_id FROM leases)",
+        `SELECT task_id FROM tasks WHERE status IN ${sqlIn(IN_FLIGHT_TASK_STATUSES)} AND task_id NOT IN (SELECT task_id FROM leases)`,
       )
       .all() as { task_id: string }[]
   ).map((r) => r.task_id);
@@ -224,7 +230,7 @@ export function missingDependencies(db: Db): { task_id: string; depends_on: stri
  * a task that says `max_attempts: 1` runs once. Only tasks on the config default are revived
  * beyond it (the default is the operator's guess, the spec's number is the author's promise).
  */
-export function reviveDeadTasks(db: Db, reasons: string[], limit: number, now: number): string[] {
+export function reviveDeadTasks(db: Db, reasons: readonly string[], limit: number, now: number): string[] {
   const rows = revivable(db, reasons, limit);
   const up = db.query(
     `UPDATE tasks SET status = 'pending', not_before = 0, finished_at = NULL, revivals = revivals + 1,
@@ -245,7 +251,7 @@ export function reviveDeadTasks(db: Db, reasons: string[], limit: number, now: n
 /** The dead tasks reviveDeadTasks would revive now: `run --until-done` waits for them. */
 export function revivable(
   db: Db,
-  reasons: string[],
+  reasons: readonly string[],
   limit: number,
 ): { task_id: string; last_reason: string }[] {
   if (limit <= 0 || reasons.length === 0) return [];

@@ -1,4 +1,5 @@
 import type { NodeConfig } from "../config/schema.ts";
+import { ACTIVE_RUN_STATES, sqlIn } from "../dispatch/states.ts";
 import type { Db } from "./db.ts";
 
 /**
@@ -50,7 +51,7 @@ export function upsertConfiguredNodes(db: Db, nodes: NodeConfig[], now: number):
   for (const r of db.query("SELECT name FROM nodes").all() as { name: string }[]) {
     if (names.has(r.name)) continue;
     const active = db
-      .query("SELECT 1 FROM runs WHERE node = ? AND state IN ('launching','dispatched','running') LIMIT 1")
+      .query(`SELECT 1 FROM runs WHERE node = ? AND state IN ${sqlIn(ACTIVE_RUN_STATES)} LIMIT 1`)
       .get(r.name);
     if (active)
       db.query("UPDATE nodes SET slots = 0, online = 0, updated_at = ? WHERE name = ?").run(now, r.name);

@@ -1,6 +1,7 @@
 import { type BreakerPolicy, breakerPolicy } from "../dispatch/breaker.ts";
 import type { DecisionInput, LockHolder, ReadyTask } from "../dispatch/placement.ts";
 import { type PoolSpec, parseReservation, poolUsage, type Reservation } from "../dispatch/slots.ts";
+import { ACTIVE_RUN_STATES, sqlIn, UNLUCKY_RUN_STATES } from "../dispatch/states.ts";
 import { explainWaiting, type PendingTask, type Waiting } from "../dispatch/waiting.ts";
 import { loadBreakers } from "./breakers.ts";
 import type { Db } from "./db.ts";
@@ -50,7 +51,7 @@ export function activeByExecutorProject(db: Db): { executor: string; project: st
   return db
     .query(
       `SELECT t.executor, t.project, COUNT(*) AS n FROM runs r JOIN tasks t ON t.task_id = r.task_id
-       WHERE r.state IN ('launching','dispatched','running') GROUP BY t.executor, t.project`,
+       WHERE r.state IN ${sqlIn(ACTIVE_RUN_STATES)} GROUP BY t.executor, t.project`,
     )
     .all() as { executor: string; project: string; n: number }[];
 }
@@ -82,7 +83,7 @@ export function pendingTasks(db: Db, limit: number): PendingTask[] {
   const rows = db
     .query(
       `SELECT t.task_id, t.executor, t.project, t.not_before,
-         (SELECT r.node FROM runs r WHERE r.task_id = t.task_id AND r.state IN ('failed','lost')
+         (SELECT r.node FROM runs r WHERE r.task_id = t.task_id AND r.state IN ${sqlIn(UNLUCKY_RUN_STATES)}
           ORDER BY r.attempt DESC LIMIT 1) AS avoid
        FROM tasks t WHERE t.status = 'pending'
        ORDER BY t.priority, t.created_at, t.rowid LIMIT ?`,

@@ -1,3 +1,4 @@
+import { ACTIVE_RUN_STATES, sqlIn } from "../dispatch/states.ts";
 import type { Db } from "./db.ts";
 
 /** What `oyster run --until-done` shows each second: tasks by state and what runs where. */
@@ -15,7 +16,7 @@ export function progress(db: Db): Progress {
     counts[r.status] = r.n;
   const running = db
     .query(
-      "SELECT node, task_id, started_at FROM runs WHERE state IN ('launching','dispatched','running') ORDER BY node, created_at",
+      `SELECT node, task_id, started_at FROM runs WHERE state IN ${sqlIn(ACTIVE_RUN_STATES)} ORDER BY node, created_at`,
     )
     .all() as Progress["running"];
   return { counts, running };

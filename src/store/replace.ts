@@ -1,3 +1,4 @@
+import { ACTIVE_RUN_STATES, sqlIn } from "../dispatch/states.ts";
 import type { TaskSpec } from "../spec/parse.ts";
 import type { Db } from "./db.ts";
 import { recordEvent } from "./events.ts";
@@ -20,7 +21,7 @@ export function storedTaskStates(db: Db, ids: string[]): Map<string, StoredTaskS
   const out = new Map<string, StoredTaskState>();
   const task = db.query("SELECT status FROM tasks WHERE task_id = ?");
   const run = db.query(
-    `SELECT run_id, node, state FROM runs WHERE task_id = ? AND state IN ('launching','dispatched','running')
+    `SELECT run_id, node, state FROM runs WHERE task_id = ? AND state IN ${sqlIn(ACTIVE_RUN_STATES)}
      ORDER BY attempt DESC LIMIT 1`,
   );
   for (const id of ids) {

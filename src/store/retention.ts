@@ -1,8 +1,8 @@
+import { FINAL_RUN_STATES, sqlIn } from "../dispatch/states.ts";
 import type { Db } from "./db.ts";
 
-/** Run states that are over in the store; only these runs' directories may be removed. */
-export const FINAL_RUN_STATES = ["succeeded", "failed", "lost", "cancelled"] as const;
-const FINAL_SQL = FINAL_RUN_STATES.map((s) => `'${s}'`).join(",");
+/** Only runs that are over in the store may have their directories removed. */
+const FINAL_SQL = sqlIn(FINAL_RUN_STATES);
 const KEY = "COALESCE(finished_at, created_at)";
 
 export interface PrunePolicy {
@@ -31,7 +31,7 @@ export function prunableRuns(
   if (policy.keep > 0) {
     const kth = db
       .query(
-        `SELECT ${KEY} AS k FROM runs WHERE node = ? AND state IN (${FINAL_SQL}) ORDER BY k DESC LIMIT 1 OFFSET ?`,
+        `SELECT ${KEY} AS k FROM runs WHERE node = ? AND state IN ${FINAL_SQL} ORDER BY k DESC LIMIT 1 OFFSET ?`,
       )
       .get(node, policy.keep - 1) as { k: number } | null;
     // Fewer than `keep` finished runs: none is beyond the count.
@@ -40,7 +40,7 @@ export function prunableRuns(
   if (cutoff === Number.NEGATIVE_INFINITY) return [];
   return db
     .query(
-      `SELECT run_id, ${KEY} AS key FROM runs WHERE node = ? AND state IN (${FINAL_SQL}) AND ${KEY} > ? AND ${KEY} < ? ORDER BY key ASC LIMIT ?`,
+      `SELECT run_id, ${KEY} AS key FROM runs WHERE node = ? AND state IN ${FINAL_SQL} AND ${KEY} > ? AND ${KEY} < ? ORDER BY key ASC LIMIT ?`,
     )
     .all(node, after, cutoff, limit) as { run_id: string; key: number }[];
 }

@@ -1,4 +1,12 @@
 import { PathLocks } from "../dispatch/paths.ts";
+import { endReason, type RetryPolicy, type RunEnd, taskAfterRun } from "../dispatch/run-end.ts";
+import {
+  ACTIVE_RUN_STATES,
+  IN_FLIGHT_TASK_STATUSES,
+  isIn,
+  type RunState,
+  sqlIn,
+} from "../dispatch/states.ts";
 import type { Db } from "./db.ts";
 import { recordEvent } from "./events.ts";
 import { blockDependents } from "./healing.ts";
@@ -10,8 +18,6 @@ import { blockDependents } from "./healing.ts";
  * still holds its task's lease, so a task reaches a final state exactly once even when the
  * agent's push and the reaper's sweep report the same end.
  */
-export type RunState = "launching" | "dispatched" | "running" | "succeeded" | "failed" | "lost" | "cancelled";
-export const ACTIVE_RUN_STATES = ["launching", "dispatched", "running"] as const;
 
 export interface RunRow {
   run_id: string;
@@ -28,16 +34,6 @@ export interface RunRow {
   reason: string | null;
   timeout_ms: number | null;
   alerted_at: number | null;
-}
-
-export interface RetryPolicy {
-  backoffMs: number;
-  maxBackoffMs: number;
-}
-
-/** Backoff before attempt n+1 after n failed attempts: backoff × 2^(n-1), capped. */
-export function retryDelay(attempts: number, p: RetryPolicy): number {
-  return Math.min(p.maxBackoffMs, p.backoffMs * 2 ** Math.max(0, attempts - 1));
 }
 
 export function newRunId(taskId: string, attempt: number, now = Date.now()): string {
@@ -112,7 +108,7 @@ export function markRunning(
   now: number,
 ): boolean {
   const run = getRun(db, runId);
-  if (!run || !ACTIVE_RUN_STATES.includes(run.state as (typeof ACTIVE_RUN_STATES)[number])) return false;
+  if (!run || !isIn(ACTIVE_RUN_STATES, run.state)) return false;
   if (run.state !== "running") {
     db.query(
       "UPDATE runs SET state = 'running', pid = ?, started_at = ?, heartbeat_at = ? WHERE run_id = ?",
@@ -137,7 +133,7 @@ export function activeRunsOnOfflineNodes(
   return db
     .query(
       `SELECT r.run_id, r.task_id, r.node, r.created_at, n.last_seen_at FROM runs r JOIN nodes n ON n.name = r.node
-       WHERE r.state IN ('launching','dispatched','running') AND n.online = 0`,
+       WHERE r.state IN ${sqlIn(ACTIVE_RUN_STATES)} AND n.online = 0`,
     )
     .all() as {
     run_id: string;
@@ -146,15 +142,6 @@ export function activeRunsOnOfflineNodes(
     created_at: number;
     last_seen_at: number | null;
   }[];
-}
-
-export interface RunEnd {
-  state: "succeeded" | "failed" | "lost" | "cancelled";
-  exit_code?: number | null;
-  reason?: string | null;
-  finished_at?: number | null;
-  /** A launch that never reached the node: requeue without spending an attempt. */
-  launchFailed?: boolean;
 }
 
 export interface FinishResult {
@@ -174,7 +161,7 @@ export function finishRun(
   now: number,
 ): FinishResult | null {
   const run = getRun(db, runId);
-  if (!run || !ACTIVE_RUN_STATES.includes(run.state as (typeof ACTIVE_RUN_STATES)[number])) return null;
+  if (!run || !isIn(ACTIVE_RUN_STATES, run.state)) return null;
   // A run that ends (killed, lost…) after its task's cancel was asked for ended by the cancel,
   // and its task does not run again.
   const cancelAsked =
@@ -185,8 +172,7 @@ export function finishRun(
       } | null
     )?.c != null;
   if (cancelAsked) end = { ...end, state: "cancelled" };
-  const reason =
-    end.reason ?? (end.state === "failed" ? `exit_nonzero` : end.state === "lost" ? "lost" : null);
+  const reason = endReason(end);
   db.query("UPDATE runs SET state = ?, exit_code = ?, reason = ?, finished_at = ? WHERE run_id = ?").run(
     end.state,
     end.exit_code ?? null,
@@ -205,26 +191,23 @@ export function finishRun(
     max_attempts: number;
   } | null;
   if (!task) return null;
-  if (!held || !["dispatched", "running"].includes(task.status)) {
+  if (!held || !isIn(IN_FLIGHT_TASK_STATUSES, task.status)) {
     // Cancelled (or otherwise moved on) while it ran: the run ends, the task keeps its status.
     return { task_id: run.task_id, task_status: task.status };
   }
-  let next: string;
-  let notBefore = 0;
-  if (end.state === "succeeded") next = "succeeded";
-  else if (end.state === "cancelled") next = "cancelled";
-  else if (end.launchFailed) next = "pending";
-  else if (task.attempts >= task.max_attempts) next = "dead";
-  else if (end.state === "lost") next = "pending";
-  else {
-    next = "failed";
-    notBefore = now + retryDelay(task.attempts, policy);
-  }
-  const final = ["succeeded", "dead", "cancelled"].includes(next);
+  const after = taskAfterRun(end, task, policy, now);
+  const next = after.status;
   db.query(
     "UPDATE tasks SET status = ?, not_before = ?, last_reason = ?, updated_at = ?, finished_at = ? WHERE task_id = ?",
-  ).run(next, notBefore, end.state === "succeeded" ? null : reason, now, final ? now : null, run.task_id);
-  if (next === "dead" || next === "cancelled") blockDependents(db, run.task_id, now, "controller");
+  ).run(
+    next,
+    after.notBefore,
+    end.state === "succeeded" ? null : reason,
+    now,
+    after.final ? now : null,
+    run.task_id,
+  );
+  if (after.blocksDependents) blockDependents(db, run.task_id, now, "controller");
   recordEvent(
     db,
     {
@@ -252,7 +235,7 @@ export function getRun(db: Db, runId: string): RunRow | null {
 }
 
 export function activeRuns(db: Db, node?: string): RunRow[] {
-  const sql = `SELECT * FROM runs WHERE state IN ('launching','dispatched','running')${node ? " AND node = ?" : ""} ORDER BY created_at`;
+  const sql = `SELECT * FROM runs WHERE state IN ${sqlIn(ACTIVE_RUN_STATES)}${node ? " AND node = ?" : ""} ORDER BY created_at`;
   return (node ? db.query(sql).all(node) : db.query(sql).all()) as RunRow[];
 }
 

@@ -1,21 +1,20 @@
+import {
+  ACTIVE_RUN_STATES,
+  FINAL_TASK_STATUSES,
+  isIn,
+  RETRYABLE_TASK_STATUSES,
+  sqlIn,
+  TASK_STATUSES,
+  type TaskStatus,
+} from "../dispatch/states.ts";
 import type { TaskSpec } from "../spec/parse.ts";
 import type { Db } from "./db.ts";
 import { recordEvent } from "./events.ts";
 import { blockDependents, unblockTasks } from "./healing.ts";
 import { type RunRow, runsOfTask } from "./runs.ts";
 
-export const TASK_STATUSES = [
-  "pending",
-  "dispatched",
-  "running",
-  "succeeded",
-  "failed",
-  "dead",
-  "blocked",
-  "cancelled",
-] as const;
-export type TaskStatus = (typeof TASK_STATUSES)[number];
-export const FINAL_STATUSES: readonly TaskStatus[] = ["succeeded", "dead", "cancelled"];
+// Re-exported where the CLI and the server have always found them; defined in dispatch/states.ts.
+export { TASK_STATUSES, type TaskStatus } from "../dispatch/states.ts";
 
 export interface TaskRow {
   task_id: string;
@@ -189,12 +188,12 @@ export function cancelTask(db: Db, id: string, now: number, source = "cli"): Tas
     cancel_requested_at: number | null;
   } | null;
   if (!t) return { ok: false, error: `no task named "${id}"` };
-  if ((FINAL_STATUSES as readonly string[]).includes(t.status)) {
+  if (isIn(FINAL_TASK_STATUSES, t.status)) {
     return { ok: false, error: `task "${id}" is already final (${t.status})` };
   }
   const run = db
     .query(
-      "SELECT node FROM runs WHERE task_id = ? AND state IN ('launching','dispatched','running') ORDER BY attempt DESC LIMIT 1",
+      `SELECT node FROM runs WHERE task_id = ? AND state IN ${sqlIn(ACTIVE_RUN_STATES)} ORDER BY attempt DESC LIMIT 1`,
     )
     .get(id) as { node: string } | null;
   if (run) {
@@ -233,7 +232,7 @@ export function retryTask(db: Db, id: string, now: number): TaskChange {
     max_attempts: number;
   } | null;
   if (!t) return { ok: false, error: `no task named "${id}"` };
-  if (!["failed", "dead", "cancelled", "blocked", "succeeded"].includes(t.status)) {
+  if (!isIn(RETRYABLE_TASK_STATUSES, t.status)) {
     return {
       ok: false,
       error: `task "${id}" is ${t.status}; only failed, dead, cancelled, blocked or succeeded tasks can be retried`,

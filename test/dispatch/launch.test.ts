@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import {
   classifyLaunchFailure,
+  launchBreakers,
+  launchFailureCharge,
   lostRunStep,
   MAX_START_TRIES,
   nextLaunchStep,
@@ -98,5 +100,21 @@ describe("lost runs and dead nodes", () => {
   });
   test("a grace of 0 never declares a node dead", () => {
     expect(nodeDeclaredDead(0, 0, 1e12, 0)).toBe(false);
+  });
+});
+
+describe("which breaker a launch answers to", () => {
+  const l = { node: "n1", executor: "claude" };
+
+  test("a success counts on the node's breaker and the executor's", () => {
+    expect(launchBreakers(l)).toEqual(["node:n1", "executor:claude"]);
+  });
+
+  test("a failure charges only the one to blame, under its reason", () => {
+    expect(launchFailureCharge("node", l)).toEqual({ reason: "node_failed", breaker: "node:n1" });
+    expect(launchFailureCharge("executor", l)).toEqual({
+      reason: "executor_failed",
+      breaker: "executor:claude",
+    });
   });
 });

@@ -19,6 +19,8 @@ describe("1-hour dispatch window", () => {
       failed: 5,
       rate: 0.95,
       failure_reasons: { executor_failed: 5 },
+      refusals: {},
+      overload_causes: {},
     });
   });
 
@@ -30,6 +32,30 @@ describe("1-hour dispatch window", () => {
       failed: 0,
       rate: null,
       failure_reasons: {},
+      refusals: {},
+      overload_causes: {},
+    });
+  });
+
+  test("a failure without a reason counts as unknown; node failures and refusals sit beside the rate", () => {
+    const s = computeWindow(
+      [
+        { ts: NOW - 1, success: true, reason: null },
+        { ts: NOW - 2, success: false, reason: null },
+        { ts: NOW - 3, success: false, reason: "node_failed" },
+        { ts: NOW - 4, success: false, reason: "server_overloaded", kind: "refusal", cause: "high_cpu_load" },
+      ],
+      NOW,
+      HOUR,
+    );
+    expect(s).toEqual({
+      total: 2,
+      success: 1,
+      failed: 1,
+      rate: 0.5,
+      failure_reasons: { unknown: 1 },
+      refusals: { node_failed: 1, server_overloaded: 1 },
+      overload_causes: { high_cpu_load: 1 },
     });
   });
 
