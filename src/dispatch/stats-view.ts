@@ -1,4 +1,26 @@
-import type { DispatchEventRow, WindowReport } from "../store/dispatch-events.ts";
+import type { OverloadCause } from "./reasons.ts";
+import type { WindowStats } from "./stats.ts";
+
+/** The window as the store counts it (src/store/dispatch-events.ts windowStats). */
+export interface WindowReport extends WindowStats {
+  /** Refusals in the window by reason (held-back ready work; not part of the rate). */
+  refusals: Record<string, number>;
+  /** server_overloaded refusals in the window by cause. */
+  overload_causes: Partial<Record<OverloadCause, number>>;
+  window_s: number;
+}
+
+/** One dispatch_events row. */
+export interface DispatchEventRow {
+  id: number;
+  ts: number;
+  kind: string;
+  success: number;
+  reason: string | null;
+  task_id: string | null;
+  node: string | null;
+  cause: string | null;
+}
 
 /**
  * `oyster stats --json` and `/api/stats`: the window as before (so `.rate` still works), plus

@@ -2,7 +2,8 @@ import { type KillCheck, lostRunStep, nodeDeclaredDead } from "../dispatch/launc
 import { findOrphans, type NodeRun, reconcileNode } from "../dispatch/reconcile.ts";
 import { logger } from "../log.ts";
 import { metrics } from "../metrics.ts";
-import type { KillReport, RunStatus, Transport } from "../remote/transport.ts";
+import type { KillReport, RunStatus } from "../protocol/messages.ts";
+import type { Transport } from "../remote/transport.ts";
 import { recordEvent } from "../store/events.ts";
 import {
   activeRunsWithTask,

@@ -1,6 +1,6 @@
 import { logger } from "../log.ts";
 import { metrics } from "../metrics.ts";
-import type { RunStatus } from "../remote/transport.ts";
+import type { RunStatus } from "../protocol/messages.ts";
 import { finishRun, getRun, markRunning, type RunRow } from "../store/runs.ts";
 import type { ControllerContext } from "./context.ts";
 

@@ -1,5 +1,5 @@
 import type { OverloadCause } from "../dispatch/reasons.ts";
-import type { WindowStats } from "../dispatch/stats.ts";
+import type { DispatchEventRow, WindowReport } from "../dispatch/stats-view.ts";
 import type { Db } from "./db.ts";
 import { recordEvent } from "./events.ts";
 
@@ -38,14 +38,6 @@ export function recordDispatch(db: Db, e: DispatchEventInput, now = Date.now()):
       },
       now,
     );
-}
-
-export interface WindowReport extends WindowStats {
-  /** Refusals in the window by reason (held-back ready work; not part of the rate). */
-  refusals: Record<string, number>;
-  /** server_overloaded refusals in the window by cause. */
-  overload_causes: Partial<Record<OverloadCause, number>>;
-  window_s: number;
 }
 
 /** The window by indexed query: launch outcomes make the rate; refusals are reported beside it. */
@@ -92,17 +84,6 @@ export function windowStats(db: Db, now: number, windowMs: number): WindowReport
 /** Keep the table small: events older than the window are of no use to the gate. */
 export function pruneDispatchEvents(db: Db, before: number): number {
   return db.query("DELETE FROM dispatch_events WHERE ts < ?").run(before).changes;
-}
-
-export interface DispatchEventRow {
-  id: number;
-  ts: number;
-  kind: string;
-  success: number;
-  reason: string | null;
-  task_id: string | null;
-  node: string | null;
-  cause: string | null;
 }
 
 /** Newest first (by id: rows are appended in decision order, whatever the clock did). */

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { OutputChunk, PruneReport, Resources, RunStatus } from "./transport.ts";
+import type { OutputChunk, PruneReport, Resources, RunStatus } from "./messages.ts";
 
 /**
  * What a node may answer, checked before the controller believes it (a node is a trust boundary:
