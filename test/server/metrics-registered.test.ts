@@ -5,7 +5,16 @@ import type { FleetSnapshot } from "../../src/server/snapshot.ts";
 
 const empty: FleetSnapshot = {
   at: 0,
-  tasks: { pending: 0, dispatched: 0, running: 0, succeeded: 0, failed: 0, dead: 0, blocked: 0, cancelled: 0 },
+  tasks: {
+    pending: 0,
+    dispatched: 0,
+    running: 0,
+    succeeded: 0,
+    failed: 0,
+    dead: 0,
+    blocked: 0,
+    cancelled: 0,
+  },
   nodes: [],
   breakers: [],
   window: {
