@@ -201,7 +201,6 @@ export const configSchema = z
 export type Config = z.output<typeof configSchema>;
 export type NodeConfig = z.output<typeof nodeSchema>;
 export type ExecutorConfig = z.output<typeof executorSchema>;
-export type LoopName = keyof Config["loops"];
 
 /**
  * The executors every setup has, merged under the configured ones: `shell` runs the spec's

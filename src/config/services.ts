@@ -71,7 +71,6 @@ export const serviceSchema = z
   .strict();
 
 export type ServiceConfig = z.output<typeof serviceSchema>;
-export type ServiceHealthConfig = NonNullable<ServiceConfig["health"]>;
 
 const LOOPBACK = /^(localhost|::1|\[::1\]|127(\.\d{1,3}){3})$/;
 

@@ -49,12 +49,3 @@ export const OVERLOAD_CAUSES = {
 } as const;
 
 export type OverloadCause = keyof typeof OVERLOAD_CAUSES;
-
-export function isOverloadCause(s: unknown): s is OverloadCause {
-  return typeof s === "string" && Object.hasOwn(OVERLOAD_CAUSES, s);
-}
-
-export function isRecoverable(reason: string | null | undefined): boolean {
-  if (!reason) return false;
-  return (REASONS as Record<string, { recoverable: boolean }>)[reason]?.recoverable ?? false;
-}

@@ -25,8 +25,6 @@ export interface Reservation {
   nodes: Record<string, number>;
 }
 
-export const NO_RESERVATION: Reservation = { fleet: 0, nodes: {} };
-
 export function matchesPool(p: PoolSpec, t: { executor: string; project?: string }): boolean {
   return (
     (p.executor === undefined || p.executor === t.executor) &&

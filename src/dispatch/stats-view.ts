@@ -1,4 +1,21 @@
-import type { DispatchEventRow, WindowReport } from "../store/dispatch-events.ts";
+import type { WindowCounts } from "./stats.ts";
+
+/** The window as the store counts it (src/store/dispatch-events.ts windowStats). */
+export interface WindowReport extends WindowCounts {
+  window_s: number;
+}
+
+/** One dispatch_events row. */
+export interface DispatchEventRow {
+  id: number;
+  ts: number;
+  kind: string;
+  success: number;
+  reason: string | null;
+  task_id: string | null;
+  node: string | null;
+  cause: string | null;
+}
 
 /**
  * `oyster stats --json` and `/api/stats`: the window as before (so `.rate` still works), plus

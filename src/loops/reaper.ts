@@ -4,7 +4,8 @@ import { type RunEnd, retryPolicyOf, runOutcome } from "../dispatch/run-end.ts";
 import { FINAL_NODE_RUN_STATES, isIn } from "../dispatch/states.ts";
 import { logger } from "../log.ts";
 import { metrics } from "../metrics.ts";
-import type { KillReport, RunStatus, Transport } from "../remote/transport.ts";
+import type { KillReport, RunStatus } from "../protocol/messages.ts";
+import type { Transport } from "../remote/transport.ts";
 import { recordEvent } from "../store/events.ts";
 import {
   activeRunsWithTask,

@@ -1,7 +1,7 @@
 import { nodeReportEnd, retryPolicyOf, runOutcome } from "../dispatch/run-end.ts";
 import { logger } from "../log.ts";
 import { metrics } from "../metrics.ts";
-import type { RunStatus } from "../remote/transport.ts";
+import type { RunStatus } from "../protocol/messages.ts";
 import { finishRun, getRun, markRunning, type RunRow } from "../store/runs.ts";
 import type { ControllerContext } from "./context.ts";
 

@@ -1,7 +1,7 @@
 import type { Readable } from "node:stream";
-import { jsonLine, LineFramer, MAX_LINE_BYTES } from "../remote/framing.ts";
-import { agentRequestSchema, schemaProblem } from "../remote/schemas.ts";
-import type { ListFilter, RunStatus } from "../remote/transport.ts";
+import { jsonLine, LineFramer, MAX_LINE_BYTES } from "../protocol/framing.ts";
+import type { ListFilter, RunStatus } from "../protocol/messages.ts";
+import { agentRequestSchema, schemaProblem } from "../protocol/schemas.ts";
 import { VERSION_STRING } from "../version.ts";
 import { runDir } from "./home.ts";
 import { killRun } from "./kill.ts";

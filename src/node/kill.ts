@@ -1,6 +1,6 @@
 import { closeSync, existsSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import type { RunStatus } from "../remote/transport.ts";
+import type { RunStatus } from "../protocol/messages.ts";
 import { FILES, runDir } from "./home.ts";
 import { openPrivateAppend } from "./private-files.ts";
 import { groupAlive, isFinal, pidAlive, readStatusFile, writeStatus } from "./status.ts";

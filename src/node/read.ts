@@ -1,6 +1,6 @@
 import { closeSync, constants, fstatSync, openSync, readSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import type { OutputChunk, PruneReport, PruneRequest, RunStatus } from "../remote/transport.ts";
+import type { OutputChunk, PruneReport, PruneRequest, RunStatus } from "../protocol/messages.ts";
 import { FILES, runDir, validateRunId } from "./home.ts";
 import { UnsafeFileError } from "./private-files.ts";
 import { isFinal, liveStatus } from "./status.ts";

@@ -1,4 +1,4 @@
-import type { StartRequest } from "../remote/transport.ts";
+import type { StartRequest } from "../protocol/messages.ts";
 import { validateRunId } from "./home.ts";
 
 const isStringRecord = (v: unknown): v is Record<string, string> =>

@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import os from "node:os";
-import type { Resources } from "../remote/transport.ts";
+import type { Resources } from "../protocol/messages.ts";
 
 /** Parse /proc/meminfo into kB values by key. */
 export function parseMeminfo(text: string): Record<string, number> {

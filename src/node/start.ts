@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, linkSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
-import type { RunStatus, StartRequest } from "../remote/transport.ts";
+import type { RunStatus, StartRequest } from "../protocol/messages.ts";
 import { VERSION_STRING } from "../version.ts";
 import { FILES, runDir } from "./home.ts";
 import { createPrivateFile, ensurePrivateDir, readPrivateFile, replacePrivateFile } from "./private-files.ts";

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import type { ListFilter, RunStatus } from "../remote/transport.ts";
+import type { ListFilter, RunStatus } from "../protocol/messages.ts";
 import { FILES, runDir, runsDir, validateRunId } from "./home.ts";
 import { readPrivateFile, replacePrivateFile } from "./private-files.ts";
 

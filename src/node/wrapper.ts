@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, existsSync, writeSync } from "node:fs";
 import { constants } from "node:os";
 import { join } from "node:path";
-import type { RunStatus } from "../remote/transport.ts";
+import type { RunStatus } from "../protocol/messages.ts";
 import { VERSION_STRING } from "../version.ts";
 import { FILES, runDir } from "./home.ts";
 import { openPrivateAppend, readPrivateFile } from "./private-files.ts";

@@ -1,4 +1,5 @@
-import type { OutputChunk, RunStatus, Transport } from "../remote/transport.ts";
+import type { OutputChunk, RunStatus } from "../protocol/messages.ts";
+import type { Transport } from "../remote/transport.ts";
 import type { RunRow } from "../store/runs.ts";
 
 /**

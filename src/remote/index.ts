@@ -35,7 +35,3 @@ export function createTransports(config: Config): Map<string, Transport> {
   };
   return new Map(config.nodes.map((n) => [n.name, createTransport(n, opts)]));
 }
-
-export async function closeAll(transports: Map<string, Transport>): Promise<void> {
-  await Promise.all([...transports.values()].map((t) => t.close().catch(() => {})));
-}

@@ -5,7 +5,6 @@ import { readResources } from "../node/resources.ts";
 import { selfArgv } from "../node/self.ts";
 import { startRun } from "../node/start.ts";
 import { isFinal, listRuns, readStatus } from "../node/status.ts";
-import { VERSION_STRING } from "../version.ts";
 import type {
   KillReport,
   ListFilter,
@@ -16,9 +15,11 @@ import type {
   Resources,
   RunStatus,
   StartRequest,
-  Transport,
-} from "./transport.ts";
-import { TransportError, toKillReport } from "./transport.ts";
+} from "../protocol/messages.ts";
+import { toKillReport } from "../protocol/messages.ts";
+import { VERSION_STRING } from "../version.ts";
+import type { Transport } from "./transport.ts";
+import { TransportError } from "./transport.ts";
 
 export interface LocalTransportOptions {
   /** Node home (already expanded). */

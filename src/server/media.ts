@@ -5,8 +5,6 @@
  */
 export type SpecMedia = { kind: "markdown" | "json" } | { kind: "refused"; error: string };
 
-export const SPEC_MEDIA_TYPES = ["text/markdown", "application/json"] as const;
-
 export function specMedia(contentType: string | null | undefined): SpecMedia {
   const [essence = "", ...params] = (contentType ?? "").split(";").map((s) => s.trim().toLowerCase());
   const refused = (why: string): SpecMedia => ({

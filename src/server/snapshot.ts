@@ -8,17 +8,12 @@ import { nodeReason } from "../dispatch/node-reason.ts";
 import type { NodeView } from "../dispatch/placement.ts";
 import type { PoolUse, Reservation } from "../dispatch/slots.ts";
 import { poolUsage } from "../dispatch/slots.ts";
-import { type StatsView, statsView } from "../dispatch/stats-view.ts";
+import { type StatsView, statsView, type WindowReport } from "../dispatch/stats-view.ts";
 import { explainWaiting, topWaiting, type WaitReason } from "../dispatch/waiting.ts";
 import { loadBreakers } from "../store/breakers.ts";
 import type { Db } from "../store/db.ts";
 import { nodeViews } from "../store/dispatch.ts";
-import {
-  lastDispatchAt,
-  recentDispatchEvents,
-  type WindowReport,
-  windowStats,
-} from "../store/dispatch-events.ts";
+import { lastDispatchAt, recentDispatchEvents, windowStats } from "../store/dispatch-events.ts";
 import { type EventRow, listEvents } from "../store/events.ts";
 import { listNodes } from "../store/nodes.ts";
 import {

@@ -1,5 +1,6 @@
 import type { OverloadCause, Reason } from "../dispatch/reasons.ts";
-import { foldWindow, type WindowCounts, windowCutoff } from "../dispatch/stats.ts";
+import { foldWindow, windowCutoff } from "../dispatch/stats.ts";
+import type { DispatchEventRow, WindowReport } from "../dispatch/stats-view.ts";
 import type { Db } from "./db.ts";
 import { recordEvent } from "./events.ts";
 
@@ -40,10 +41,6 @@ export function recordDispatch(db: Db, e: DispatchEventInput, now = Date.now()):
     );
 }
 
-export interface WindowReport extends WindowCounts {
-  window_s: number;
-}
-
 /** The window by indexed query, grouped in SQL and folded by the pure definition (dispatch/stats.ts). */
 export function windowStats(db: Db, now: number, windowMs: number): WindowReport {
   const groups = db
@@ -67,17 +64,6 @@ export function windowStats(db: Db, now: number, windowMs: number): WindowReport
 /** Keep the table small: events older than the window are of no use to the gate. */
 export function pruneDispatchEvents(db: Db, before: number): number {
   return db.query("DELETE FROM dispatch_events WHERE ts < ?").run(before).changes;
-}
-
-export interface DispatchEventRow {
-  id: number;
-  ts: number;
-  kind: string;
-  success: number;
-  reason: string | null;
-  task_id: string | null;
-  node: string | null;
-  cause: string | null;
 }
 
 /** Newest first (by id: rows are appended in decision order, whatever the clock did). */

@@ -61,7 +61,3 @@ export function listEvents(
     )
     .all(...params) as EventRow[];
 }
-
-export function hasEvent(db: Db, kind: string, runId: string): boolean {
-  return db.query("SELECT 1 FROM events WHERE kind = ? AND run_id = ? LIMIT 1").get(kind, runId) !== null;
-}

@@ -59,4 +59,3 @@ export function createStoreHealth(now: () => number = Date.now) {
     },
   };
 }
-export type StoreHealthTracker = ReturnType<typeof createStoreHealth>;

@@ -48,17 +48,6 @@ export function cancelRequestedRuns(db: Db): { run_id: string; task_id: string; 
     .all() as { run_id: string; task_id: string; node: string }[];
 }
 
-/** The store state of each run id (null: never issued by this store). */
-export function runStates(db: Db, runIds: string[]): Map<string, string> {
-  const q = db.query("SELECT state FROM runs WHERE run_id = ?");
-  const out = new Map<string, string>();
-  for (const id of runIds) {
-    const r = q.get(id) as { state: string } | null;
-    if (r) out.set(id, r.state);
-  }
-  return out;
-}
-
 /** Leases and file locks whose run is no longer active (a crash between two writes). */
 export function cleanupStaleClaims(db: Db): { leases: number; locks: number } {
   const leases = db

@@ -1,4 +1,5 @@
-import type { Db } from "./db.ts";
+// Db is bun:sqlite's Database; named from there because db.ts itself writes settings (no cycle).
+import type { Database as Db } from "bun:sqlite";
 
 /**
  * Operator switches that must survive restarts and be visible to every process, and where the

@@ -1,4 +1,7 @@
-import type { RotatingLog } from "./logfile.ts";
+/** Where framed lines go: logfile.ts's RotatingLog (which imports this file, so not named here). */
+interface LineSink {
+  write(text: string): void;
+}
 
 /**
  * Service output in its log file, one record a line: `<ISO time> <stream> <text>`, where stream
@@ -31,7 +34,7 @@ export class LineFramer {
   private readonly decoder = new TextDecoder("utf-8");
 
   constructor(
-    private readonly log: RotatingLog,
+    private readonly log: LineSink,
     private readonly stream: LogStream,
     private readonly now: () => Date = () => new Date(),
   ) {}

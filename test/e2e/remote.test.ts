@@ -2,10 +2,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { NodeConfig } from "../../src/config/schema.ts";
+import type { RunStatus } from "../../src/protocol/messages.ts";
 import { createTransport, type TransportOptions } from "../../src/remote/index.ts";
 import { SshConnection } from "../../src/remote/ssh/connection.ts";
 import type { SshTransport } from "../../src/remote/ssh/transport.ts";
-import { type RunStatus, type Transport, TransportError } from "../../src/remote/transport.ts";
+import { type Transport, TransportError } from "../../src/remote/transport.ts";
 import { OYSTER_BIN, tempDir, waitFor } from "../helpers/cli.ts";
 import { type SshNode, startSshNode } from "../helpers/sshd.ts";
 

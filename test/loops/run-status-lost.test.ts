@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { parseConfig } from "../../src/config/load.ts";
 import type { ControllerContext } from "../../src/loops/context.ts";
 import { applyRunStatus } from "../../src/loops/run-status.ts";
-import type { RunStatus } from "../../src/remote/transport.ts";
+import type { RunStatus } from "../../src/protocol/messages.ts";
 import { claimRun, getRun } from "../../src/store/runs.ts";
 import { addNode, addTask, memoryStore, taskStatus } from "../helpers/store.ts";
 

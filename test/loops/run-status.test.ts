@@ -4,7 +4,8 @@ import type { ControllerContext } from "../../src/loops/context.ts";
 import { createReaper, ORPHAN_EVERY } from "../../src/loops/reaper.ts";
 import { applyRunStatus, checkRunSource } from "../../src/loops/run-status.ts";
 import { metrics } from "../../src/metrics.ts";
-import type { KillReport, RunStatus, Transport } from "../../src/remote/transport.ts";
+import type { KillReport, RunStatus } from "../../src/protocol/messages.ts";
+import type { Transport } from "../../src/remote/transport.ts";
 import { claimRun, finishRun, getRun, markRunning } from "../../src/store/runs.ts";
 import { addNode, addTask, memoryStore } from "../helpers/store.ts";
 

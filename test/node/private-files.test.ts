@@ -10,7 +10,7 @@ import {
   UnsafeFileError,
 } from "../../src/node/private-files.ts";
 import { readStatusFile, STATUS_MAX_BYTES, writeStatus } from "../../src/node/status.ts";
-import type { RunStatus } from "../../src/remote/transport.ts";
+import type { RunStatus } from "../../src/protocol/messages.ts";
 import { tempDir } from "../helpers/cli.ts";
 
 const tmp = tempDir("oyster-private-");

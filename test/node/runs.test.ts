@@ -6,8 +6,8 @@ import { runAgent } from "../../src/node/agent.ts";
 import { killRun } from "../../src/node/kill.ts";
 import { startRun } from "../../src/node/start.ts";
 import { groupAlive, listRuns, pidAlive, readStatus, readStatusFile } from "../../src/node/status.ts";
+import type { RunStatus, StartRequest } from "../../src/protocol/messages.ts";
 import { LocalTransport } from "../../src/remote/local.ts";
-import type { RunStatus, StartRequest } from "../../src/remote/transport.ts";
 import { tempDir, waitFor } from "../helpers/cli.ts";
 
 /** Node side with real detached wrappers and executors (the wrapper runs from source here). */

@@ -1,8 +1,8 @@
 import type { ClientChannel } from "ssh2";
 import { logger } from "../../log.ts";
-import { jsonLine, LineFramer, MAX_LINE_BYTES } from "../framing.ts";
-import { agentMessageSchema, schemaProblem } from "../schemas.ts";
-import type { RunStatus } from "../transport.ts";
+import { jsonLine, LineFramer, MAX_LINE_BYTES } from "../../protocol/framing.ts";
+import type { RunStatus } from "../../protocol/messages.ts";
+import { agentMessageSchema, schemaProblem } from "../../protocol/schemas.ts";
 import { TransportError } from "../transport.ts";
 import type { SshConnection } from "./connection.ts";
 

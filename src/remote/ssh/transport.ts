@@ -4,8 +4,6 @@ import type { SFTPWrapper } from "ssh2";
 import type { NodeConfig } from "../../config/schema.ts";
 import { logger } from "../../log.ts";
 import { metrics } from "../../metrics.ts";
-import { quotePath, shellJoin } from "../quote.ts";
-import { checkReply, ReplyError, replySchemas } from "../schemas.ts";
 import type {
   KillReport,
   ListFilter,
@@ -16,9 +14,12 @@ import type {
   Resources,
   RunStatus,
   StartRequest,
-  Transport,
-} from "../transport.ts";
-import { TransportError, toKillReport } from "../transport.ts";
+} from "../../protocol/messages.ts";
+import { toKillReport } from "../../protocol/messages.ts";
+import { checkReply, ReplyError, replySchemas } from "../../protocol/schemas.ts";
+import { quotePath, shellJoin } from "../quote.ts";
+import type { Transport } from "../transport.ts";
+import { TransportError } from "../transport.ts";
 import { AgentSession } from "./agent-session.ts";
 import { type ConnectionOptions, SshConnection } from "./connection.ts";
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { OutputChunk, PruneReport, Resources, RunStatus } from "./transport.ts";
+import type { OutputChunk, PruneReport, Resources, RunStatus } from "./messages.ts";
 
 /**
  * What a node may answer, checked before the controller believes it (a node is a trust boundary:
@@ -59,7 +59,6 @@ export const agentMessageSchema = z.union([
   z.object({ id: z.union([z.number().int(), z.null()]), ok: z.literal(false), error: z.string() }),
   z.object({ event: z.literal("run_finished"), status: runStatusSchema }),
 ]);
-export type AgentMessage = z.infer<typeof agentMessageSchema>;
 
 /** The request envelope the agent accepts; the op's own fields are checked by its handler. */
 export const agentRequestSchema = z.looseObject({

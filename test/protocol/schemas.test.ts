@@ -6,7 +6,7 @@ import {
   replySchemas,
   resourcesSchema,
   runListSchema,
-} from "../../src/remote/schemas.ts";
+} from "../../src/protocol/schemas.ts";
 
 const status = {
   run_id: "r1",

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { PassThrough } from "node:stream";
 import { runAgent } from "../../src/node/agent.ts";
-import { jsonLine, LineFramer } from "../../src/remote/framing.ts";
+import { jsonLine, LineFramer } from "../../src/protocol/framing.ts";
 import { tempDir, waitFor } from "../helpers/cli.ts";
 
 const lines = (frames: ReturnType<LineFramer["push"]>) =>
