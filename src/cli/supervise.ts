@@ -260,8 +260,7 @@ export default withExamples(
           err instanceof SupervisorLocked ||
           err instanceof ServeError ||
           err instanceof LeftoversSurvive;
-        if (refused || /already running/.test((err as Error).message))
-          throw new CliError((err as Error).message, 1);
+        if (refused) throw new CliError((err as Error).message, 1);
         throw err;
       }
       process.exitCode = await sup.done;

@@ -6,6 +6,11 @@ import type { RunStatus } from "../transport.ts";
 import { TransportError } from "../transport.ts";
 import type { SshConnection } from "./connection.ts";
 
+/** The agent process ended before its first answer: the node cannot run it (the transport falls back to one-off exec). */
+export class AgentExitedAtStart extends TransportError {
+  override name = "AgentExitedAtStart";
+}
+
 const log = logger("ssh");
 
 /**
@@ -110,7 +115,7 @@ export class AgentSession {
       ch.once("close", () => {
         const why = this.stderrTail.trim().split("\n").slice(-3).join(" | ");
         reject(
-          new TransportError(
+          new AgentExitedAtStart(
             `the oyster agent on node "${this.name}" exited at start (exit ${exitCode ?? "?"})${why ? `: ${why}` : ""}`,
             exitCode === 127 ? "command" : "protocol",
           ),
