@@ -1,8 +1,8 @@
 import { closeSync, constants, fstatSync, openSync, readSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { UnsafeFileError } from "../os/files.ts";
 import type { OutputChunk, PruneReport, PruneRequest, RunStatus } from "../remote/transport.ts";
 import { FILES, runDir, validateRunId } from "./home.ts";
-import { UnsafeFileError } from "./private-files.ts";
 import { isFinal, liveStatus } from "./status.ts";
 
 /**
@@ -11,7 +11,7 @@ import { isFinal, liveStatus } from "./status.ts";
  * One reply carries at most MAX_READ_BYTES (base64 grows it by 4/3, well under the agent's 4 MiB
  * line cap), so a 1 GB output.log is read in ranges and never held whole by the node, the
  * controller or the CLI. The file is opened with O_NOFOLLOW|O_NONBLOCK like every run file
- * (private-files.ts): the executor could plant a symlink or a FIFO at output.log.
+ * (src/os/files.ts): the executor could plant a symlink or a FIFO at output.log.
  */
 export const MAX_READ_BYTES = 256 * 1024;
 /** How far back `tail_lines` looks for line starts: a tail request costs at most this much reading. */

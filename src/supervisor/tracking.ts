@@ -1,4 +1,5 @@
-import { allStats, isSameProcess, type ProcStat, readEnviron } from "./proc.ts";
+import { allStats, isSameProcess, type ProcStat, readEnviron } from "../os/proc.ts";
+import { signalPid } from "../os/process-group.ts";
 
 /**
  * How the supervisor finds every process a local service left, including one that `setsid`ed
@@ -68,13 +69,7 @@ export function collect(t: Target, stats: ProcStat[] = allStats()): ProcStat[] {
   return [...out.values()];
 }
 
-function signal(s: ProcStat, sig: NodeJS.Signals): void {
-  try {
-    process.kill(s.pid, sig);
-  } catch {
-    // Already gone.
-  }
-}
+const signal = (s: ProcStat, sig: NodeJS.Signals): boolean => signalPid(s.pid, sig);
 
 const POLL_MS = 20;
 
