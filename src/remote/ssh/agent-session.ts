@@ -232,7 +232,7 @@ export class AgentSession {
     const ch = this.channel;
     this.channel = null;
     if (ch) {
-      log.debug(`node ${this.name}: agent session dropped (${why})`);
+      log.debug(`node ${this.name}: agent session dropped (${why})`, { node: this.name });
       try {
         ch.close();
       } catch {}
@@ -261,7 +261,7 @@ export class AgentSession {
         this.reconnectTimer = null;
         if (this.closed || this.channel) return;
         this.open().catch((err: Error) => {
-          log.debug(`node ${this.name}: agent reconnect failed: ${err.message}`);
+          log.debug(`node ${this.name}: agent reconnect failed: ${err.message}`, { node: this.name });
           this.scheduleReconnect();
         });
       },

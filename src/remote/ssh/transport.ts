@@ -104,7 +104,9 @@ export class SshTransport implements Transport {
           // Only a node where the agent itself will not start uses the fallback; a dead connection,
           // a timeout or a request the node refused must surface as is.
           if (!(err instanceof AgentExitedAtStart)) throw err;
-          log.debug(`node ${this.node}: agent unavailable (${err.message}); using one-off exec`);
+          log.debug(`node ${this.node}: agent unavailable (${err.message}); using one-off exec`, {
+            node: this.node,
+          });
           this.agentSkipUntil = Date.now() + AGENT_RETRY_MS;
         }
       }
