@@ -54,6 +54,11 @@ export class SshConnection {
     return this.client !== null;
   }
 
+  /** The open client, or null (no reconnect): for a tunnel only worth opening on a live connection. */
+  get current(): Client | null {
+    return this.client;
+  }
+
   /** Delay before the next automatic reconnect attempt. */
   backoffMs(): number {
     const min = this.opts.minBackoffMs ?? 250;
