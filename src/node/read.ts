@@ -1,5 +1,6 @@
 import { closeSync, constants, fstatSync, openSync, readSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { sleep } from "../os/deadline.ts";
 import { UnsafeFileError } from "../os/files.ts";
 import type { OutputChunk, PruneReport, PruneRequest, RunStatus } from "../remote/transport.ts";
 import { FILES, runDir, validateRunId } from "./home.ts";
@@ -44,7 +45,7 @@ export async function readOutputWaiting(home: string, req: ReadRequest): Promise
     const c = readOutput(home, req);
     const over = c.status !== null && (isFinal(c.status) || c.status.state === "lost");
     if (c.data || !c.exists || over || req.tail_lines !== undefined || Date.now() >= deadline) return c;
-    await Bun.sleep(WAIT_POLL_MS);
+    await sleep(WAIT_POLL_MS);
   }
 }
 

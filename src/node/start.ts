@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, linkSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
+import { sleep } from "../os/deadline.ts";
 import { createPrivateFile, ensurePrivateDir, readPrivateFile, replacePrivateFile } from "../os/files.ts";
 import { pidAlive } from "../os/process-group.ts";
 import type { RunStatus, StartRequest } from "../remote/transport.ts";
@@ -107,7 +108,7 @@ export async function startRun(
     }
     if (Date.now() > deadline)
       throw new Error(`timed out waiting for run ${req.run_id} to write status.json${tail(dir)}`);
-    await Bun.sleep(5);
+    await sleep(5);
   }
 }
 

@@ -22,12 +22,36 @@ export class TimeoutError extends Error {
   override name = "TimeoutError";
 }
 
-/** Reject when `p` takes longer than `ms`; the timer never keeps the process alive. */
+/** Reject with a TimeoutError naming `what` when `p` takes longer than `ms`. */
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(`${what} timed out after ${ms} ms`)), ms);
+  return withDeadline(p, ms, () => new TimeoutError(`${what} timed out after ${ms} ms`));
+}
+
+/**
+ * Reject with `onTimeout()` if `p` has not settled within `ms`, and call `abort` so the work
+ * stops. The timer never keeps the process alive.
+ */
+export function withDeadline<T>(
+  p: Promise<T>,
+  ms: number,
+  onTimeout: () => Error,
+  abort?: () => void,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      abort?.();
+      reject(onTimeout());
+    }, ms);
     (timer as { unref?: () => void }).unref?.();
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
   });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }

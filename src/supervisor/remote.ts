@@ -1,6 +1,7 @@
 import type { Client, ClientChannel } from "ssh2";
 import type { NodeConfig } from "../config/schema.ts";
 import type { ServiceConfig } from "../config/services.ts";
+import { sleep } from "../os/deadline.ts";
 import { quote, quotePath } from "../remote/quote.ts";
 import { SshConnection } from "../remote/ssh/connection.ts";
 import { PROBE_BODY_LIMIT, parseStatusLine } from "./health.ts";
@@ -232,7 +233,7 @@ export function remoteRunner(
           resolve(reason());
         });
       });
-      const pid = await Promise.race([pidKnown, Bun.sleep(opts.commandTimeoutMs).then(() => null)]);
+      const pid = await Promise.race([pidKnown, sleep(opts.commandTimeoutMs).then(() => null)]);
       return {
         pid,
         exited,
@@ -247,7 +248,7 @@ export function remoteRunner(
             } catch (err) {
               log.note((err as Error).message);
             }
-            await Promise.race([exited, Bun.sleep(2_000)]);
+            await Promise.race([exited, sleep(2_000)]);
             ch.close();
           })();
           return stopping;

@@ -1,3 +1,4 @@
+import { sleep } from "../os/deadline.ts";
 import { allStats, isSameProcess, type ProcStat, readEnviron } from "../os/proc.ts";
 import { signalPid } from "../os/process-group.ts";
 
@@ -86,14 +87,14 @@ export async function terminate(t: Target, graceMs: number): Promise<number[]> {
   // During the grace period only the signalled processes are watched (a full scan reads every
   // process's environment); the SIGKILL rounds below rescan, for anything forked meanwhile.
   while (procs.length > 0 && Date.now() < termDeadline) {
-    await Bun.sleep(POLL_MS);
+    await sleep(POLL_MS);
     procs = procs.filter((s) => isSameProcess(s.pid, s.starttime));
   }
   procs = collect(t);
   const killDeadline = Date.now() + 2_000;
   while (procs.length > 0 && Date.now() < killDeadline) {
     for (const s of procs) signal(s, "SIGKILL");
-    await Bun.sleep(POLL_MS);
+    await sleep(POLL_MS);
     procs = collect(t);
   }
   return procs.map((s) => s.pid);
