@@ -23,6 +23,7 @@ export const RANKS: Record<string, number> = {
   "src/did-you-mean.ts": 0,
   "src/version.ts": 0,
   "src/metrics.ts": 0,
+  "src/os/": 0,
   "src/log.ts": 1,
   "src/notify.ts": 2,
   "src/config/": 3,
@@ -38,7 +39,8 @@ export const RANKS: Record<string, number> = {
   "src/server/": 8,
   "src/supervisor/": 9,
   "src/controller.ts": 10,
-  "src/cli/": 11,
+  "src/run-until-done.ts": 11,
+  "src/cli/": 12,
 };
 
 export type Graph = Map<string, string[]>;

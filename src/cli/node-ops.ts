@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
-import { homedir } from "node:os";
 import type { Config, NodeConfig } from "../config/schema.ts";
-import { withTimeout } from "../loops/util.ts";
+import { withTimeout } from "../os/deadline.ts";
+import { expandHome } from "../os/paths.ts";
 import { createTransport } from "../remote/index.ts";
 import { TransportError } from "../remote/transport.ts";
 import type { Store } from "../store/db.ts";
@@ -89,7 +89,7 @@ export interface CheckResult {
 
 const knownHostsFile = (n: NodeConfig) => {
   const f = n.known_hosts ?? "~/.ssh/known_hosts";
-  return f.startsWith("~/") ? `${homedir()}${f.slice(1)}` : f;
+  return expandHome(f);
 };
 const readOr = (f: string) => {
   try {

@@ -1,19 +1,12 @@
 import { defineCommand } from "citty";
 import { type Controller, startController } from "../controller.ts";
 import { logger } from "../log.ts";
-import { RECOVERABLE } from "../loops/guardian.ts";
-import { revivable } from "../store/healing.ts";
-import { endings, isSettled, type Progress, progress as readProgress } from "../store/progress.ts";
+import { runUntilDone } from "../run-until-done.ts";
+import type { Progress } from "../store/progress.ts";
 import { sharedArgs, withExamples } from "./_shared.ts";
 import { cliConfig } from "./context.ts";
 import { CliError, usageError } from "./errors.ts";
 import { formatEndings } from "./run-summary.ts";
-
-/** The whole graceful shutdown must fit in this; a second signal exits at once with 130. */
-export const SHUTDOWN_TIMEOUT_MS = 10_000;
-const PROGRESS_EVERY_MS = 1_000;
-/** Shell convention 128 + signal number: a script sees `--until-done` was interrupted, not done. */
-const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
 export default withExamples(
   defineCommand({
@@ -45,72 +38,25 @@ export default withExamples(
       const untilDone = Boolean(args["until-done"]);
       const showProgress = args.progress ?? untilDone;
 
-      let exitCode = 0;
-      const finished = new Promise<void>((resolve) => {
-        let signals = 0;
-        const onSignal = (sig: string) => {
-          signals++;
-          if (signals > 1) {
-            log.warn(`second ${sig}: exiting now`);
-            process.exit(130);
-          }
-          log.info(`${sig}: shutting down (at most ${SHUTDOWN_TIMEOUT_MS / 1000} s)`);
-          // The work is not done: never report success. A plain `oyster run` stopped by its
-          // service manager is a normal stop and keeps exit 0.
-          if (untilDone) exitCode = SIGNAL_EXIT[sig] ?? 1;
-          const deadline = setTimeout(() => {
-            log.error("shutdown took too long; exiting");
-            process.exit(1);
-          }, SHUTDOWN_TIMEOUT_MS);
-          controller.stop().then(() => {
-            clearTimeout(deadline);
-            resolve();
-          });
-        };
-        process.on("SIGINT", () => onSignal("SIGINT"));
-        process.on("SIGTERM", () => onSignal("SIGTERM"));
-
-        if (showProgress || untilDone) {
-          let last = "";
-          const timer = setInterval(() => {
-            if (controller.state.shuttingDown) return clearInterval(timer);
-            let p: Progress;
-            let waitingRevival = 0;
-            try {
-              p = controller.ctx.store.read((db) => readProgress(db));
-              // A dead task the guardian will revive can still make progress: wait for it.
-              waitingRevival = controller.ctx.store.read(
-                (db) => revivable(db, RECOVERABLE, config.retry.auto_revive).length,
-              );
-            } catch (err) {
-              // A store in fault (full disk) is reported by /health; progress resumes with it.
-              log.debug(`progress not read: ${(err as Error).message}`);
-              return;
+      let last = "";
+      process.exitCode = await runUntilDone(controller, config, {
+        untilDone,
+        onProgress: showProgress
+          ? (p) => {
+              const line = formatProgress(p);
+              if (line !== last) process.stdout.write(`${line}\n`);
+              last = line;
             }
-            const line = formatProgress(p);
-            if (showProgress && line !== last) process.stdout.write(`${line}\n`);
-            last = line;
-            if (untilDone && isSettled(p) && waitingRevival === 0) {
-              clearInterval(timer);
-              const bad = (p.counts.dead ?? 0) + (p.counts.blocked ?? 0);
-              exitCode = bad > 0 ? 1 : 0;
-              let summary: string;
-              try {
-                summary = formatEndings(
-                  p.counts,
-                  controller.ctx.store.read((db) => endings(db)),
-                );
-              } catch (err) {
-                summary = `done: ${bad} task(s) did not succeed (details not read: ${(err as Error).message})\n`;
-              }
-              process.stdout.write(summary);
-              controller.stop().then(resolve);
-            }
-          }, PROGRESS_EVERY_MS);
-        }
+          : undefined,
+        onSettled: (p, ended) => {
+          const bad = (p.counts.dead ?? 0) + (p.counts.blocked ?? 0);
+          process.stdout.write(
+            ended instanceof Error
+              ? `done: ${bad} task(s) did not succeed (details not read: ${ended.message})\n`
+              : formatEndings(p.counts, ended),
+          );
+        },
       });
-      await finished;
-      process.exitCode = exitCode;
     },
   }),
   [

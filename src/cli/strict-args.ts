@@ -164,10 +164,12 @@ export async function checkCommandLine(root: CommandDef, rawArgs: readonly strin
         const before = tokens.slice(0, idx);
         checkTokens(before, def, { where, many: true });
         const sub = Object.hasOwn(subs, name) ? subs[name] : undefined;
-        if (!sub)
+        if (!sub) {
+          const names = await visibleNames(subs);
           throw usageError(
-            `unknown command "${name}" for \`${where}\`${suggestion(name, Object.keys(subs))} (commands: ${Object.keys(subs).join(", ")})`,
+            `unknown command "${name}" for \`${where}\`${suggestion(name, names)} (commands: ${names.join(", ")})`,
           );
+        }
         const misplaced = before.find((t) => t.startsWith("-") && !isGlobal(t));
         if (misplaced)
           throw usageError(`${misplaced} must come after the command: \`${where} ${name} ${misplaced}\``);
@@ -185,6 +187,16 @@ export async function checkCommandLine(root: CommandDef, rawArgs: readonly strin
     checkTokens(tokens, def, { many: MANY.has(cmd), where });
     return;
   }
+}
+
+/** The subcommands help lists: a hidden one (`supervise serve`, citty's default) is not offered. */
+async function visibleNames(subs: Record<string, Resolvable<CommandDef>>): Promise<string[]> {
+  const out: string[] = [];
+  for (const [name, sub] of Object.entries(subs)) {
+    const meta = await value((await value(sub)).meta ?? {});
+    if (!(meta as { hidden?: boolean }).hidden) out.push(name);
+  }
+  return out;
 }
 
 function isGlobal(token: string): boolean {

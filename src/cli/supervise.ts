@@ -24,8 +24,6 @@ import { cliConfig } from "./context.ts";
 import { CliError, usageError } from "./errors.ts";
 import { formatTable, printJson } from "./table.ts";
 
-const SUBCOMMANDS = ["status", "restart", "stop", "start", "logs"];
-
 function notRunning(err: unknown): never {
   if (err instanceof SupervisorNotRunning) throw new CliError(err.message, 1);
   if (err instanceof SupervisorRequestError) throw new CliError(err.message, err.status === 404 ? 1 : 2);
@@ -205,67 +203,78 @@ function planOrThrow(config: Parameters<typeof planServices>[0], path: string | 
   }
 }
 
+const superviseArgs = {
+  ...sharedArgs,
+  "print-unit": {
+    type: "string",
+    description: "Print an OS service definition instead",
+    valueHint: "systemd|launchd",
+  },
+  "per-service": {
+    type: "boolean",
+    description: "With --print-unit systemd: one unit per local service instead, for systemd to own each",
+  },
+} as const satisfies ArgsDef;
+
+/**
+ * `oyster supervise` with no subcommand: citty's `default` runs this one with the same argv, so
+ * the parent needs no `run` (which citty would also call after every subcommand).
+ */
+const serve = defineCommand({
+  meta: { name: "serve", description: "Run the supervisor (the default)", hidden: true },
+  args: superviseArgs,
+  async run({ args }) {
+    const loaded = cliConfig(args);
+    const plan = planOrThrow(loaded.config, loaded.path);
+    const kind = args["print-unit"];
+    if (kind !== undefined) {
+      if (kind !== "systemd" && kind !== "launchd")
+        throw usageError(`--print-unit must be "systemd" or "launchd", got "${kind}"`);
+      if (args["per-service"]) {
+        if (kind !== "systemd") throw usageError("--per-service is for --print-unit systemd only");
+        const ownRun = loaded.config.services.length === 0;
+        process.stdout.write(perServiceUnits(plan, resolve(configBase(loaded.path)), ownRun));
+        return;
+      }
+      const argv = [...selfArgv(), "supervise", ...(loaded.path ? ["--config", resolve(loaded.path)] : [])];
+      const opts = {
+        argv,
+        workingDirectory: configBase(loaded.path),
+        stopTimeoutMs: Math.max(...plan.map((p) => p.cfg.stop_timeout)),
+      };
+      process.stdout.write(kind === "systemd" ? systemdUnit(opts) : launchdPlist(opts));
+      return;
+    }
+    let sup: Awaited<ReturnType<typeof startSupervisor>>;
+    try {
+      sup = await startSupervisor(loaded.config, loaded.path);
+    } catch (err) {
+      const refused =
+        err instanceof ServicesConfigError ||
+        err instanceof SupervisorLocked ||
+        err instanceof ServeError ||
+        err instanceof LeftoversSurvive;
+      if (refused) throw new CliError((err as Error).message, 1);
+      throw err;
+    }
+    process.exitCode = await sup.done;
+  },
+});
+
 export default withExamples(
   defineCommand({
     meta: { name: "supervise", description: "Run and heal services (health checks, backoff, clean stop)" },
-    args: {
-      ...sharedArgs,
-      "print-unit": {
-        type: "string",
-        description: "Print an OS service definition instead",
-        valueHint: "systemd|launchd",
-      },
-      "per-service": {
-        type: "boolean",
-        description: "With --print-unit systemd: one unit per local service instead, for systemd to own each",
-      },
-    },
+    // Declared here too, for --help and the strict argument check of `oyster supervise --flag`.
+    args: superviseArgs,
     subCommands: {
       status,
       restart: actionCommand("restart", "Restart one service (graceful stop, then start)"),
       stop: actionCommand("stop", "Stop one service until `start`"),
       start: actionCommand("start", "Start a stopped service"),
       logs,
+      serve,
     },
-    async run({ args, rawArgs }) {
-      // citty runs the parent after a subcommand; the subcommand already did the work.
-      if (rawArgs.some((a) => SUBCOMMANDS.includes(a))) return;
-      const loaded = cliConfig(args);
-      const plan = planOrThrow(loaded.config, loaded.path);
-      const kind = args["print-unit"];
-      if (kind !== undefined) {
-        if (kind !== "systemd" && kind !== "launchd")
-          throw usageError(`--print-unit must be "systemd" or "launchd", got "${kind}"`);
-        if (args["per-service"]) {
-          if (kind !== "systemd") throw usageError("--per-service is for --print-unit systemd only");
-          const ownRun = loaded.config.services.length === 0;
-          process.stdout.write(perServiceUnits(plan, resolve(configBase(loaded.path)), ownRun));
-          return;
-        }
-        const argv = [...selfArgv(), "supervise", ...(loaded.path ? ["--config", resolve(loaded.path)] : [])];
-        const opts = {
-          argv,
-          workingDirectory: configBase(loaded.path),
-          stopTimeoutMs: Math.max(...plan.map((p) => p.cfg.stop_timeout)),
-        };
-        process.stdout.write(kind === "systemd" ? systemdUnit(opts) : launchdPlist(opts));
-        return;
-      }
-      let sup: Awaited<ReturnType<typeof startSupervisor>>;
-      try {
-        sup = await startSupervisor(loaded.config, loaded.path);
-      } catch (err) {
-        const refused =
-          err instanceof ServicesConfigError ||
-          err instanceof SupervisorLocked ||
-          err instanceof ServeError ||
-          err instanceof LeftoversSurvive;
-        if (refused || /already running/.test((err as Error).message))
-          throw new CliError((err as Error).message, 1);
-        throw err;
-      }
-      process.exitCode = await sup.done;
-    },
+    default: "serve",
   }),
   [
     "oyster supervise",

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { homedir } from "node:os";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import { suggestion } from "../did-you-mean.ts";
+import { expandHome } from "../os/paths.ts";
 import { BUILTIN_EXECUTORS, type Config, configSchema } from "./schema.ts";
 import { type KeyPath, keyPaths, keysAt } from "./schema-walk.ts";
 import { checkTemplate, templateSites } from "./templates.ts";
@@ -197,12 +197,6 @@ export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.Proc
 export const ENV_KEYS: Map<string, KeyPath> = new Map(
   keyPaths(configSchema).map((k) => [`OYSTER_${k.path.join("_").toUpperCase()}`, k]),
 );
-
-export function expandHome(p: string): string {
-  if (p === "~") return homedir();
-  if (p.startsWith("~/")) return resolve(homedir(), p.slice(2));
-  return p;
-}
 
 export function resolvePath(p: string, base: string): string {
   const e = expandHome(p);

@@ -1,12 +1,13 @@
 import { type RunEnd, retryPolicyOf, runOutcome } from "../dispatch/run-end.ts";
 import { logger } from "../log.ts";
 import { metrics } from "../metrics.ts";
+import { withTimeout } from "../os/deadline.ts";
 import { recordEvent } from "../store/events.ts";
 import { cancelRequestedRuns } from "../store/healing.ts";
 import { listNodes } from "../store/nodes.ts";
 import { finishRun } from "../store/runs.ts";
 import type { ControllerContext } from "./context.ts";
-import { mapLimit, withTimeout } from "./util.ts";
+import { mapLimit } from "./util.ts";
 
 /** How a cancel ends a run: the end finishRun records and the metric it counts. */
 const CANCELLED: RunEnd = { state: "cancelled", reason: "cancelled" };

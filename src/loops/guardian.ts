@@ -1,6 +1,7 @@
 import { RECOVERABLE_REASONS } from "../dispatch/reasons.ts";
 import { overdue } from "../dispatch/reconcile.ts";
 import { logger } from "../log.ts";
+import { withTimeout } from "../os/deadline.ts";
 import { installBinary } from "../remote/install.ts";
 import { recordEvent } from "../store/events.ts";
 import {
@@ -13,7 +14,7 @@ import {
 } from "../store/healing.ts";
 import { VERSION_STRING } from "../version.ts";
 import type { ControllerContext } from "./context.ts";
-import { everyNth, mapLimit, withTimeout } from "./util.ts";
+import { everyNth, mapLimit } from "./util.ts";
 
 const log = logger("guardian");
 

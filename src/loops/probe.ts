@@ -2,12 +2,13 @@ import { allows, breakerPolicy, nodeBreakerKey } from "../dispatch/breaker.ts";
 import { resourceProblem } from "../dispatch/placement.ts";
 import type { OverloadCause } from "../dispatch/reasons.ts";
 import { logger } from "../log.ts";
+import { withTimeout } from "../os/deadline.ts";
 import { getBreaker } from "../store/breakers.ts";
 import { recordEvent } from "../store/events.ts";
 import { getNode, recordProbe } from "../store/nodes.ts";
 import { announce, reportOutcome, reportProbeAnswered } from "./breakers.ts";
 import type { ControllerContext } from "./context.ts";
-import { mapLimit, withTimeout } from "./util.ts";
+import { mapLimit } from "./util.ts";
 
 const log = logger("probe");
 

@@ -4,6 +4,7 @@ import { type RunEnd, retryPolicyOf, runOutcome } from "../dispatch/run-end.ts";
 import { FINAL_NODE_RUN_STATES, isIn } from "../dispatch/states.ts";
 import { logger } from "../log.ts";
 import { metrics } from "../metrics.ts";
+import { withTimeout } from "../os/deadline.ts";
 import type { KillReport, RunStatus } from "../protocol/messages.ts";
 import type { Transport } from "../remote/transport.ts";
 import { recordEvent } from "../store/events.ts";
@@ -18,7 +19,7 @@ import { activeRunsOnOfflineNodes, finishRun, getRun, requeueDueFailures } from 
 import type { ControllerContext } from "./context.ts";
 import { createRetention } from "./retention.ts";
 import { applyRunStatus } from "./run-status.ts";
-import { crashPoint, mapLimit, onMultipleOf, withTimeout } from "./util.ts";
+import { crashPoint, mapLimit, onMultipleOf } from "./util.ts";
 
 const log = logger("reaper");
 

@@ -1,8 +1,9 @@
 import { logger } from "../log.ts";
+import { withTimeout } from "../os/deadline.ts";
 import { recordEvent } from "../store/events.ts";
 import { prunableRuns } from "../store/retention.ts";
 import type { ControllerContext } from "./context.ts";
-import { mapLimit, withTimeout } from "./util.ts";
+import { mapLimit } from "./util.ts";
 
 const log = logger("reaper");
 

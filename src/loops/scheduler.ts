@@ -13,6 +13,7 @@ import { retryPolicyOf } from "../dispatch/run-end.ts";
 import { runTimeoutMs } from "../dispatch/timeout.ts";
 import { logger } from "../log.ts";
 import { metrics } from "../metrics.ts";
+import { withTimeout } from "../os/deadline.ts";
 import type { RunStatus, StartRequest } from "../protocol/messages.ts";
 import { type Transport, TransportError } from "../remote/transport.ts";
 import { getBreaker, saveBreaker } from "../store/breakers.ts";
@@ -24,7 +25,7 @@ import { failPreFlight } from "../store/preflight.ts";
 import { claimRun, finishRun, markRunning, type RunRow, requeueDueFailures } from "../store/runs.ts";
 import { announce, reportOutcome } from "./breakers.ts";
 import type { ControllerContext } from "./context.ts";
-import { crashPoint, withTimeout } from "./util.ts";
+import { crashPoint } from "./util.ts";
 
 const log = logger("scheduler");
 

@@ -12,20 +12,6 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) =>
   return out;
 }
 
-export class TimeoutError extends Error {
-  override name = "TimeoutError";
-}
-
-/** Reject when `p` takes longer than `ms`; the timer never keeps the process alive. */
-export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(`${what} timed out after ${ms} ms`)), ms);
-    (timer as { unref?: () => void }).unref?.();
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
-
 /** Cycles count from 1; periodic work runs on the first cycle (right after a restart) and every n-th after. */
 export function everyNth(cycle: number, n: number): boolean {
   return (cycle - 1) % n === 0;

@@ -1,5 +1,5 @@
-import { homedir } from "node:os";
 import { join, resolve } from "node:path";
+import { expandHome, userHome } from "../os/paths.ts";
 
 /**
  * Where a node keeps its run directories: `--home`, else $OYSTER_HOME, else ~/.oyster.
@@ -7,10 +7,7 @@ import { join, resolve } from "node:path";
  */
 export function resolveHome(arg?: string): string {
   const raw = arg || process.env.OYSTER_HOME || "~/.oyster";
-  const home = process.env.HOME || homedir();
-  if (raw === "~") return home;
-  if (raw.startsWith("~/")) return join(home, raw.slice(2));
-  return resolve(raw);
+  return resolve(expandHome(raw, userHome()));
 }
 
 const RUN_ID = /^[A-Za-z0-9._-]{1,128}$/;

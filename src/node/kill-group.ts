@@ -1,4 +1,6 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { until } from "../os/deadline.ts";
+import { HAVE_PROC, readEnviron } from "../os/proc.ts";
+import { groupMembers, signalGroup } from "../os/process-group.ts";
 import { validateRunId } from "./home.ts";
 
 /**
@@ -16,46 +18,16 @@ export interface GroupKillResult {
   note: string;
 }
 
-const HAVE_PROC = process.platform === "linux" && existsSync("/proc/self/stat");
-const POLL_MS = 20;
 /** After SIGKILL: a process in uninterruptible sleep may take a moment to go. */
 const AFTER_KILL_MS = 2_000;
 
 /** Live (non-zombie) members of process group `pgid` whose environment names `runId`. */
 export function runProcessesInGroup(pgid: number, runId: string): number[] {
   const tag = `OYSTER_RUN_ID=${runId}`;
-  const out: number[] = [];
-  for (const d of readdirSync("/proc")) {
-    const c = d.charCodeAt(0);
-    if (c < 48 || c > 57) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (f[0] === "Z" || Number(f[2]) !== pgid) continue;
-      const env = readFileSync(`/proc/${d}/environ`, "utf8").split("\0");
-      if (env.includes(tag)) out.push(Number(d));
-    } catch {
-      // gone meanwhile, or not ours to read
-    }
-  }
-  return out;
-}
-
-function signal(pgid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, sig);
-  } catch {
-    // the group is gone
-  }
-}
-
-async function until(check: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (check()) return true;
-    await Bun.sleep(POLL_MS);
-  }
-  return check();
+  // An unreadable environment (gone meanwhile, or not ours to read) is not the run's.
+  return groupMembers(pgid)
+    .filter((s) => readEnviron(s.pid)?.includes(tag))
+    .map((s) => s.pid);
 }
 
 export async function killRunGroup(runId: string, pgid: number, graceMs = 5_000): Promise<GroupKillResult> {
@@ -71,9 +43,9 @@ export async function killRunGroup(runId: string, pgid: number, graceMs = 5_000)
   const ours = () => runProcessesInGroup(pgid, runId);
   const found = ours().length;
   if (found === 0) return { gone: true, found, note: `no process of run ${runId} left in group ${pgid}` };
-  signal(pgid, "SIGTERM");
+  signalGroup(pgid, "SIGTERM");
   if (!(await until(() => ours().length === 0, graceMs))) {
-    signal(pgid, "SIGKILL");
+    signalGroup(pgid, "SIGKILL");
     await until(() => ours().length === 0, AFTER_KILL_MS);
   }
   const left = ours().length;

@@ -1,10 +1,11 @@
 import { closeSync, existsSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { until } from "../os/deadline.ts";
+import { openPrivateAppend } from "../os/files.ts";
+import { groupAlive, pidAlive, signalGroup } from "../os/process-group.ts";
 import type { RunStatus } from "../protocol/messages.ts";
 import { FILES, runDir } from "./home.ts";
-import { openPrivateAppend } from "./private-files.ts";
-import { groupAlive, isFinal, pidAlive, readStatusFile, writeStatus } from "./status.ts";
-import { signalGroup } from "./wrapper.ts";
+import { isFinal, readStatusFile, writeStatus } from "./status.ts";
 
 export interface KillResult {
   found: boolean;
@@ -31,15 +32,6 @@ function writeKillMarker(dir: string): string | null {
   } catch (err) {
     return (err as Error).message;
   }
-}
-
-async function until(check: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (check()) return true;
-    await Bun.sleep(20);
-  }
-  return check();
 }
 
 /**

@@ -1,8 +1,9 @@
 import { closeSync, constants, fstatSync, openSync, readSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { sleep } from "../os/deadline.ts";
+import { UnsafeFileError } from "../os/files.ts";
 import type { OutputChunk, PruneReport, PruneRequest, RunStatus } from "../protocol/messages.ts";
 import { FILES, runDir, validateRunId } from "./home.ts";
-import { UnsafeFileError } from "./private-files.ts";
 import { isFinal, liveStatus } from "./status.ts";
 
 /**
@@ -11,7 +12,7 @@ import { isFinal, liveStatus } from "./status.ts";
  * One reply carries at most MAX_READ_BYTES (base64 grows it by 4/3, well under the agent's 4 MiB
  * line cap), so a 1 GB output.log is read in ranges and never held whole by the node, the
  * controller or the CLI. The file is opened with O_NOFOLLOW|O_NONBLOCK like every run file
- * (private-files.ts): the executor could plant a symlink or a FIFO at output.log.
+ * (src/os/files.ts): the executor could plant a symlink or a FIFO at output.log.
  */
 export const MAX_READ_BYTES = 256 * 1024;
 /** How far back `tail_lines` looks for line starts: a tail request costs at most this much reading. */
@@ -44,7 +45,7 @@ export async function readOutputWaiting(home: string, req: ReadRequest): Promise
     const c = readOutput(home, req);
     const over = c.status !== null && (isFinal(c.status) || c.status.state === "lost");
     if (c.data || !c.exists || over || req.tail_lines !== undefined || Date.now() >= deadline) return c;
-    await Bun.sleep(WAIT_POLL_MS);
+    await sleep(WAIT_POLL_MS);
   }
 }
 

@@ -2,13 +2,15 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, linkSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
+import { sleep } from "../os/deadline.ts";
+import { createPrivateFile, ensurePrivateDir, readPrivateFile, replacePrivateFile } from "../os/files.ts";
+import { pidAlive } from "../os/process-group.ts";
 import type { RunStatus, StartRequest } from "../protocol/messages.ts";
 import { VERSION_STRING } from "../version.ts";
 import { FILES, runDir } from "./home.ts";
-import { createPrivateFile, ensurePrivateDir, readPrivateFile, replacePrivateFile } from "./private-files.ts";
 import { parseStartRequest } from "./request.ts";
 import { selfArgv } from "./self.ts";
-import { pidAlive, readStatusFile, withLiveness } from "./status.ts";
+import { readStatusFile, withLiveness } from "./status.ts";
 
 export interface StartOptions {
   /** How to invoke oyster for the wrapper (default: this process, see selfArgv). */
@@ -106,7 +108,7 @@ export async function startRun(
     }
     if (Date.now() > deadline)
       throw new Error(`timed out waiting for run ${req.run_id} to write status.json${tail(dir)}`);
-    await Bun.sleep(5);
+    await sleep(5);
   }
 }
 

@@ -1,8 +1,9 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { basename, join } from "node:path";
+import { readPrivateFile, replacePrivateFile } from "../os/files.ts";
+import { pidAlive } from "../os/process-group.ts";
 import type { ListFilter, RunStatus } from "../protocol/messages.ts";
 import { FILES, runDir, runsDir, validateRunId } from "./home.ts";
-import { readPrivateFile, replacePrivateFile } from "./private-files.ts";
 
 /** A status.json is a few hundred bytes; anything bigger is broken (or planted) and not read whole. */
 export const STATUS_MAX_BYTES = 64 * 1024;
@@ -36,54 +37,6 @@ function isStatusOf(v: unknown, runId: string): v is RunStatus {
   if (typeof v !== "object" || v === null) return false;
   const s = v as Record<string, unknown>;
   return s.run_id === runId && typeof s.state === "string" && typeof s.started_at === "number";
-}
-
-/** [state, pgrp] from /proc/<pid>/stat, or null when the process is gone (Linux only). */
-function procStat(pid: number): [string, number] | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return [f[0]!, Number(f[2])];
-  } catch {
-    return null;
-  }
-}
-
-const HAVE_PROC = process.platform === "linux" && existsSync("/proc/self/stat");
-
-/**
- * Is the process running? A zombie counts as gone: orphans are reparented to an init that may
- * reap them late (some container inits never do), and kill(pid, 0) succeeds on zombies.
- */
-export function pidAlive(pid: number | null): boolean {
-  if (!pid || pid <= 0) return false;
-  if (HAVE_PROC) {
-    const st = procStat(pid);
-    return st !== null && st[0] !== "Z";
-  }
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to someone else; still alive.
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/** Does any non-zombie process remain in process group `pgid`? */
-export function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-  if (!HAVE_PROC) return true;
-  for (const d of readdirSync("/proc")) {
-    if (d.charCodeAt(0) < 48 || d.charCodeAt(0) > 57) continue;
-    const st = procStat(Number(d));
-    if (st && st[1] === pgid && st[0] !== "Z") return true;
-  }
-  return false;
 }
 
 /** A status that claims to run but whose wrapper is gone is reported `lost` (computed, never written). */

@@ -2,10 +2,11 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, existsSync, writeSync } from "node:fs";
 import { constants } from "node:os";
 import { join } from "node:path";
+import { openPrivateAppend, readPrivateFile } from "../os/files.ts";
+import { signalGroup } from "../os/process-group.ts";
 import type { RunStatus } from "../protocol/messages.ts";
 import { VERSION_STRING } from "../version.ts";
 import { FILES, runDir } from "./home.ts";
-import { openPrivateAppend, readPrivateFile } from "./private-files.ts";
 import { parseStartRequest } from "./request.ts";
 import { writeStatus } from "./status.ts";
 import { placeholderEnv, substitute } from "./template.ts";
@@ -130,15 +131,6 @@ export async function runWrapper(home: string, runId: string): Promise<number> {
   const state = killRequested() ? "killed" : code === 0 ? "succeeded" : "failed";
   finish(state, exitCode);
   return 0;
-}
-
-export function signalGroup(pid: number, sig: NodeJS.Signals): boolean {
-  try {
-    process.kill(-pid, sig);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function signalNumber(sig: NodeJS.Signals): number | undefined {

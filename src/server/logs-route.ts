@@ -3,6 +3,7 @@ import { OutputMissingError, pickRun, streamOutput } from "../output/output.ts";
 import type { Transport } from "../remote/transport.ts";
 import type { Store } from "../store/db.ts";
 import { getTask } from "../store/tasks.ts";
+import { HttpError } from "./http-error.ts";
 
 /**
  * `GET /api/tasks/:id/logs`: a run's output as it is on its node, streamed in bounded ranges with
@@ -34,13 +35,13 @@ export function addLogsRoute(api: Hono, deps: LogsRouteDeps): void {
     const attempt = num("attempt", 1);
     const tail = num("tail", 0);
     if (attempt === null || tail === null)
-      return c.json({ error: "attempt must be an integer ≥ 1 and tail an integer ≥ 0" }, 400);
+      throw new HttpError(400, "attempt must be an integer ≥ 1 and tail an integer ≥ 0");
     const task = deps.store.read((db) => getTask(db, id));
-    if (!task) return c.json({ error: `no task named "${id}"` }, 404);
+    if (!task) throw new HttpError(404, `no task named "${id}"`);
     const run = pickRun(id, task.runs, { run: c.req.query("run"), attempt });
-    if (typeof run === "string") return c.json({ error: run }, 404);
+    if (typeof run === "string") throw new HttpError(404, run);
     const t = deps.transports?.get(run.node);
-    if (!t) return c.json({ error: `no connection to node "${run.node}" of run ${run.run_id}` }, 503);
+    if (!t) throw new HttpError(503, `no connection to node "${run.node}" of run ${run.run_id}`);
     const follow = ["1", "true", "yes"].includes(c.req.query("follow") ?? "");
     // Bun.serve's idleTimeout (30 s) would cut a follower of a run that is silent for a while;
     // under Bun.serve Hono's env is the server, which can lift it for this one request.
@@ -53,8 +54,7 @@ export function addLogsRoute(api: Hono, deps: LogsRouteDeps): void {
     try {
       first = await chunks.next();
     } catch (err) {
-      const missing = err instanceof OutputMissingError;
-      return c.json({ error: (err as Error).message }, missing ? 404 : 502);
+      throw new HttpError(err instanceof OutputMissingError ? 404 : 502, (err as Error).message);
     }
     let held: IteratorResult<Uint8Array, unknown> | null = first;
     const body = new ReadableStream<Uint8Array>({

@@ -174,7 +174,8 @@ export type TaskChange =
       /** The node a cancelling task's run is on. */
       node?: string;
     }
-  | { ok: false; error: string };
+  /** `not_found`: no such task; `conflict`: the task's state does not allow the change. */
+  | { ok: false; code: "not_found" | "conflict"; error: string };
 
 /**
  * Cancel a task that has not finished. Without an active run it is cancelled now, and its
@@ -187,9 +188,9 @@ export function cancelTask(db: Db, id: string, now: number, source = "cli"): Tas
     status: string;
     cancel_requested_at: number | null;
   } | null;
-  if (!t) return { ok: false, error: `no task named "${id}"` };
+  if (!t) return { ok: false, code: "not_found", error: `no task named "${id}"` };
   if (isIn(FINAL_TASK_STATUSES, t.status)) {
-    return { ok: false, error: `task "${id}" is already final (${t.status})` };
+    return { ok: false, code: "conflict", error: `task "${id}" is already final (${t.status})` };
   }
   const run = db
     .query(
@@ -231,10 +232,11 @@ export function retryTask(db: Db, id: string, now: number): TaskChange {
     attempts: number;
     max_attempts: number;
   } | null;
-  if (!t) return { ok: false, error: `no task named "${id}"` };
+  if (!t) return { ok: false, code: "not_found", error: `no task named "${id}"` };
   if (!isIn(RETRYABLE_TASK_STATUSES, t.status)) {
     return {
       ok: false,
+      code: "conflict",
       error: `task "${id}" is ${t.status}; only failed, dead, cancelled, blocked or succeeded tasks can be retried`,
     };
   }

@@ -1,5 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, unlinkSync } from "node:fs";
 import { SupervisorNotRunning, socketPath, supervisorRequest } from "./client.ts";
+import { SupervisorLocked } from "./lock.ts";
 import type { Service } from "./service.ts";
 
 export interface ControlServer {
@@ -23,7 +24,7 @@ export async function startControlServer(
   if (existsSync(path)) {
     try {
       await supervisorRequest(stateDir, "GET", "/services", 1_000);
-      throw new Error(`another supervisor is already running on ${path}`);
+      throw new SupervisorLocked(`another supervisor is already running on ${path}`);
     } catch (err) {
       if (!(err instanceof SupervisorNotRunning)) throw err;
       unlinkSync(path);

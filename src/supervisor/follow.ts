@@ -1,4 +1,5 @@
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
+import { sleep } from "../os/deadline.ts";
 
 const FOLLOW_POLL_MS = 200;
 
@@ -28,7 +29,7 @@ export async function follow(path: string, write: (s: string) => void, signal: A
   let ino = existsSync(path) ? statSync(path).ino : -1;
   let pos = existsSync(path) ? statSync(path).size : 0;
   while (!signal.aborted) {
-    await Bun.sleep(FOLLOW_POLL_MS);
+    await sleep(FOLLOW_POLL_MS);
     if (!existsSync(path)) continue;
     const st = statSync(path);
     if (st.ino !== ino || st.size < pos) {

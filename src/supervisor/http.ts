@@ -1,8 +1,9 @@
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { constants } from "node:os";
 import { join } from "node:path";
 import { Hono } from "hono";
 import type { SuperviseConfig } from "../config/services.ts";
+import { replacePrivateFile } from "../os/files.ts";
 import { guard } from "../server/guard.ts";
 import { CONTENT_TYPE, type Family, gauge, render, type Sample } from "../server/prometheus.ts";
 import { type RunningServer, serveApp } from "../server/serve.ts";
@@ -157,14 +158,5 @@ export function metricFamilies(list: ServiceStatus[], startedAt: number): Family
 }
 
 function writeUrl(stateDir: string, url: string): void {
-  const path = join(stateDir, URL_FILE);
-  const tmp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(tmp, "w", 0o600);
-  try {
-    writeSync(fd, `${url}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
+  replacePrivateFile(join(stateDir, URL_FILE), `${url}\n`, { sync: true });
 }

@@ -1,9 +1,10 @@
-import { readdirSync, readFileSync } from "node:fs";
 import type { ServiceConfig } from "../config/services.ts";
+import { sleep, until } from "../os/deadline.ts";
+import { readStat } from "../os/proc.ts";
+import { groupAlive, signalGroup } from "../os/process-group.ts";
 import { httpCheck } from "./health.ts";
 import { pipeToLog, type RotatingLog } from "./logfile.ts";
 import type { Orphans } from "./orphans.ts";
-import { readStat } from "./proc.ts";
 import type { Registry } from "./registry.ts";
 import type { CheckResult, Instance, Runner } from "./runner.ts";
 import { killNow, MARKER_VAR, markerValue, type Target, terminate } from "./tracking.ts";
@@ -11,48 +12,9 @@ import { killNow, MARKER_VAR, markerValue, type Target, terminate } from "./trac
 /** How often stop() looks whether the process group is gone. */
 const GROUP_POLL_MS = 20;
 
-/** Signal a whole process group; false when it no longer exists. */
-export function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
-  try {
-    process.kill(-pgid, signal);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Whether any live process is in the group. On Linux zombies are ignored (read from /proc): an
- * exited grandchild waiting for a slow reaper holds no port and must not delay a restart.
- */
-export function groupAlive(pgid: number): boolean {
-  if (!signalGroup(pgid, 0)) return false;
-  if (process.platform !== "linux") return true;
-  try {
-    for (const d of readdirSync("/proc")) {
-      if (d.charCodeAt(0) > 57) continue;
-      try {
-        const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        if (Number(f[2]) === pgid && f[0] !== "Z" && f[0] !== "X") return true;
-      } catch {
-        // Gone while we looked.
-      }
-    }
-    return false;
-  } catch {
-    return true;
-  }
-}
-
 /** Wait until no process of the group remains, up to timeoutMs; true when it is gone. */
-export async function waitGroupGone(pgid: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (groupAlive(pgid)) {
-    if (Date.now() >= deadline) return false;
-    await Bun.sleep(GROUP_POLL_MS);
-  }
-  return true;
+function waitGroupGone(pgid: number, timeoutMs: number): Promise<boolean> {
+  return until(() => !groupAlive(pgid), timeoutMs, GROUP_POLL_MS);
 }
 
 /** What local services share with the supervisor: where they are recorded and who reaps orphans. */
@@ -136,14 +98,12 @@ export function localRunner(
               await terminate(target, timeoutMs);
             } else {
               signalGroup(pgid, "SIGTERM");
-              const deadline = Date.now() + timeoutMs;
-              while (Date.now() < deadline && (!leaderGone || groupAlive(pgid)))
-                await Bun.sleep(GROUP_POLL_MS);
+              await until(() => leaderGone && !groupAlive(pgid), timeoutMs, GROUP_POLL_MS);
               if (!leaderGone || groupAlive(pgid)) signalGroup(pgid, "SIGKILL");
             }
             await exited;
             await waitGroupGone(pgid, 2_000);
-            await Promise.race([piped, Bun.sleep(200)]);
+            await Promise.race([piped, sleep(200)]);
           })();
           return stopping;
         },

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
+import { type ProcStat, readStat } from "../os/proc.ts";
 import type { Libc } from "./libc.ts";
-import { type ProcStat, readStat } from "./proc.ts";
 
 /**
  * As a child subreaper the supervisor inherits every orphan its services leave (a daemon that

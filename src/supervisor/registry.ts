@@ -1,7 +1,8 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { logger } from "../log.ts";
+import { replacePrivateFile } from "../os/files.ts";
 
 /**
  * `<state_dir>/supervise-services.json`: the local service instances this supervisor runs (pid =
@@ -54,16 +55,7 @@ export function readRegistry(stateDir: string): RegistryFile | null {
 
 export function writeRegistry(stateDir: string, data: RegistryFile): void {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  const path = registryPath(stateDir);
-  const tmp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(tmp, "w", 0o600);
-  try {
-    writeSync(fd, `${JSON.stringify(data)}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
+  replacePrivateFile(registryPath(stateDir), `${JSON.stringify(data)}\n`, { sync: true });
 }
 
 /** The live registry of one supervisor: every change is written through at once. */

@@ -1,8 +1,9 @@
 import type { Client, ClientChannel } from "ssh2";
 import type { NodeConfig } from "../config/schema.ts";
 import type { ServiceConfig } from "../config/services.ts";
+import { sleep } from "../os/deadline.ts";
 import { quote, quotePath } from "../remote/quote.ts";
-import { connectSsh } from "../remote/ssh/connect.ts";
+import { SshConnection } from "../remote/ssh/connection.ts";
 import { PROBE_BODY_LIMIT, parseStatusLine } from "./health.ts";
 import { LineFramer } from "./lines.ts";
 import type { RotatingLog } from "./logfile.ts";
@@ -66,38 +67,18 @@ export function killCommand(pidFile: string, waitMs: number): string {
   return `sh -c ${quote(KILL_SCRIPT)} sh ${quotePath(pidFile)} ${Math.max(1, Math.ceil(waitMs / 100))}`;
 }
 
-function execOn(conn: Client, cmd: string): Promise<ClientChannel> {
-  return new Promise((resolve, reject) => {
-    conn.exec(cmd, (err, ch) => (err ? reject(err) : resolve(ch)));
-  });
-}
-
-/** Run a short command; resolves with exit code and stderr. */
+/** Run a short command; resolves with exit code and stderr (a timeout or a lost connection as stderr). */
 async function runShort(
-  conn: Client,
+  conn: SshConnection,
   cmd: string,
   timeoutMs: number,
 ): Promise<{ code: number | null; stderr: string }> {
-  const ch = await execOn(conn, cmd);
-  return new Promise((resolve) => {
-    let stderr = "";
-    let code: number | null = null;
-    const timer = setTimeout(() => {
-      ch.close();
-      resolve({ code: null, stderr: `timed out after ${timeoutMs}ms` });
-    }, timeoutMs);
-    ch.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    ch.on("data", () => {});
-    ch.on("exit", (c: number | null) => {
-      code = c;
-    });
-    ch.on("close", () => {
-      clearTimeout(timer);
-      resolve({ code, stderr: stderr.trim() });
-    });
-  });
+  try {
+    const r = await conn.exec(cmd, { timeoutMs });
+    return { code: r.code, stderr: r.stderr.trim() };
+  } catch (err) {
+    return { code: null, stderr: (err as Error).message };
+  }
 }
 
 /** One HTTP GET through the SSH connection to host:port as the node sees it (its loopback). */
@@ -167,33 +148,17 @@ export function remoteRunner(
   log: RotatingLog,
   opts: RemoteOptions,
 ): Runner {
-  let conn: Client | null = null;
-  let connecting: Promise<Client> | null = null;
+  // The controller's pooled connection (connect on demand, one attempt shared, closed on drop).
+  const conn = new SshConnection(node, {
+    connectTimeoutMs: opts.connectTimeoutMs,
+    keepaliveMs: opts.keepaliveMs,
+    commandTimeoutMs: opts.commandTimeoutMs,
+  });
   const pidFile = remotePidFile(node, svc.name);
   const target = healthTarget(svc);
 
-  const connection = (): Promise<Client> => {
-    if (conn) return Promise.resolve(conn);
-    connecting ??= connectSsh(node, {
-      connectTimeoutMs: opts.connectTimeoutMs,
-      keepaliveMs: opts.keepaliveMs,
-    })
-      .then((c) => {
-        conn = c;
-        c.on("close", () => {
-          if (conn === c) conn = null;
-        });
-        c.on("error", () => {});
-        return c;
-      })
-      .finally(() => {
-        connecting = null;
-      });
-    return connecting;
-  };
-
-  const killOld = async (c: Client, waitMs: number): Promise<void> => {
-    const r = await runShort(c, killCommand(pidFile, waitMs), waitMs + opts.commandTimeoutMs);
+  const killOld = async (waitMs: number): Promise<void> => {
+    const r = await runShort(conn, killCommand(pidFile, waitMs), waitMs + opts.commandTimeoutMs);
     if (r.code !== 0)
       throw new Error(
         `could not stop the previous instance on node "${node.name}": ${r.stderr || `exit ${r.code}`}`,
@@ -203,10 +168,10 @@ export function remoteRunner(
   return {
     host: node.name,
     async start(): Promise<Instance> {
-      const c = await connection();
+      await conn.connect();
       // Never two instances: an instance left over from a dropped connection goes first.
-      await killOld(c, svc.stop_timeout);
-      const ch = await execOn(c, launchCommand(svc, pidFile));
+      await killOld(svc.stop_timeout);
+      const ch = await conn.openExec(launchCommand(svc, pidFile));
       let pgid: number | null = null;
       let resolvePid: (n: number | null) => void = () => {};
       const pidKnown = new Promise<number | null>((r) => {
@@ -258,8 +223,7 @@ export function remoteRunner(
           // next start, which a backoff or a stop may put off for long). By group id, not the
           // pid file, which the next instance may already own; the group's members keep the
           // id from being reused until they are gone.
-          if (!stopping && !closed && pgid)
-            void runShort(c, `kill -s KILL -- -${pgid}`, 2_000).catch(() => {});
+          if (!stopping && !closed && pgid) void runShort(conn, `kill -s KILL -- -${pgid}`, 2_000);
         });
         ch.on("close", () => {
           closed = true;
@@ -269,41 +233,39 @@ export function remoteRunner(
           resolve(reason());
         });
       });
-      const pid = await Promise.race([pidKnown, Bun.sleep(opts.commandTimeoutMs).then(() => null)]);
+      const pid = await Promise.race([pidKnown, sleep(opts.commandTimeoutMs).then(() => null)]);
       return {
         pid,
         exited,
         stop(timeoutMs) {
           stopping ??= (async () => {
-            const c2 = conn;
-            if (!c2) {
+            if (!conn.connected) {
               log.note(`node "${node.name}" unreachable: the instance is cleaned up before the next start`);
               return;
             }
             try {
-              await killOld(c2, timeoutMs);
+              await killOld(timeoutMs);
             } catch (err) {
               log.note((err as Error).message);
             }
-            await Promise.race([exited, Bun.sleep(2_000)]);
+            await Promise.race([exited, sleep(2_000)]);
             ch.close();
           })();
           return stopping;
         },
         kill() {
-          if (conn && pid) void runShort(conn, `kill -s KILL -- -${pid}`, 2_000).catch(() => {});
+          if (conn.connected && pid) void runShort(conn, `kill -s KILL -- -${pid}`, 2_000);
         },
       };
     },
     async check(): Promise<CheckResult> {
       if (!target) return { ok: true };
-      const c = conn;
+      const c = conn.current;
       if (!c) return { ok: false, reason: `ssh connection to node "${node.name}" is down` };
       return tunnelCheck(c, target.host, target.port, target.path, svc.health?.timeout ?? 2_000);
     },
     async close() {
-      conn?.end();
-      conn = null;
+      await conn.close();
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { ConsolaInstance } from "consola";
 import type { ServiceConfig } from "../config/services.ts";
+import { sleep } from "../os/deadline.ts";
 import type { RotatingLog } from "./logfile.ts";
 import {
   crashLoopAlert,
@@ -239,7 +240,7 @@ export class Service {
       const starting =
         t0 - (this.startedAt ?? t0) < STARTING_FAST_FOR_MS ? STARTING_PROBE_FAST_MS : STARTING_PROBE_MS;
       const period = !this.everHealthy && inGrace ? Math.min(h.interval, starting) : h.interval;
-      await Bun.sleep(Math.max(0, period - (this.now() - t0)));
+      await sleep(Math.max(0, period - (this.now() - t0)));
     }
   }
 

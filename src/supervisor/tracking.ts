@@ -1,4 +1,6 @@
-import { allStats, isSameProcess, type ProcStat, readEnviron } from "./proc.ts";
+import { sleep } from "../os/deadline.ts";
+import { allStats, isSameProcess, type ProcStat, readEnviron } from "../os/proc.ts";
+import { signalPid } from "../os/process-group.ts";
 
 /**
  * How the supervisor finds every process a local service left, including one that `setsid`ed
@@ -68,13 +70,7 @@ export function collect(t: Target, stats: ProcStat[] = allStats()): ProcStat[] {
   return [...out.values()];
 }
 
-function signal(s: ProcStat, sig: NodeJS.Signals): void {
-  try {
-    process.kill(s.pid, sig);
-  } catch {
-    // Already gone.
-  }
-}
+const signal = (s: ProcStat, sig: NodeJS.Signals): boolean => signalPid(s.pid, sig);
 
 const POLL_MS = 20;
 
@@ -91,14 +87,14 @@ export async function terminate(t: Target, graceMs: number): Promise<number[]> {
   // During the grace period only the signalled processes are watched (a full scan reads every
   // process's environment); the SIGKILL rounds below rescan, for anything forked meanwhile.
   while (procs.length > 0 && Date.now() < termDeadline) {
-    await Bun.sleep(POLL_MS);
+    await sleep(POLL_MS);
     procs = procs.filter((s) => isSameProcess(s.pid, s.starttime));
   }
   procs = collect(t);
   const killDeadline = Date.now() + 2_000;
   while (procs.length > 0 && Date.now() < killDeadline) {
     for (const s of procs) signal(s, "SIGKILL");
-    await Bun.sleep(POLL_MS);
+    await sleep(POLL_MS);
     procs = collect(t);
   }
   return procs.map((s) => s.pid);

@@ -2,14 +2,14 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "bun";
+import { readStatusFile, STATUS_MAX_BYTES, writeStatus } from "../../src/node/status.ts";
 import {
   createPrivateFile,
   ensurePrivateDir,
   readPrivateFile,
   replacePrivateFile,
   UnsafeFileError,
-} from "../../src/node/private-files.ts";
-import { readStatusFile, STATUS_MAX_BYTES, writeStatus } from "../../src/node/status.ts";
+} from "../../src/os/files.ts";
 import type { RunStatus } from "../../src/protocol/messages.ts";
 import { tempDir } from "../helpers/cli.ts";
 

@@ -282,3 +282,28 @@ test("POST /api/tasks?replace=1 gives a stored task that is not running the new 
   expect(replaced.status).toBe(201);
   expect(await replaced.json()).toEqual({ ok: true, dry_run: false, accepted: ["r"], replaced: ["r"] });
 });
+
+test("errors: typed store outcomes give 404 / 409; an unexpected throw is a 500 that shows no internals", async () => {
+  const a = app();
+  const missing = await a.request("/api/tasks/nope/cancel", { method: "POST", headers: AUTH });
+  expect(missing.status).toBe(404);
+  expect(((await missing.json()) as { error: string }).error).toContain('no task named "nope"');
+  addTask(store, { id: "t1", status: "pending" });
+  const notRetryable = await a.request("/api/tasks/t1/retry", { method: "POST", headers: AUTH });
+  expect(notRetryable.status).toBe(409);
+  expect(((await notRetryable.json()) as { error: string }).error).toContain("can be retried");
+
+  const read = store.read.bind(store);
+  store.read = () => {
+    throw new Error("SQLITE_CORRUPT at /secret/path/oyster.db");
+  };
+  try {
+    const r = await a.request("/api/tasks", { headers: AUTH });
+    expect(r.status).toBe(500);
+    const text = await r.text();
+    expect(text).toContain("internal error");
+    expect(text).not.toContain("/secret/path");
+  } finally {
+    store.read = read;
+  }
+});

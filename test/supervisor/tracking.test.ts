@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { type ProcStat, parseStat } from "../../src/supervisor/proc.ts";
+import { type ProcStat, parseStat } from "../../src/os/proc.ts";
 import { collect, MARKER_VAR, markedService, markerValue } from "../../src/supervisor/tracking.ts";
 
 describe("parseStat", () => {

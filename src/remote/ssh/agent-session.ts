@@ -6,6 +6,11 @@ import { agentMessageSchema, schemaProblem } from "../../protocol/schemas.ts";
 import { TransportError } from "../transport.ts";
 import type { SshConnection } from "./connection.ts";
 
+/** The agent process ended before its first answer: the node cannot run it (the transport falls back to one-off exec). */
+export class AgentExitedAtStart extends TransportError {
+  override name = "AgentExitedAtStart";
+}
+
 const log = logger("ssh");
 
 /**
@@ -110,7 +115,7 @@ export class AgentSession {
       ch.once("close", () => {
         const why = this.stderrTail.trim().split("\n").slice(-3).join(" | ");
         reject(
-          new TransportError(
+          new AgentExitedAtStart(
             `the oyster agent on node "${this.name}" exited at start (exit ${exitCode ?? "?"})${why ? `: ${why}` : ""}`,
             exitCode === 127 ? "command" : "protocol",
           ),
@@ -227,7 +232,7 @@ export class AgentSession {
     const ch = this.channel;
     this.channel = null;
     if (ch) {
-      log.debug(`node ${this.name}: agent session dropped (${why})`);
+      log.debug(`node ${this.name}: agent session dropped (${why})`, { node: this.name });
       try {
         ch.close();
       } catch {}
@@ -256,7 +261,7 @@ export class AgentSession {
         this.reconnectTimer = null;
         if (this.closed || this.channel) return;
         this.open().catch((err: Error) => {
-          log.debug(`node ${this.name}: agent reconnect failed: ${err.message}`);
+          log.debug(`node ${this.name}: agent reconnect failed: ${err.message}`, { node: this.name });
           this.scheduleReconnect();
         });
       },

@@ -6,7 +6,7 @@ import { Client, type ConnectConfig } from "ssh2";
 // @ts-expect-error ssh2 ships no types for its internal constants module
 import * as ssh2Constants from "ssh2/lib/protocol/constants.js";
 import type { NodeConfig } from "../../config/schema.ts";
-import { expandHome } from "../paths.ts";
+import { expandHome } from "../../os/paths.ts";
 import { TransportError } from "../transport.ts";
 import {
   checkHostKey,

@@ -1,6 +1,7 @@
 import type { Client, ClientChannel, SFTPWrapper } from "ssh2";
 import { logger } from "../../log.ts";
 import { metrics } from "../../metrics.ts";
+import { withDeadline } from "../../os/deadline.ts";
 import { TransportError } from "../transport.ts";
 import { type ConnectOptions, connectSsh, type SshNode } from "./connect.ts";
 
@@ -52,6 +53,11 @@ export class SshConnection {
 
   get connected(): boolean {
     return this.client !== null;
+  }
+
+  /** The open client, or null (no reconnect): for a tunnel only worth opening on a live connection. */
+  get current(): Client | null {
+    return this.client;
   }
 
   /** Delay before the next automatic reconnect attempt. */
@@ -257,29 +263,4 @@ export class SshConnection {
     this.closed = true;
     this.reset();
   }
-}
-
-/** Reject with `onTimeout()` if `p` has not settled within `ms`; calls `abort` so the work stops. */
-export function withDeadline<T>(
-  p: Promise<T>,
-  ms: number,
-  onTimeout: () => Error,
-  abort?: () => void,
-): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      abort?.();
-      reject(onTimeout());
-    }, ms);
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
-  });
 }

@@ -20,7 +20,7 @@ import { checkReply, ReplyError, replySchemas } from "../../protocol/schemas.ts"
 import { quotePath, shellJoin } from "../quote.ts";
 import type { Transport } from "../transport.ts";
 import { TransportError } from "../transport.ts";
-import { AgentSession } from "./agent-session.ts";
+import { AgentExitedAtStart, AgentSession } from "./agent-session.ts";
 import { type ConnectionOptions, SshConnection } from "./connection.ts";
 
 const log = logger("ssh");
@@ -104,8 +104,10 @@ export class SshTransport implements Transport {
         } catch (err) {
           // Only a node where the agent itself will not start uses the fallback; a dead connection,
           // a timeout or a request the node refused must surface as is.
-          if (!(err instanceof TransportError) || !/exited at start/.test(err.message)) throw err;
-          log.debug(`node ${this.node}: agent unavailable (${err.message}); using one-off exec`);
+          if (!(err instanceof AgentExitedAtStart)) throw err;
+          log.debug(`node ${this.node}: agent unavailable (${err.message}); using one-off exec`, {
+            node: this.node,
+          });
           this.agentSkipUntil = Date.now() + AGENT_RETRY_MS;
         }
       }

@@ -5,6 +5,7 @@ import {
   constants,
   fchmodSync,
   fstatSync,
+  fsyncSync,
   lstatSync,
   mkdirSync,
   openSync,
@@ -16,7 +17,8 @@ import {
 import { basename, dirname, join } from "node:path";
 
 /**
- * Files in a run directory, kept private and never written or read through a symlink.
+ * Private files, never written or read through a symlink: the one place oyster writes a file
+ * atomically (a run directory's files on a node, the supervisor's registry and URL file).
  *
  * Specs may hold secrets, so run directories are 0700 and their files 0600 whatever the umask
  * (open/mkdir modes are masked by the umask, which can only remove bits; fchmod/chmod make it
@@ -45,12 +47,18 @@ export function ensurePrivateDir(path: string): void {
   chmodSync(path, DIR_MODE);
 }
 
+export interface WriteOptions {
+  /** fsync before closing, for a file that must survive a machine crash with its content. */
+  sync?: boolean;
+}
+
 /** A new 0600 file at `path`; fails (EEXIST) if anything, a symlink included, is already there. */
-export function createPrivateFile(path: string, data: string | Uint8Array): void {
+export function createPrivateFile(path: string, data: string | Uint8Array, opts: WriteOptions = {}): void {
   const fd = openSync(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, FILE_MODE);
   try {
     fchmodSync(fd, FILE_MODE);
     writeAll(fd, data);
+    if (opts.sync) fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
@@ -61,9 +69,9 @@ export function createPrivateFile(path: string, data: string | Uint8Array): void
  * then rename. Readers see the old content or the new, and a symlink planted at `path` is
  * replaced, not written through.
  */
-export function replacePrivateFile(path: string, data: string | Uint8Array): void {
+export function replacePrivateFile(path: string, data: string | Uint8Array, opts: WriteOptions = {}): void {
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
-  createPrivateFile(tmp, data);
+  createPrivateFile(tmp, data, opts);
   try {
     renameSync(tmp, path);
   } catch (err) {

@@ -1,7 +1,8 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 
 /**
- * What the supervisor reads about processes from Linux `/proc`. Every function answers "don't
+ * What oyster reads about processes from Linux `/proc` (the node's run liveness, the
+ * supervisor's tracking). Every function answers "don't
  * know" (null / empty) on other systems or when a process vanished while being read, so callers
  * fall back to what they can verify without it.
  */
@@ -36,6 +37,12 @@ export function parseStat(pid: number, text: string): ProcStat | null {
   };
 }
 
+/** Is `/proc` there to read (Linux)? Elsewhere callers fall back to kill(pid, 0). */
+export const HAVE_PROC = IS_LINUX && existsSync("/proc/self/stat");
+
+/** A live process: not a zombie (Z) or dead (X) one still waiting for its reaper. */
+export const isLive = (s: ProcStat): boolean => s.state !== "Z" && s.state !== "X";
+
 export function readStat(pid: number): ProcStat | null {
   if (!IS_LINUX) return null;
   try {
@@ -48,7 +55,7 @@ export function readStat(pid: number): ProcStat | null {
 /** Whether a live (not zombie) process is this one: same pid and same start time. */
 export function isSameProcess(pid: number, starttime: number): boolean {
   const s = readStat(pid);
-  return s !== null && s.starttime === starttime && s.state !== "Z" && s.state !== "X";
+  return s !== null && s.starttime === starttime && isLive(s);
 }
 
 /** Every process visible in /proc (empty off Linux). */
