@@ -1,4 +1,4 @@
-import { configSchema } from "../../src/config/schema.ts";
+import { BUILTIN_EXECUTORS, configSchema } from "../../src/config/schema.ts";
 import type { ControllerContext } from "../../src/loops/context.ts";
 import type { Resources, RunStatus, Transport } from "../../src/remote/transport.ts";
 import type { Store } from "../../src/store/db.ts";
@@ -73,7 +73,11 @@ export function loopWorld(
   const wakes = { n: 0 };
   const ctx: ControllerContext = {
     store,
-    config: configSchema.parse({ nodes: [{ name: "n1", transport: "local" }], ...config }),
+    config: configSchema.parse({
+      nodes: [{ name: "n1", transport: "local" }],
+      executors: BUILTIN_EXECUTORS,
+      ...config,
+    }),
     transports: new Map(transports.map((t) => [t.node, t])),
     now: () => clock.t,
     notify: (p) => notified.push(p),
