@@ -106,6 +106,8 @@ export async function startController(config: Config): Promise<Controller> {
     });
   }
 
+  // Each loop declares the slice of the context it uses (its …Deps type); the whole context
+  // satisfies every one of them, so the loops are built from it directly.
   const scheduler = createScheduler(ctx);
   const canceller = createCanceller(ctx);
   // The probe reconciles a node that answers again through the reaper (created just below).

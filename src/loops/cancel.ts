@@ -1,12 +1,14 @@
+import type { Config } from "../config/schema.ts";
 import { type RunEnd, retryPolicyOf, runOutcome } from "../dispatch/run-end.ts";
 import { logger } from "../log.ts";
 import { metrics } from "../metrics.ts";
 import { withTimeout } from "../os/deadline.ts";
+import type { Store } from "../store/db.ts";
 import { recordEvent } from "../store/events.ts";
 import { cancelRequestedRuns } from "../store/healing.ts";
 import { listNodes } from "../store/nodes.ts";
 import { finishRun } from "../store/runs.ts";
-import type { ControllerContext } from "./context.ts";
+import type { TransportLookup } from "./context.ts";
 import { mapLimit } from "./util.ts";
 
 /** How a cancel ends a run: the end finishRun records and the metric it counts. */
@@ -21,7 +23,17 @@ const log = logger("cancel");
  * task as cancelled. A node that cannot be asked leaves the cancel pending, with a
  * `cancel_kill_pending` event naming why (once per run); the next tick and the reaper retry.
  */
-export function createCanceller(ctx: ControllerContext) {
+export interface CancelDeps {
+  store: Store;
+  config: Pick<Config, "ssh" | "retry">;
+  transports: TransportLookup;
+  now: () => number;
+  /** Runs whose start is in flight: killed once the node has them. */
+  launching: ReadonlySet<string>;
+  wakeScheduler: () => void;
+}
+
+export function createCanceller(ctx: CancelDeps) {
   const cfg = ctx.config;
   const retry = retryPolicyOf(cfg.retry);
   /** Runs whose pending kill was already reported, so an offline node is one event, not one a tick. */

@@ -1,18 +1,28 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { basename, extname, join, resolve } from "node:path";
+import type { Config } from "../config/schema.ts";
 import { logger } from "../log.ts";
 import { placeholderEnv, substitute } from "../node/template.ts";
 import { formatProblem, intake, readSpecFiles, SPEC_EXTENSIONS } from "../spec/intake.ts";
 import { SPEC_LIMITS } from "../spec/limits.ts";
 import type { SpecProblem } from "../spec/parse.ts";
+import type { Store } from "../store/db.ts";
 import { recordEvent } from "../store/events.ts";
 import { newlyCompletedProjects, pendingCount } from "../store/healing.ts";
-import type { ControllerContext } from "./context.ts";
 
 const log = logger("factory");
 
 /** A file this young may still be being written by a generator; it is taken next cycle. */
 export const SETTLE_MS = 300;
+
+/** What the factory uses: the store and the config of intake and hooks, the clock, whom to tell. */
+export interface FactoryDeps {
+  store: Store;
+  config: Pick<Config, "factory" | "executors" | "retry">;
+  now: () => number;
+  notify: (payload: Record<string, unknown>) => void;
+  wakeScheduler: () => void;
+}
 
 export interface InboxResult {
   accepted: string[];
@@ -24,7 +34,11 @@ export interface InboxResult {
  * by problems are refused and the rest is tried again, so one broken file does not hold back
  * the others, and specs that depend on each other across files still go in together.
  */
-export async function processInbox(ctx: ControllerContext, inbox: string, now: number): Promise<InboxResult> {
+export async function processInbox(
+  ctx: Pick<FactoryDeps, "store" | "config">,
+  inbox: string,
+  now: number,
+): Promise<InboxResult> {
   const result: InboxResult = { accepted: [], refused: [] };
   if (!existsSync(inbox)) mkdirSync(inbox, { recursive: true });
   const settled = readdirSync(inbox, { withFileTypes: true })
@@ -124,7 +138,7 @@ export async function runHook(
  * finished projects, research at most every research_interval. Hooks run in the background so
  * a slow generator never stalls the loop's heartbeat; one of each at a time.
  */
-export function createFactory(ctx: ControllerContext) {
+export function createFactory(ctx: FactoryDeps) {
   const cfg = ctx.config.factory;
   const inbox = resolve(cfg.inbox);
   const busy = new Set<string>();

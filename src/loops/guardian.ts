@@ -1,8 +1,10 @@
+import type { Config } from "../config/schema.ts";
 import { RECOVERABLE_REASONS } from "../dispatch/reasons.ts";
 import { overdue } from "../dispatch/reconcile.ts";
 import { logger } from "../log.ts";
 import { withTimeout } from "../os/deadline.ts";
 import { installBinary } from "../remote/install.ts";
+import type { Store } from "../store/db.ts";
 import { recordEvent } from "../store/events.ts";
 import {
   blockHopelessTasks,
@@ -13,7 +15,7 @@ import {
   unblockTasks,
 } from "../store/healing.ts";
 import { VERSION_STRING } from "../version.ts";
-import type { ControllerContext } from "./context.ts";
+import type { TransportList } from "./context.ts";
 import { everyNth, mapLimit } from "./util.ts";
 
 const log = logger("guardian");
@@ -24,12 +26,22 @@ export const NODE_CHECK_EVERY = 10;
 /** Reasons a dead task is revived for (retry.auto_revive); `run --until-done` waits for those. */
 export const RECOVERABLE = RECOVERABLE_REASONS;
 
+/** What the guardian uses: the store, every node's transport, the clock, whom to tell. */
+export interface GuardianDeps {
+  store: Store;
+  config: Pick<Config, "timeouts" | "retry" | "ssh" | "nodes">;
+  transports: TransportList;
+  now: () => number;
+  notify: (payload: Record<string, unknown>) => void;
+  wakeScheduler: () => void;
+}
+
 /**
  * The guardian watches for what does not heal by itself: runs far too long (alert once),
  * dependency chains that can never finish (blocked, naming the culprit), dead tasks whose
  * failure was the fleet's fault (one more try), and nodes running another oyster or unreachable.
  */
-export function createGuardian(ctx: ControllerContext) {
+export function createGuardian(ctx: GuardianDeps) {
   const cfg = ctx.config;
   /** Missing dependencies are reported once per task per process, not every cycle. */
   const reportedMissing = new Set<string>();
@@ -103,7 +115,9 @@ export function createGuardian(ctx: ControllerContext) {
 
   /** Version and SSH check of every node; auto_upgrade nodes get this binary. */
   async function checkNodes(): Promise<void> {
-    await mapLimit([...ctx.transports.entries()], cfg.ssh.concurrency, async ([name, t]) => {
+    await mapLimit([...ctx.transports.keys()], cfg.ssh.concurrency, async (name) => {
+      const t = ctx.transports.get(name);
+      if (!t) return;
       const node = cfg.nodes.find((n) => n.name === name);
       let version: string;
       try {

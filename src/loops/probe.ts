@@ -1,18 +1,30 @@
+import type { Config } from "../config/schema.ts";
 import { allows, breakerPolicy, nodeBreakerKey } from "../dispatch/breaker.ts";
 import { resourceProblem } from "../dispatch/placement.ts";
 import type { OverloadCause } from "../dispatch/reasons.ts";
 import { logger } from "../log.ts";
 import { withTimeout } from "../os/deadline.ts";
 import { getBreaker } from "../store/breakers.ts";
+import type { Store } from "../store/db.ts";
 import { recordEvent } from "../store/events.ts";
 import { getNode, recordProbe } from "../store/nodes.ts";
 import { announce, reportOutcome, reportProbeAnswered } from "./breakers.ts";
-import type { ControllerContext } from "./context.ts";
+import type { TransportList } from "./context.ts";
 import { mapLimit } from "./util.ts";
 
 const log = logger("probe");
 
+/** What the probe uses: every node's transport, the store, the clock, and whom to tell. */
 export interface ProbeDeps {
+  store: Store;
+  config: Pick<Config, "ssh" | "breaker" | "resources">;
+  transports: TransportList;
+  now: () => number;
+  notify: (payload: Record<string, unknown>) => void;
+  wakeScheduler: () => void;
+}
+
+export interface ProbeOptions {
   /** Reconcile a node's runs now (the reaper's catch-up); called when an offline node answers. */
   onBack?: (node: string) => Promise<void>;
 }
@@ -24,7 +36,7 @@ export interface ProbeDeps {
  * breaker HALF_OPEN at once so its next launch is the one probe, and its finished runs
  * reconciled in the same cycle — instead of sitting out the breaker's whole `open_for`.
  */
-export function createProbe(ctx: ControllerContext, deps: ProbeDeps = {}) {
+export function createProbe(ctx: ProbeDeps, opts: ProbeOptions = {}) {
   const cfg = ctx.config;
   const policy = breakerPolicy(cfg.breaker);
   const wasOnline = new Map<string, boolean>();
@@ -88,7 +100,7 @@ export function createProbe(ctx: ControllerContext, deps: ProbeDeps = {}) {
       }
       wasOnline.set(name, true);
       // Runs that ended while it was away are recorded now, not at the reaper's next cycle.
-      if (back && deps.onBack) await deps.onBack(name);
+      if (back && opts.onBack) await opts.onBack(name);
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
       const done = ctx.now();

@@ -1,3 +1,4 @@
+import type { Config } from "../config/schema.ts";
 import { type KillCheck, lostRunStep, nodeDeclaredDead } from "../dispatch/launch.ts";
 import { findOrphans, type NodeRun, reconcileNode } from "../dispatch/reconcile.ts";
 import { type RunEnd, retryPolicyOf, runOutcome } from "../dispatch/run-end.ts";
@@ -7,6 +8,7 @@ import { metrics } from "../metrics.ts";
 import { withTimeout } from "../os/deadline.ts";
 import type { KillReport, RunStatus } from "../protocol/messages.ts";
 import type { Transport } from "../remote/transport.ts";
+import type { Store } from "../store/db.ts";
 import { recordEvent } from "../store/events.ts";
 import {
   activeRunsWithTask,
@@ -16,7 +18,7 @@ import {
 } from "../store/healing.ts";
 import { listNodes, setNodeOnline } from "../store/nodes.ts";
 import { activeRunsOnOfflineNodes, finishRun, getRun, requeueDueFailures } from "../store/runs.ts";
-import type { ControllerContext } from "./context.ts";
+import type { TransportLookup } from "./context.ts";
 import { createRetention } from "./retention.ts";
 import { applyRunStatus } from "./run-status.ts";
 import { crashPoint, mapLimit, onMultipleOf } from "./util.ts";
@@ -27,7 +29,18 @@ const log = logger("reaper");
 export const ORPHAN_EVERY = 10;
 export const RECOVER_EVERY = 5;
 
+/** What the reaper uses: the store, each node's transport, the clock, and the scheduler's bell. */
 export interface ReaperDeps {
+  store: Store;
+  config: Pick<Config, "ssh" | "retry" | "retention">;
+  transports: TransportLookup;
+  now: () => number;
+  /** Runs whose start is in flight: not ghosts just because the node does not list them yet. */
+  launching: ReadonlySet<string>;
+  wakeScheduler: () => void;
+}
+
+export interface ReaperOptions {
   /** Probe these nodes now (the probe loop's function); brings answering nodes back online. */
   probeNodes: (names: string[]) => Promise<void>;
 }
@@ -38,7 +51,7 @@ export interface ReaperDeps {
  * push missed are recorded. Then store hygiene: due retries, stale leases and locks, running
  * counts from the truth. Every store write is its own short transaction between node calls.
  */
-export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
+export function createReaper(ctx: ReaperDeps, opts: ReaperOptions) {
   const cfg = ctx.config;
   const retry = retryPolicyOf(cfg.retry);
   const retention = createRetention(ctx);
@@ -312,9 +325,10 @@ export function createReaper(ctx: ControllerContext, deps: ReaperDeps) {
 
   async function tick(cycle: number): Promise<void> {
     const nodes = ctx.store.tx((db) => listNodes(db));
-    const online = nodes.filter((n) => n.online && ctx.transports.has(n.name)).map((n) => n.name);
-    const offline = nodes.filter((n) => !n.online && ctx.transports.has(n.name)).map((n) => n.name);
-    if (onMultipleOf(cycle, RECOVER_EVERY) && offline.length) await deps.probeNodes(offline);
+    const known = nodes.filter((n) => ctx.transports.get(n.name) !== undefined);
+    const online = known.filter((n) => n.online).map((n) => n.name);
+    const offline = known.filter((n) => !n.online).map((n) => n.name);
+    if (onMultipleOf(cycle, RECOVER_EVERY) && offline.length) await opts.probeNodes(offline);
     await mapLimit(online, cfg.ssh.concurrency, (n) => sweepNode(n, onMultipleOf(cycle, ORPHAN_EVERY)));
     declareDeadNodes();
     await retention.maybeSweep(online);

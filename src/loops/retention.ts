@@ -1,8 +1,10 @@
+import type { Config } from "../config/schema.ts";
 import { logger } from "../log.ts";
 import { withTimeout } from "../os/deadline.ts";
+import type { Store } from "../store/db.ts";
 import { recordEvent } from "../store/events.ts";
 import { prunableRuns } from "../store/retention.ts";
-import type { ControllerContext } from "./context.ts";
+import type { TransportLookup } from "./context.ts";
 import { mapLimit } from "./util.ts";
 
 const log = logger("reaper");
@@ -19,7 +21,14 @@ const MAX_BATCHES = 20;
  * what an earlier one handled; after a restart the first sweep names them again and the node
  * answers "missing", which costs one request per BATCH runs.
  */
-export function createRetention(ctx: ControllerContext) {
+export interface RetentionDeps {
+  store: Store;
+  config: Pick<Config, "retention" | "ssh">;
+  transports: TransportLookup;
+  now: () => number;
+}
+
+export function createRetention(ctx: RetentionDeps) {
   const cfg = ctx.config.retention;
   const policy = { olderThanMs: cfg.runs, keep: cfg.max_runs_per_node };
   const watermark = new Map<string, number>();

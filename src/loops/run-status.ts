@@ -3,7 +3,7 @@ import { logger } from "../log.ts";
 import { metrics } from "../metrics.ts";
 import type { RunStatus } from "../protocol/messages.ts";
 import { finishRun, getRun, markRunning, type RunRow } from "../store/runs.ts";
-import type { ControllerContext } from "./context.ts";
+import type { RunStatusDeps } from "./context.ts";
 
 const log = logger("run-status");
 
@@ -32,7 +32,7 @@ export function checkRunSource(
  * ignored. Call outside any transaction; it opens its own short one.
  */
 export function applyRunStatus(
-  ctx: ControllerContext,
+  ctx: RunStatusDeps,
   node: string,
   s: RunStatus,
 ): "finished" | "running" | "ignored" | "rejected" {

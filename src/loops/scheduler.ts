@@ -1,4 +1,5 @@
 import { stringify } from "yaml";
+import type { Config } from "../config/schema.ts";
 import { admit, breakerPolicy } from "../dispatch/breaker.ts";
 import {
   type Classification,
@@ -17,6 +18,7 @@ import { withTimeout } from "../os/deadline.ts";
 import type { RunStatus, StartRequest } from "../protocol/messages.ts";
 import { type Transport, TransportError } from "../remote/transport.ts";
 import { getBreaker, saveBreaker } from "../store/breakers.ts";
+import type { Store } from "../store/db.ts";
 import { type LaunchTask, launchTask, readyTasks } from "../store/dispatch.ts";
 import { pruneDispatchEvents, recordDispatch } from "../store/dispatch-events.ts";
 import { recordEvent } from "../store/events.ts";
@@ -24,7 +26,7 @@ import { placementFacts } from "../store/placement-facts.ts";
 import { failPreFlight } from "../store/preflight.ts";
 import { claimRun, finishRun, markRunning, type RunRow, requeueDueFailures } from "../store/runs.ts";
 import { announce, reportOutcome } from "./breakers.ts";
-import type { ControllerContext } from "./context.ts";
+import type { TransportLookup } from "./context.ts";
 import { crashPoint } from "./util.ts";
 
 const log = logger("scheduler");
@@ -42,11 +44,25 @@ const LAUNCH_DEADLINE_TIMEOUTS = 2;
 /** Pause before re-sending a start whose answer was lost, so a dropped channel is not hammered. */
 const START_RETRY_PAUSE_MS = 200;
 
+/** What the scheduler uses: the store, each node's transport, the clock, and whom to tell. */
+export interface SchedulerDeps {
+  store: Store;
+  config: Pick<
+    Config,
+    "breaker" | "retry" | "dispatch" | "ssh" | "timeouts" | "executors" | "pools" | "resources"
+  >;
+  transports: TransportLookup;
+  now: () => number;
+  notify: (payload: Record<string, unknown>) => void;
+  /** Written while a start is in flight, so the reaper and the canceller leave the run alone. */
+  launching: Set<string>;
+}
+
 type StartOutcome =
   | { ok: true; status: RunStatus; tries: number }
   | { ok: false; error: string; cls: Classification; unresolved: boolean; tries: number };
 
-export function createScheduler(ctx: ControllerContext) {
+export function createScheduler(ctx: SchedulerDeps) {
   const cfg = ctx.config;
   const policy = breakerPolicy(cfg.breaker);
   const facts = { ...cfg, breakerPolicy: policy };
@@ -295,7 +311,7 @@ export function buildStartRequest(
   task: LaunchTask,
   run: RunRow,
   attempt: number,
-  ctx: ControllerContext,
+  ctx: { config: Pick<Config, "executors"> },
 ): StartRequest {
   const executor = ctx.config.executors[task.executor];
   if (!executor) throw new TransportError(`executor "${task.executor}" is not configured`, "command");
