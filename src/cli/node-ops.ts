@@ -5,8 +5,7 @@ import { expandHome } from "../os/paths.ts";
 import { createTransport } from "../remote/index.ts";
 import { TransportError } from "../remote/transport.ts";
 import type { Store } from "../store/db.ts";
-import { recordEvent } from "../store/events.ts";
-import { setDraining } from "../store/nodes.ts";
+import { setDrainFlags } from "../store/nodes.ts";
 import { activeRuns } from "../store/runs.ts";
 import { CliError } from "./errors.ts";
 
@@ -31,33 +30,9 @@ export function pickNodes(config: Config, names: string[], all: boolean): NodeCo
   return names.map((n) => config.nodes.find((c) => c.name === n)!);
 }
 
-/**
- * Set or clear the drain flag, in one transaction for all the nodes named. A node the store
- * has not recorded yet (no controller ran with it) is recorded first, so the flag is there
- * when the controller starts.
- */
+/** Set or clear the drain flag of the nodes named, in one transaction (see store setDrainFlags). */
 export function setDrain(store: Store, nodes: NodeConfig[], draining: boolean, now = Date.now()): void {
-  store.tx((db) => {
-    const add = db.query(
-      "INSERT OR IGNORE INTO nodes (name, transport, host, slots, executors, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-    );
-    for (const n of nodes) {
-      add.run(
-        n.name,
-        n.transport,
-        n.transport === "local" ? null : `${n.user ? `${n.user}@` : ""}${n.host}:${n.port}`,
-        n.slots,
-        n.executors ? JSON.stringify(n.executors) : null,
-        now,
-      );
-      setDraining(db, n.name, draining, now);
-      recordEvent(
-        db,
-        { kind: draining ? "node_drained" : "node_undrained", source: "cli", node: n.name },
-        now,
-      );
-    }
-  });
+  store.tx((db) => setDrainFlags(db, nodes, draining, now));
 }
 
 /** Runs still active on each node (launching, dispatched or running). */

@@ -1,6 +1,7 @@
 import type { NodeConfig } from "../config/schema.ts";
 import { ACTIVE_RUN_STATES, sqlIn } from "../dispatch/states.ts";
 import type { Db } from "./db.ts";
+import { recordEvent } from "./events.ts";
 
 /**
  * Nodes come from config and are recorded here so every process (status, the API, metrics)
@@ -27,26 +28,46 @@ export interface NodeRow {
   updated_at: number;
 }
 
+const INSERT_NODE =
+  "INSERT INTO nodes (name, transport, host, slots, executors, updated_at) VALUES (?, ?, ?, ?, ?, ?)";
+
+/** The columns a configured node is recorded with, in INSERT_NODE's order. */
+function nodeRow(n: NodeConfig, now: number): [string, string, string | null, number, string | null, number] {
+  return [
+    n.name,
+    n.transport,
+    n.transport === "local" ? null : `${n.user ? `${n.user}@` : ""}${n.host}:${n.port}`,
+    n.slots,
+    n.executors ? JSON.stringify(n.executors) : null,
+    now,
+  ];
+}
+
+/**
+ * Set or clear the drain flag of the nodes named, in the caller's transaction. A node the store
+ * has not recorded yet (no controller ran with it) is recorded first, so the flag is there when
+ * the controller starts; each change is an event.
+ */
+export function setDrainFlags(db: Db, nodes: NodeConfig[], draining: boolean, now: number): void {
+  const add = db.query(INSERT_NODE.replace("INSERT", "INSERT OR IGNORE"));
+  for (const n of nodes) {
+    add.run(...nodeRow(n, now));
+    setDraining(db, n.name, draining, now);
+    recordEvent(db, { kind: draining ? "node_drained" : "node_undrained", source: "cli", node: n.name }, now);
+  }
+}
+
 /**
  * Insert new nodes, refresh existing ones from config. A node gone from config is deleted when
  * it has no active run, else kept with 0 slots so its runs can still be reaped.
  */
 export function upsertConfiguredNodes(db: Db, nodes: NodeConfig[], now: number): void {
   const up = db.query(
-    `INSERT INTO nodes (name, transport, host, slots, executors, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+    `${INSERT_NODE}
      ON CONFLICT(name) DO UPDATE SET transport = excluded.transport, host = excluded.host, slots = excluded.slots,
        executors = excluded.executors, updated_at = excluded.updated_at`,
   );
-  for (const n of nodes) {
-    up.run(
-      n.name,
-      n.transport,
-      n.transport === "local" ? null : `${n.user ? `${n.user}@` : ""}${n.host}:${n.port}`,
-      n.slots,
-      n.executors ? JSON.stringify(n.executors) : null,
-      now,
-    );
-  }
+  for (const n of nodes) up.run(...nodeRow(n, now));
   const names = new Set(nodes.map((n) => n.name));
   for (const r of db.query("SELECT name FROM nodes").all() as { name: string }[]) {
     if (names.has(r.name)) continue;
