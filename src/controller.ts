@@ -5,12 +5,12 @@ import { createCanceller } from "./loops/cancel.ts";
 import type { ControllerContext } from "./loops/context.ts";
 import { createFactory } from "./loops/factory.ts";
 import { createGuardian } from "./loops/guardian.ts";
+import { createLoop, type Loop } from "./loops/loop.ts";
 import { createProbe } from "./loops/probe.ts";
 import { createReaper } from "./loops/reaper.ts";
 import { applyRunStatus } from "./loops/run-status.ts";
-import { createLoop, type Loop } from "./loops/runner.ts";
 import { createScheduler } from "./loops/scheduler.ts";
-import { wallClock } from "./loops/util.ts";
+import { wallClock } from "./loops/test-hooks.ts";
 import { metrics } from "./metrics.ts";
 import { createNotifier } from "./notify.ts";
 import { withTimeout } from "./os/deadline.ts";
@@ -101,7 +101,11 @@ export async function startController(config: Config): Promise<Controller> {
       try {
         applyRunStatus(ctx, t.node, s);
       } catch (err) {
-        log.error(`could not record the end of run ${s.run_id}: ${(err as Error).message}`);
+        log.error(`could not record the end of run ${s.run_id}: ${(err as Error).message}`, {
+          run: s.run_id,
+          task: s.task_id,
+          node: t.node,
+        });
       }
     });
   }

@@ -2,7 +2,7 @@ import type { ArgDef } from "citty";
 import type { Config } from "../config/schema.ts";
 import { formatProblem, type SpecInput } from "../spec/intake.ts";
 import type { SpecProblem } from "../spec/parse.ts";
-import { cliConfig } from "./context.ts";
+import { cliConfig } from "./config-and-store.ts";
 import { ControllerUnreachable, cliToken, controllerUrl, postJson } from "./controller-client.ts";
 import { CliError } from "./errors.ts";
 import { printJson } from "./table.ts";

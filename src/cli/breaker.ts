@@ -2,8 +2,8 @@ import { defineCommand } from "citty";
 import { breakerPolicy, currentState } from "../dispatch/breaker.ts";
 import { deleteBreaker, loadBreakers } from "../store/breakers.ts";
 import { recordEvent } from "../store/events.ts";
-import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
-import { readStore, withStore } from "./context.ts";
+import { jsonArg, sharedArgs, withExamples } from "./common-args.ts";
+import { readStore, withStore } from "./config-and-store.ts";
 import { CliError } from "./errors.ts";
 import { ago, formatTable, printJson } from "./table.ts";
 

@@ -10,7 +10,7 @@ import { readResources } from "../node/resources.ts";
 import { startRun } from "../node/start.ts";
 import { isFinal, listRuns } from "../node/status.ts";
 import { runWrapper } from "../node/wrapper.ts";
-import { jsonArg, withExamples } from "./_shared.ts";
+import { jsonArg, withExamples } from "./common-args.ts";
 import { CliError, usageError } from "./errors.ts";
 import { formatTable, printJson } from "./table.ts";
 

@@ -1,8 +1,8 @@
 import { defineCommand } from "citty";
 import { healthReason } from "../server/health.ts";
 import { terminalSafe } from "../terminal-safe.ts";
-import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
-import { cliConfig } from "./context.ts";
+import { jsonArg, sharedArgs, withExamples } from "./common-args.ts";
+import { cliConfig } from "./config-and-store.ts";
 import {
   ControllerUnreachable,
   cliToken,

@@ -4,7 +4,7 @@ import { defineCommand } from "citty";
 import { parse } from "yaml";
 import { parseConfig } from "../config/load.ts";
 import { SAMPLE_CONFIG } from "../config/sample.ts";
-import { sharedArgs, withExamples } from "./_shared.ts";
+import { sharedArgs, withExamples } from "./common-args.ts";
 import { CliError } from "./errors.ts";
 
 export default withExamples(

@@ -6,8 +6,8 @@ import { SafeTextDecoder } from "../output/safe-bytes.ts";
 import type { RunRow } from "../store/runs.ts";
 import { getTask } from "../store/tasks.ts";
 import { terminalSafe } from "../terminal-safe.ts";
-import { sharedArgs, withExamples } from "./_shared.ts";
-import { readStore } from "./context.ts";
+import { sharedArgs, withExamples } from "./common-args.ts";
+import { readStore } from "./config-and-store.ts";
 import { CliError, usageError } from "./errors.ts";
 
 /**

@@ -3,7 +3,7 @@ import { type CommandDef, renderUsage, runCommand } from "citty";
 import { configureLogging, isVerbose, logger } from "../log.ts";
 import { terminalSafe } from "../terminal-safe.ts";
 import { VERSION_STRING } from "../version.ts";
-import { examplesOf } from "./_shared.ts";
+import { examplesOf } from "./common-args.ts";
 import { CliError, EXIT_USAGE } from "./errors.ts";
 import { main } from "./index.ts";
 import { exitWhenFlushed, trackOutput } from "./output.ts";

@@ -1,8 +1,8 @@
 import { defineCommand } from "citty";
 import { checkDuration, formatDuration } from "../config/duration.ts";
 import { terminalSafe } from "../terminal-safe.ts";
-import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
-import { cliConfig, withStore } from "./context.ts";
+import { jsonArg, sharedArgs, withExamples } from "./common-args.ts";
+import { cliConfig, withStore } from "./config-and-store.ts";
 import { CliError } from "./errors.ts";
 import { activeRunCounts, checkNode, DRAIN_POLL_MS, pickNodes, setDrain } from "./node-ops.ts";
 import { takesMany } from "./strict-args.ts";

@@ -3,8 +3,8 @@ import { didYouMean } from "../did-you-mean.ts";
 import { type Reservation, reservationActive, reserveDetail } from "../dispatch/slots.ts";
 import { recordEvent } from "../store/events.ts";
 import { getReservation, setReservation } from "../store/placement-facts.ts";
-import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
-import { withStore } from "./context.ts";
+import { jsonArg, sharedArgs, withExamples } from "./common-args.ts";
+import { withStore } from "./config-and-store.ts";
 import { usageError } from "./errors.ts";
 import { printJson } from "./table.ts";
 

@@ -3,8 +3,8 @@ import { type Controller, startController } from "../controller.ts";
 import { logger } from "../log.ts";
 import { runUntilDone } from "../run-until-done.ts";
 import type { Progress } from "../store/progress.ts";
-import { sharedArgs, withExamples } from "./_shared.ts";
-import { cliConfig } from "./context.ts";
+import { sharedArgs, withExamples } from "./common-args.ts";
+import { cliConfig } from "./config-and-store.ts";
 import { CliError, usageError } from "./errors.ts";
 import { formatEndings } from "./run-summary.ts";
 

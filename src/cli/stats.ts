@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { dispatchStats, STATS_EVENTS_DEFAULT, STATS_EVENTS_MAX } from "../server/snapshot.ts";
-import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
-import { readStore } from "./context.ts";
+import { jsonArg, sharedArgs, withExamples } from "./common-args.ts";
+import { readStore } from "./config-and-store.ts";
 import { usageError } from "./errors.ts";
 import { formatTable, printJson } from "./table.ts";
 

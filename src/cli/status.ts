@@ -7,8 +7,8 @@ import { type FleetSnapshot, fleetSnapshot, recentEvents } from "../server/snaps
 import { findToken } from "../server/token.ts";
 import type { EventRow } from "../store/events.ts";
 import { fetchSupervisorStatus } from "../supervisor/client.ts";
-import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
-import { cliConfig, withStore } from "./context.ts";
+import { jsonArg, sharedArgs, withExamples } from "./common-args.ts";
+import { cliConfig, withStore } from "./config-and-store.ts";
 import {
   ControllerUnreachable,
   cliToken,

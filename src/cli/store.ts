@@ -1,8 +1,8 @@
 import { defineCommand } from "citty";
 import { backupStore, checkStore } from "../store/backup.ts";
 import { StoreError } from "../store/db.ts";
-import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
-import { withStore } from "./context.ts";
+import { jsonArg, sharedArgs, withExamples } from "./common-args.ts";
+import { withStore } from "./config-and-store.ts";
 import { CliError } from "./errors.ts";
 import { printJson } from "./table.ts";
 

@@ -1,8 +1,8 @@
 import { defineCommand } from "citty";
 import { collectSpecFiles, formatProblem, intake, readSpecFiles } from "../spec/intake.ts";
-import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
 import { apiWriteArgs, submitThroughApi, wantsApi } from "./api-write.ts";
-import { withStore } from "./context.ts";
+import { jsonArg, sharedArgs, withExamples } from "./common-args.ts";
+import { withStore } from "./config-and-store.ts";
 import { CliError, usageError } from "./errors.ts";
 import { takesMany } from "./strict-args.ts";
 import { formatTable, printJson } from "./table.ts";

@@ -19,8 +19,8 @@ import { SERVICES_HEADERS, servicesRows } from "../supervisor/table.ts";
 import { resolveTargets, serviceLabel } from "../supervisor/targets.ts";
 import { launchdPlist, serviceUnit, systemdUnit } from "../supervisor/unit.ts";
 import { terminalSafe } from "../terminal-safe.ts";
-import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
-import { cliConfig } from "./context.ts";
+import { jsonArg, sharedArgs, withExamples } from "./common-args.ts";
+import { cliConfig } from "./config-and-store.ts";
 import { CliError, usageError } from "./errors.ts";
 import { formatTable, printJson } from "./table.ts";
 

@@ -1,8 +1,8 @@
 import { defineCommand } from "citty";
 import { recordEvent } from "../store/events.ts";
 import { getFlag, type SettingKey, setSetting } from "../store/settings.ts";
-import { jsonArg, sharedArgs, withExamples } from "./_shared.ts";
-import { withStore } from "./context.ts";
+import { jsonArg, sharedArgs, withExamples } from "./common-args.ts";
+import { withStore } from "./config-and-store.ts";
 import { usageError } from "./errors.ts";
 import { printJson } from "./table.ts";
 

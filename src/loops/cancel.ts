@@ -9,7 +9,7 @@ import { cancelRequestedRuns } from "../store/healing.ts";
 import { listNodes } from "../store/nodes.ts";
 import { finishRun } from "../store/runs.ts";
 import type { TransportLookup } from "./context.ts";
-import { mapLimit } from "./util.ts";
+import { mapLimit } from "./map-limit.ts";
 
 /** How a cancel ends a run: the end finishRun records and the metric it counts. */
 const CANCELLED: RunEnd = { state: "cancelled", reason: "cancelled" };

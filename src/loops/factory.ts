@@ -194,7 +194,7 @@ export function createFactory(ctx: FactoryDeps) {
 
       const done = ctx.store.tx((db) => newlyCompletedProjects(db, now));
       for (const p of done) {
-        log.info(`project ${p.project} is complete (${p.tasks} tasks succeeded)`);
+        log.info(`project ${p.project} is complete (${p.tasks} tasks succeeded)`, { project: p.project });
         ctx.notify({ kind: "project_complete", project: p.project, tasks: p.tasks });
         if (cfg.on_project_complete.length)
           background(

@@ -16,7 +16,8 @@ import {
 } from "../store/healing.ts";
 import { VERSION_STRING } from "../version.ts";
 import type { TransportList } from "./context.ts";
-import { everyNth, mapLimit } from "./util.ts";
+import { everyNth } from "./cycles.ts";
+import { mapLimit } from "./map-limit.ts";
 
 const log = logger("guardian");
 
@@ -94,6 +95,8 @@ export function createGuardian(ctx: GuardianDeps) {
     for (const a of r.alerts) {
       const hours = ((now - (a.started_at ?? now)) / 3_600_000).toFixed(1);
       log.warn(`run ${a.run_id} of ${a.task_id} on ${a.node} has been running for ${hours} h`, {
+        run: a.run_id,
+        task: a.task_id,
         node: a.node,
       });
       ctx.notify({
@@ -104,12 +107,17 @@ export function createGuardian(ctx: GuardianDeps) {
         started_at: a.started_at,
       });
     }
-    for (const id of r.revived) log.info(`task ${id} died of a recoverable failure: one more attempt`);
-    for (const id of r.unblocked) log.info(`task ${id} is no longer blocked`);
+    for (const id of r.revived)
+      log.info(`task ${id} died of a recoverable failure: one more attempt`, { task: id });
+    for (const id of r.unblocked) log.info(`task ${id} is no longer blocked`, { task: id });
     for (const b of r.blocked)
-      log.warn(`task ${b.task_id} is blocked: its dependency ${b.blocked_by} will not succeed`);
+      log.warn(`task ${b.task_id} is blocked: its dependency ${b.blocked_by} will not succeed`, {
+        task: b.task_id,
+      });
     for (const m of r.missing)
-      log.warn(`task ${m.task_id} waits on ${m.depends_on}, which no one has submitted`);
+      log.warn(`task ${m.task_id} waits on ${m.depends_on}, which no one has submitted`, {
+        task: m.task_id,
+      });
     if (r.revived.length || r.unblocked.length) ctx.wakeScheduler();
   }
 

@@ -10,7 +10,7 @@ import { recordEvent } from "../store/events.ts";
 import { getNode, recordProbe } from "../store/nodes.ts";
 import { announce, reportOutcome, reportProbeAnswered } from "./breakers.ts";
 import type { TransportList } from "./context.ts";
-import { mapLimit } from "./util.ts";
+import { mapLimit } from "./map-limit.ts";
 
 const log = logger("probe");
 

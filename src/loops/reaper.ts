@@ -19,9 +19,11 @@ import {
 import { listNodes, setNodeOnline } from "../store/nodes.ts";
 import { activeRunsOnOfflineNodes, finishRun, getRun, requeueDueFailures } from "../store/runs.ts";
 import type { TransportLookup } from "./context.ts";
+import { onMultipleOf } from "./cycles.ts";
+import { mapLimit } from "./map-limit.ts";
 import { createRetention } from "./retention.ts";
 import { applyRunStatus } from "./run-status.ts";
-import { crashPoint, mapLimit, onMultipleOf } from "./util.ts";
+import { crashPoint } from "./test-hooks.ts";
 
 const log = logger("reaper");
 

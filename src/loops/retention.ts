@@ -5,7 +5,7 @@ import type { Store } from "../store/db.ts";
 import { recordEvent } from "../store/events.ts";
 import { prunableRuns } from "../store/retention.ts";
 import type { TransportLookup } from "./context.ts";
-import { mapLimit } from "./util.ts";
+import { mapLimit } from "./map-limit.ts";
 
 const log = logger("reaper");
 

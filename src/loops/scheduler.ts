@@ -27,7 +27,7 @@ import { failPreFlight } from "../store/preflight.ts";
 import { claimRun, finishRun, markRunning, type RunRow, requeueDueFailures } from "../store/runs.ts";
 import { announce, reportOutcome } from "./breakers.ts";
 import type { TransportLookup } from "./context.ts";
-import { crashPoint } from "./util.ts";
+import { crashPoint } from "./test-hooks.ts";
 
 const log = logger("scheduler");
 

@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import type { LoopStatus } from "../loops/runner.ts";
+import type { LoopStatus } from "../loops/loop.ts";
 import { VERSION } from "../version.ts";
 import { healthReport } from "./health.ts";
 import { CONTENT_TYPE, gauge, render } from "./prometheus.ts";

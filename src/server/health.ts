@@ -1,4 +1,4 @@
-import type { LoopStatus } from "../loops/runner.ts";
+import type { LoopStatus } from "../loops/loop.ts";
 import type { StoreCondition, StoreHealth } from "../store/fault.ts";
 
 /**

@@ -1,6 +1,6 @@
 import type { Config } from "../config/schema.ts";
 import { type BreakerPolicy, breakerPolicy } from "../dispatch/breaker.ts";
-import type { LoopStatus } from "../loops/runner.ts";
+import type { LoopStatus } from "../loops/loop.ts";
 import type { Transport } from "../remote/transport.ts";
 import type { Store } from "../store/db.ts";
 import { VERSION } from "../version.ts";

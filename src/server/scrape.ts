@@ -1,4 +1,4 @@
-import type { LoopStatus } from "../loops/runner.ts";
+import type { LoopStatus } from "../loops/loop.ts";
 import { metrics } from "../metrics.ts";
 import { loopHealth } from "./health.ts";
 import { counterFamily, type Family, gauge, histogramFamily, render } from "./prometheus.ts";

@@ -1,4 +1,4 @@
-import type { CheckResult } from "./runner.ts";
+import type { CheckResult } from "./instance.ts";
 
 /**
  * A probe reads (and discards) up to this much of the body before closing: closing with the

@@ -3,10 +3,10 @@ import { sleep, until } from "../os/deadline.ts";
 import { readStat } from "../os/proc.ts";
 import { groupAlive, signalGroup } from "../os/process-group.ts";
 import { httpCheck } from "./health.ts";
+import type { CheckResult, Instance, Runner } from "./instance.ts";
 import { pipeToLog, type RotatingLog } from "./logfile.ts";
 import type { Orphans } from "./orphans.ts";
 import type { Registry } from "./registry.ts";
-import type { CheckResult, Instance, Runner } from "./runner.ts";
 import { killNow, MARKER_VAR, markerValue, type Target, terminate } from "./tracking.ts";
 
 /** How often stop() looks whether the process group is gone. */

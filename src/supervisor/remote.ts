@@ -5,9 +5,9 @@ import { sleep } from "../os/deadline.ts";
 import { quote, quotePath } from "../remote/quote.ts";
 import { SshConnection } from "../remote/ssh/connection.ts";
 import { PROBE_BODY_LIMIT, parseStatusLine } from "./health.ts";
+import type { CheckResult, Instance, Runner } from "./instance.ts";
 import { LineFramer } from "./lines.ts";
 import type { RotatingLog } from "./logfile.ts";
-import type { CheckResult, Instance, Runner } from "./runner.ts";
 
 export interface RemoteOptions {
   connectTimeoutMs: number;

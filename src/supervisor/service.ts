@@ -1,6 +1,7 @@
 import type { ConsolaInstance } from "consola";
 import type { ServiceConfig } from "../config/services.ts";
 import { sleep } from "../os/deadline.ts";
+import type { Instance, Runner } from "./instance.ts";
 import type { RotatingLog } from "./logfile.ts";
 import {
   crashLoopAlert,
@@ -11,7 +12,6 @@ import {
   type RestartLedger,
   shouldReset,
 } from "./policy.ts";
-import type { Instance, Runner } from "./runner.ts";
 import type { HealthState, ServiceState, ServiceStatus } from "./types.ts";
 
 /** While a fresh instance is in its grace period and not yet healthy, probe this often so it is

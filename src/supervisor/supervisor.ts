@@ -7,6 +7,7 @@ import type { RunningServer } from "../server/serve.ts";
 import { SupervisorNotRunning, SupervisorRequestError, socketPath, supervisorRequest } from "./client.ts";
 import { type ControlServer, startControlServer } from "./control.ts";
 import { startSupervisorHttp } from "./http.ts";
+import type { Runner } from "./instance.ts";
 import { stopLeftovers } from "./leftovers.ts";
 import { loadLibc } from "./libc.ts";
 import { type LocalContext, localRunner } from "./local.ts";
@@ -15,7 +16,6 @@ import { RotatingLog } from "./logfile.ts";
 import { Orphans } from "./orphans.ts";
 import { configBase, type PlannedService, planServices } from "./plan.ts";
 import { Registry } from "./registry.ts";
-import type { Runner } from "./runner.ts";
 import { Service } from "./service.ts";
 import { terminate } from "./tracking.ts";
 

@@ -1,8 +1,8 @@
 import { expect, test } from "bun:test";
 import { configSchema } from "../../src/config/schema.ts";
 import type { ControllerContext } from "../../src/loops/context.ts";
+import { onMultipleOf } from "../../src/loops/cycles.ts";
 import { createReaper } from "../../src/loops/reaper.ts";
-import { onMultipleOf } from "../../src/loops/util.ts";
 import type { RunStatus } from "../../src/protocol/messages.ts";
 import type { Transport } from "../../src/remote/transport.ts";
 import { setNodeOnline } from "../../src/store/nodes.ts";

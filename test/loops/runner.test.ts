@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { createLoop } from "../../src/loops/runner.ts";
+import { createLoop } from "../../src/loops/loop.ts";
 import { waitFor } from "../helpers/cli.ts";
 
 describe("loop runner", () => {

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { parseConfig } from "../../src/config/load.ts";
 import { BUILTIN_EXECUTORS } from "../../src/config/schema.ts";
-import type { LoopStatus } from "../../src/loops/runner.ts";
+import type { LoopStatus } from "../../src/loops/loop.ts";
 import { createApp } from "../../src/server/app.ts";
 import type { Store } from "../../src/store/db.ts";
 import { recordEvent } from "../../src/store/events.ts";

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import type { LoopStatus } from "../../src/loops/runner.ts";
+import type { LoopStatus } from "../../src/loops/loop.ts";
 import { healthReason, healthReport, maskPaths, publicHealth } from "../../src/server/health.ts";
 
 const loop = (

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import type { ConsolaInstance } from "consola";
 import { serviceSchema } from "../../src/config/services.ts";
+import type { CheckResult, Instance, Runner } from "../../src/supervisor/instance.ts";
 import type { RotatingLog } from "../../src/supervisor/logfile.ts";
-import type { CheckResult, Instance, Runner } from "../../src/supervisor/runner.ts";
 import { Service } from "../../src/supervisor/service.ts";
 
 /** A runner whose instances end when the test says so, and whose health the test sets. */

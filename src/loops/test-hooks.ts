@@ -1,30 +1,3 @@
-/** Run `fn` over `items` with at most `limit` in flight; errors are the callee's to handle. */
-export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  });
-  await Promise.all(workers);
-  return out;
-}
-
-/** Cycles count from 1; periodic work runs on the first cycle (right after a restart) and every n-th after. */
-export function everyNth(cycle: number, n: number): boolean {
-  return (cycle - 1) % n === 0;
-}
-
-/**
- * seeds/002's `cycle_num % n == 0` with cycles counted from 1: cycles n, 2n, 3n, … The reaper's
- * orphan sweep (10) and offline-node recovery (5) run on these, as the seed's did.
- */
-export function onMultipleOf(cycle: number, n: number): boolean {
-  return cycle > 0 && cycle % n === 0;
-}
-
 const crashHits = new Map<string, number>();
 
 /**
