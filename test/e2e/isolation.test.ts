@@ -31,7 +31,8 @@ function setup(): string {
       "store: ./o.db",
       "http: { port: 0 }",
       "nodes: [{ name: local, transport: local, slots: 1, oyster_home: ./node-home }]",
-      "loops: { scheduler: { interval: 100ms } }",
+      // The reaper is the fallback when a very short run's end is not pushed; keep it prompt.
+      "loops: { scheduler: { interval: 100ms }, reaper: { interval: 1s } }",
       "",
     ].join("\n"),
   );
