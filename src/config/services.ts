@@ -16,6 +16,12 @@ const healthSchema = z
     unhealthy_threshold: z.number().int().min(1).default(3),
     /** Start period: failed checks of a fresh instance do not count until this has passed. */
     grace: duration.default(5_000),
+    /**
+     * The answer must be this instance's own: its JSON `pid` is the pid the supervisor started
+     * (for services that report it, like `oyster run`). Another process answering on the port
+     * is not our service being healthy.
+     */
+    own_pid: z.boolean().default(false),
   })
   .strict()
   .superRefine((h, ctx) => {

@@ -15,6 +15,7 @@ async function drain(
   body: ReadableStream<Uint8Array> | null,
   limit: number,
   timeoutMs: number,
+  keep?: Uint8Array[],
 ): Promise<boolean> {
   if (!body) return true;
   const reader = body.getReader();
@@ -32,6 +33,7 @@ async function drain(
       const { done, value } = await reader.read();
       if (done) return !timedOut;
       n += value.byteLength;
+      keep?.push(value);
       if (n > limit) {
         await reader.cancel().catch(() => {});
         return true;
@@ -46,8 +48,35 @@ async function drain(
   }
 }
 
-/** One HTTP health probe: 200 is healthy; anything else, a timeout or a refused connection is not. */
-export async function httpCheck(url: string, timeoutMs: number): Promise<CheckResult> {
+/**
+ * When the answer must come from our own instance: the pid its JSON body names, or why it names
+ * none. Pure, so the rule is tested with plain values.
+ */
+export function answeredBy(body: string, ownPid: number | null): CheckResult {
+  let pid: unknown;
+  try {
+    pid = (JSON.parse(body) as { pid?: unknown }).pid;
+  } catch {
+    return { ok: false, reason: "the health answer is not JSON with a pid" };
+  }
+  if (typeof pid !== "number") return { ok: false, reason: "the health answer names no pid" };
+  if (pid !== ownPid)
+    return {
+      ok: false,
+      reason: `answered by another process (pid ${pid}), not this instance (pid ${ownPid})`,
+    };
+  return { ok: true };
+}
+
+/**
+ * One HTTP health probe: 200 is healthy; anything else, a timeout or a refused connection is not.
+ * With `ownPid`, a 200 counts only when its JSON `pid` is that one (see answeredBy).
+ */
+export async function httpCheck(
+  url: string,
+  timeoutMs: number,
+  ownPid?: () => number | null,
+): Promise<CheckResult> {
   const deadline = Date.now() + timeoutMs;
   try {
     const res = await fetch(url, {
@@ -56,9 +85,12 @@ export async function httpCheck(url: string, timeoutMs: number): Promise<CheckRe
       // A fresh connection per probe: a pooled socket to a killed instance would fail spuriously.
       keepalive: false,
     });
-    if (!(await drain(res.body, PROBE_BODY_LIMIT, deadline - Date.now())))
+    const chunks: Uint8Array[] | undefined = ownPid ? [] : undefined;
+    if (!(await drain(res.body, PROBE_BODY_LIMIT, deadline - Date.now(), chunks)))
       return { ok: false, reason: `timeout after ${timeoutMs}ms (reading the body)` };
-    return res.status === 200 ? { ok: true } : { ok: false, reason: `HTTP ${res.status}` };
+    if (res.status !== 200) return { ok: false, reason: `HTTP ${res.status}` };
+    if (!ownPid || !chunks) return { ok: true };
+    return answeredBy(Buffer.concat(chunks).toString("utf8"), ownPid());
   } catch (err) {
     const e = err as Error & { code?: string };
     if (e.name === "TimeoutError" || e.name === "AbortError")

@@ -42,6 +42,8 @@ export function localRunner(
   ctx: LocalContext,
 ): Runner {
   const marker = markerValue(ctx.stateDir, svc.name);
+  /** The pid of the instance running now, for health checks that must come from it (own_pid). */
+  let current: number | null = null;
   return {
     host: "local",
     async start(): Promise<Instance> {
@@ -59,6 +61,7 @@ export function localRunner(
         throw new Error(`cannot start ${JSON.stringify(svc.command[0])}: ${(err as Error).message}`);
       }
       const pgid = proc.pid;
+      current = pgid;
       ctx.orphans?.leaders.add(pgid);
       ctx.registry?.started(svc.name, {
         pid: pgid,
@@ -115,7 +118,11 @@ export function localRunner(
     },
     check(): Promise<CheckResult> {
       if (!healthUrl) return Promise.resolve({ ok: true });
-      return httpCheck(healthUrl, svc.health?.timeout ?? 2_000);
+      return httpCheck(
+        healthUrl,
+        svc.health?.timeout ?? 2_000,
+        svc.health?.own_pid ? () => current : undefined,
+      );
     },
     async close() {},
   };

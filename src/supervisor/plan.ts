@@ -60,7 +60,8 @@ export function defaultService(config: Config, configPath: string | null): Servi
     command: [...selfArgv(), "run", ...(configPath ? ["--config", configPath] : [])],
     health:
       config.http.enabled && config.http.port
-        ? { url: `http://${urlHost}:${config.http.port}/health`, grace: "30s" }
+        ? // Only our own child's answer counts: another controller on the port is not it.
+          { url: `http://${urlHost}:${config.http.port}/health`, grace: "30s", own_pid: true }
         : undefined,
   });
 }
