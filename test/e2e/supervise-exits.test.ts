@@ -1,16 +1,9 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { oyster, waitFor } from "../helpers/cli.ts";
 import { type SshNode, startSshNode } from "../helpers/sshd.ts";
-import {
-  alive,
-  freePort,
-  killAll,
-  processesMentioning,
-  type RunningSupervisor,
-  startSupervise,
-} from "../supervisor/helpers.ts";
+import { alive, freePort, processesMentioning, supervisorSandbox } from "../supervisor/helpers.ts";
 
 /**
  * A service's death is its own exit, whatever its children do: a child left holding
@@ -31,26 +24,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function setup(prefix: string): { dir: string; sup: (yaml: string) => RunningSupervisor } {
-  const t = tempDir(prefix);
-  const sups: RunningSupervisor[] = [];
-  cleanups.push(async () => {
-    for (const s of sups) {
-      s.proc.kill("SIGKILL");
-      await s.proc.exited;
-    }
-    killAll(processesMentioning(t.path));
-    t.cleanup();
-  });
-  return {
-    dir: t.path,
-    sup: (yaml) => {
-      const s = startSupervise(t.path, yaml);
-      sups.push(s);
-      return s;
-    },
-  };
-}
+const setup = (prefix: string) => supervisorSandbox(prefix, (fn) => cleanups.push(fn));
 
 const status = (dir: string): Row[] => {
   const r = oyster(["supervise", "status", "--json"], { cwd: dir });

@@ -1,14 +1,13 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { OYSTER_BIN, oyster, waitFor } from "../helpers/cli.ts";
 import {
   cleanEnv,
   freePort,
-  killAll,
   processesMentioning,
-  type RunningSupervisor,
-  startSupervise,
+  superviseStatus,
+  supervisorSandbox,
 } from "../supervisor/helpers.ts";
 
 /**
@@ -31,32 +30,9 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function setup(): { dir: string; sup: (yaml: string) => RunningSupervisor } {
-  const t = tempDir("oyster-supops-");
-  const sups: RunningSupervisor[] = [];
-  cleanups.push(async () => {
-    for (const s of sups) {
-      s.proc.kill("SIGKILL");
-      await s.proc.exited;
-    }
-    killAll(processesMentioning(t.path));
-    t.cleanup();
-  });
-  return {
-    dir: t.path,
-    sup: (yaml) => {
-      const s = startSupervise(t.path, yaml);
-      sups.push(s);
-      return s;
-    },
-  };
-}
+const setup = () => supervisorSandbox("oyster-supops-", (fn) => cleanups.push(fn));
 
-function status(dir: string): Row[] {
-  const r = oyster(["supervise", "status", "--json"], { cwd: dir });
-  if (r.code !== 0) throw new Error(r.stderr);
-  return JSON.parse(r.stdout) as Row[];
-}
+const status = (dir: string) => superviseStatus<Row>(dir);
 
 /** A shell service (argv, no shell in between on our side). */
 const sh = (name: string, script: string, extra = "") =>

@@ -1,16 +1,16 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { OYSTER_BIN, oyster, waitFor } from "../helpers/cli.ts";
 import {
   alive,
   BUN,
   freePort,
   killAll,
   processesMentioning,
-  type RunningSupervisor,
   SERVICE_SCRIPT,
-  startSupervise,
+  superviseStatus,
+  supervisorSandbox,
 } from "../supervisor/helpers.ts";
 
 interface StatusRow {
@@ -26,32 +26,9 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function setup(): { dir: string; sup: (yaml: string) => RunningSupervisor } {
-  const t = tempDir("oyster-sup-restart-");
-  const sups: RunningSupervisor[] = [];
-  cleanups.push(async () => {
-    for (const s of sups) {
-      s.proc.kill("SIGKILL");
-      await s.proc.exited;
-    }
-    killAll(processesMentioning(t.path));
-    t.cleanup();
-  });
-  return {
-    dir: t.path,
-    sup: (yaml) => {
-      const s = startSupervise(t.path, yaml);
-      sups.push(s);
-      return s;
-    },
-  };
-}
+const setup = () => supervisorSandbox("oyster-sup-restart-", (fn) => cleanups.push(fn));
 
-function status(dir: string): StatusRow[] {
-  const r = oyster(["supervise", "status", "--json"], { cwd: dir });
-  if (r.code !== 0) throw new Error(r.stderr);
-  return JSON.parse(r.stdout) as StatusRow[];
-}
+const status = (dir: string) => superviseStatus<StatusRow>(dir);
 
 /** Live processes whose argv or environment carries this test's per-service marker. */
 const copies = (dir: string, name: string) => processesMentioning(join(dir, `mark-${name}`));

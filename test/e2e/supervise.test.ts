@@ -8,12 +8,11 @@ import {
   freePort,
   groupMembers,
   httpStatus,
-  killAll,
   processesMentioning,
-  type RunningSupervisor,
   SERVICE_SCRIPT,
   servicePid,
-  startSupervise,
+  superviseStatus,
+  supervisorSandbox,
 } from "../supervisor/helpers.ts";
 
 interface StatusRow {
@@ -29,33 +28,9 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function setup(): { dir: string; sup: (yaml: string) => RunningSupervisor } {
-  const t = tempDir("oyster-sup-");
-  const sups: RunningSupervisor[] = [];
-  cleanups.push(async () => {
-    for (const s of sups) {
-      s.proc.kill("SIGKILL");
-      await s.proc.exited;
-    }
-    // Whatever a failed test left behind: every process mentioning this temp dir.
-    killAll(processesMentioning(t.path));
-    t.cleanup();
-  });
-  return {
-    dir: t.path,
-    sup: (yaml) => {
-      const s = startSupervise(t.path, yaml);
-      sups.push(s);
-      return s;
-    },
-  };
-}
+const setup = () => supervisorSandbox("oyster-sup-", (fn) => cleanups.push(fn));
 
-function status(dir: string): StatusRow[] {
-  const r = oyster(["supervise", "status", "--json"], { cwd: dir });
-  if (r.code !== 0) throw new Error(r.stderr);
-  return JSON.parse(r.stdout) as StatusRow[];
-}
+const status = (dir: string) => superviseStatus<StatusRow>(dir);
 
 const svc = (name: string, env: Record<string, string>, extra = "") =>
   `  - name: ${name}

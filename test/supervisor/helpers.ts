@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type Subprocess, spawn } from "bun";
-import { OYSTER_BIN } from "../helpers/cli.ts";
+import { OYSTER_BIN, oyster, tempDir } from "../helpers/cli.ts";
 import { alive, killAll, processesMentioning } from "../helpers/procs.ts";
 
 export { alive, killAll, processesMentioning };
@@ -83,4 +83,38 @@ export function groupMembers(pgid: number): number[] {
     } catch {}
   }
   return out;
+}
+
+/**
+ * A temp dir for one supervise test and a way to start `oyster supervise` in it; `onCleanup`
+ * receives the teardown (kill the supervisors, then the dir's cleanup kills what is left).
+ */
+export function supervisorSandbox(
+  prefix: string,
+  onCleanup: (fn: () => Promise<void>) => void,
+): { dir: string; sup: (yaml: string) => RunningSupervisor } {
+  const t = tempDir(prefix);
+  const sups: RunningSupervisor[] = [];
+  onCleanup(async () => {
+    for (const s of sups) {
+      s.proc.kill("SIGKILL");
+      await s.proc.exited;
+    }
+    t.cleanup();
+  });
+  return {
+    dir: t.path,
+    sup: (yaml) => {
+      const s = startSupervise(t.path, yaml);
+      sups.push(s);
+      return s;
+    },
+  };
+}
+
+/** `oyster supervise status --json` in dir, parsed; a failure throws with its stderr. */
+export function superviseStatus<T>(dir: string): T[] {
+  const r = oyster(["supervise", "status", "--json"], { cwd: dir });
+  if (r.code !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout) as T[];
 }
