@@ -6,8 +6,13 @@ import { allStats, HAVE_PROC, isLive, type ProcStat, readStat } from "./proc.ts"
  * never do), and kill(pid, 0) succeeds on zombies, so on Linux /proc decides.
  */
 
-/** Send `sig` to one process; false when it is gone (or not ours to signal). */
+/**
+ * Send `sig` to one process (or, negative, a group); false when it is gone (or not ours to
+ * signal). 0, -1, 1 and anything not an integer are refused: kill(0) is the caller's own group,
+ * kill(-1) every process it may signal, 1 is init — a missing pid must never become one of those.
+ */
 export function signalPid(pid: number, sig: NodeJS.Signals | 0): boolean {
+  if (!Number.isInteger(pid) || Math.abs(pid) <= 1) return false;
   try {
     process.kill(pid, sig);
     return true;
@@ -23,6 +28,7 @@ export function signalGroup(pgid: number, sig: NodeJS.Signals | 0): boolean {
 
 /** kill(target, 0) where EPERM (it exists but belongs to someone else) counts as present. */
 function present(target: number): boolean {
+  if (!Number.isInteger(target) || Math.abs(target) <= 1) return false;
   try {
     process.kill(target, 0);
     return true;

@@ -29,6 +29,7 @@ afterAll(async () => {
   }
   for (const n of sshNodes) await n.destroy();
   for (const g of groups) {
+    if (!(g > 1)) continue; // -0 and -1 would signal the runner's own group, or everything
     try {
       process.kill(-g, "SIGKILL");
     } catch {
@@ -346,9 +347,18 @@ describe("tasks cancel when the node does not answer", () => {
       () => q<{ run_id: string }>("SELECT run_id FROM runs WHERE state = 'running'")[0]?.run_id,
       { timeoutMs: 20_000 },
     );
-    const onNode = JSON.parse(readFileSync(join(node.home, "runs", runId, "status.json"), "utf8")) as {
-      pid: number;
-    };
+    // The store says running from the start reply; the executor's pid is in status.json a moment
+    // later. Without it, -pid would be 0: a signal to the test runner's own process group.
+    const onNode = await waitFor(
+      "the executor's pid on the node",
+      () => {
+        const s = JSON.parse(readFileSync(join(node.home, "runs", runId, "status.json"), "utf8")) as {
+          pid: number | null;
+        };
+        return s.pid && s.pid > 1 ? { pid: s.pid } : null;
+      },
+      { timeoutMs: 10_000 },
+    );
     groups.add(onNode.pid);
     await node.stop();
     const r = oyster(["tasks", "cancel", "far"], { cwd: dir });

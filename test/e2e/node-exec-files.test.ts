@@ -11,6 +11,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { OYSTER_BIN, tempDir, waitFor } from "../helpers/cli.ts";
+import { killGroupNow } from "../helpers/procs.ts";
 
 /**
  * The node side (`oyster exec`) from the built binary, run as `nobody` (root ignores directory
@@ -26,10 +27,7 @@ const bin = join(tmp.path, "oyster");
 const groups: number[] = [];
 
 afterAll(() => {
-  for (const pgid of groups)
-    try {
-      process.kill(-pgid, "SIGKILL");
-    } catch {}
+  for (const pgid of groups) killGroupNow(pgid);
   tmp.cleanup();
 });
 

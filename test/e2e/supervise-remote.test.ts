@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { killGroupNow } from "../helpers/procs.ts";
 import { type SshNode, startSshNode } from "../helpers/sshd.ts";
 import {
   BUN,
@@ -126,8 +127,9 @@ describe("remote services over SSH", () => {
 
   test("kill -9 on the node: restarted and healthy again", async () => {
     const old = remotePgid();
+    expect(old).toBeGreaterThan(1);
     const t0 = Date.now();
-    process.kill(-old, "SIGKILL");
+    killGroupNow(old);
     await waitFor("new instance healthy", () => {
       const r = status()[0]!;
       return r.pid !== old && r.health === "healthy";

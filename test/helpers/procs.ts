@@ -65,7 +65,7 @@ export function killAll(pids: number[]): void {
   const mine = ownLine();
   const ownGroup = statField("self", 5);
   for (const p of pids) {
-    if (mine.has(p)) continue;
+    if (mine.has(p) || !(p > 1)) continue;
     try {
       if (p !== ownGroup && statField(p, 5) === p) process.kill(-p, "SIGKILL");
     } catch {}
@@ -100,4 +100,15 @@ export function groupGone(pgid: number): boolean {
     } catch {}
   }
   return true;
+}
+
+/**
+ * SIGKILL process group `pgid`, if it is a real one: a missing pid read as 0 (or 1) would
+ * otherwise signal the test runner's own group (or every process).
+ */
+export function killGroupNow(pgid: number | null | undefined): void {
+  if (!pgid || !Number.isInteger(pgid) || pgid <= 1) return;
+  try {
+    process.kill(-pgid, "SIGKILL");
+  } catch {}
 }

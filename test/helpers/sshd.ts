@@ -263,6 +263,7 @@ ${setEnv}
 
   const killRuns = () => {
     for (const pid of runPids()) {
+      if (!(pid > 1)) continue;
       try {
         process.kill(-pid, "SIGKILL");
       } catch {}

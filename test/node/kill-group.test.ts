@@ -1,18 +1,12 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
 import { killRunGroup, runProcessesInGroup } from "../../src/node/kill-group.ts";
-import { alive } from "../helpers/procs.ts";
+import { alive, killGroupNow } from "../helpers/procs.ts";
 
 /** Real detached process groups, one per test; whatever a test leaves is SIGKILLed after it. */
 const groups: number[] = [];
 afterEach(() => {
-  for (const g of groups.splice(0)) {
-    try {
-      process.kill(-g, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
+  for (const g of groups.splice(0)) killGroupNow(g);
 });
 
 function group(env: Record<string, string>, script = "trap '' TERM; sleep 30 & wait"): number {

@@ -1,7 +1,7 @@
-import { expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { TimeoutError, until, withTimeout } from "../../src/os/deadline.ts";
 import { expandHome } from "../../src/os/paths.ts";
-import { groupAlive, pidAlive, signalGroup } from "../../src/os/process-group.ts";
+import { groupAlive, pidAlive, signalGroup, signalPid } from "../../src/os/process-group.ts";
 
 test("expandHome expands only a leading ~ or ~/", () => {
   expect(expandHome("~", "/h")).toBe("/h");
@@ -41,4 +41,13 @@ test("a process group is alive while a member runs and gone once it was signalle
   } finally {
     p.kill("SIGKILL");
   }
+});
+
+describe("signals never reach the caller's own group, every process, or init", () => {
+  test("0, -1, 1, -0 and NaN are refused before any kill", () => {
+    for (const pid of [0, -0, 1, -1, Number.NaN]) expect([pid, signalPid(pid, 0)]).toEqual([pid, false]);
+    expect(signalGroup(0, 0)).toBe(false);
+    expect(signalGroup(1, 0)).toBe(false);
+    expect(signalPid(process.pid, 0)).toBe(true);
+  });
 });
