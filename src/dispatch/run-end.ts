@@ -27,14 +27,19 @@ export function attemptsLeft(t: { attempts: number; max_attempts: number }): num
 }
 
 /**
- * Revivals the guardian may still give a dead task (retry.auto_revive), as `tasks show` counts
- * them: none for a spec that set its own max_attempts.
+ * Revivals the guardian may still give a dead task (retry.auto_revive), one attempt each: what
+ * is left of the budget, and never past the spec's own max_attempts (a task that says
+ * `max_attempts: 1` runs once; only the config default, the operator's guess, is stretched).
+ * The guardian's choice (store/healing.ts revivable) and `tasks show` both read this one rule.
  */
 export function revivalsLeft(
-  t: { own_max_attempts: number | null; revivals: number },
+  t: { own_max_attempts: number | null; revivals: number; attempts: number; max_attempts: number },
   autoRevive: number,
 ): number {
-  return t.own_max_attempts === null ? Math.max(0, autoRevive - t.revivals) : 0;
+  const budget = Math.max(0, autoRevive - t.revivals);
+  if (t.own_max_attempts === null) return budget;
+  // A revival is an attempt beyond max_attempts (a task dies only once they are spent).
+  return Math.min(budget, Math.max(0, t.own_max_attempts - Math.max(t.attempts, t.max_attempts)));
 }
 
 /** Why a run ended badly: the run outcomes and the launch failures of REASONS. */

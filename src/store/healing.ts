@@ -1,3 +1,4 @@
+import { revivalsLeft } from "../dispatch/run-end.ts";
 import {
   ACTIVE_RUN_STATES,
   HOPELESS_TASK_STATUSES,
@@ -245,12 +246,23 @@ export function revivable(
 ): { task_id: string; last_reason: string }[] {
   if (limit <= 0 || reasons.length === 0) return [];
   const marks = reasons.map(() => "?").join(",");
-  return db
+  // `revivals < limit` only narrows the rows; revivalsLeft decides.
+  const dead = db
     .query(
-      `SELECT task_id, last_reason FROM tasks WHERE status = 'dead' AND revivals < ? AND last_reason IN (${marks})
-         AND (own_max_attempts IS NULL OR attempts < own_max_attempts)`,
+      `SELECT task_id, last_reason, own_max_attempts, revivals, attempts, max_attempts FROM tasks
+       WHERE status = 'dead' AND revivals < ? AND last_reason IN (${marks})`,
     )
-    .all(limit, ...reasons) as { task_id: string; last_reason: string }[];
+    .all(limit, ...reasons) as {
+    task_id: string;
+    last_reason: string;
+    own_max_attempts: number | null;
+    revivals: number;
+    attempts: number;
+    max_attempts: number;
+  }[];
+  return dead
+    .filter((t) => revivalsLeft(t, limit) > 0)
+    .map((t) => ({ task_id: t.task_id, last_reason: t.last_reason }));
 }
 
 export function pendingCount(db: Db): number {

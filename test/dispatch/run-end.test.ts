@@ -34,10 +34,15 @@ describe("attempts and revivals left", () => {
     expect(attemptsLeft({ attempts: 5, max_attempts: 3 })).toBe(0);
   });
 
-  test("revivals only for tasks on the config default, and never below zero", () => {
-    expect(revivalsLeft({ own_max_attempts: null, revivals: 1 }, 3)).toBe(2);
-    expect(revivalsLeft({ own_max_attempts: null, revivals: 4 }, 3)).toBe(0);
-    expect(revivalsLeft({ own_max_attempts: 2, revivals: 0 }, 3)).toBe(0);
+  test("revivals: what is left of the budget, never past the spec's own max_attempts", () => {
+    expect(revivalsLeft({ own_max_attempts: null, revivals: 1, attempts: 9, max_attempts: 9 }, 3)).toBe(2);
+    expect(revivalsLeft({ own_max_attempts: null, revivals: 4, attempts: 1, max_attempts: 3 }, 3)).toBe(0);
+    expect(revivalsLeft({ own_max_attempts: 2, revivals: 0, attempts: 2, max_attempts: 2 }, 3)).toBe(0);
+    // Still running within its own max_attempts: nothing beyond it.
+    expect(revivalsLeft({ own_max_attempts: 3, revivals: 0, attempts: 1, max_attempts: 3 }, 3)).toBe(0);
+    // Dead below its own max_attempts (a revival capped it, or a replace raised it): up to it.
+    expect(revivalsLeft({ own_max_attempts: 5, revivals: 0, attempts: 3, max_attempts: 3 }, 3)).toBe(2);
+    expect(revivalsLeft({ own_max_attempts: 5, revivals: 2, attempts: 3, max_attempts: 3 }, 3)).toBe(1);
   });
 });
 

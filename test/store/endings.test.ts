@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { formatEndings } from "../../src/cli/run-summary.ts";
 import { taskLimits } from "../../src/cli/task-limits.ts";
+import { revivalsLeft } from "../../src/dispatch/run-end.ts";
 import { blockDependents, cancelRequestedRuns, revivable, reviveDeadTasks } from "../../src/store/healing.ts";
 import { endings } from "../../src/store/progress.ts";
 import { claimRun, finishRun, markRunning } from "../../src/store/runs.ts";
@@ -94,6 +95,35 @@ describe("auto_revive within max_attempts", () => {
     expect(s.tx((db) => reviveDeadTasks(db, ["timeout"], 1, 2_000))).toEqual(["default"]);
     expect(row(s, "own").status).toBe("dead");
     expect(row(s, "default").status).toBe("pending");
+  });
+
+  test("the guardian revives exactly the dead tasks tasks show gives revivals left", () => {
+    const s = memoryStore();
+    const cases: [string, number | null, number, number][] = [
+      // id, own_max_attempts, attempts, revivals
+      ["d-fresh", null, 3, 0],
+      ["d-spent", null, 3, 2],
+      ["own-spent", 1, 1, 0],
+      ["own-raised", 4, 2, 0],
+      ["own-raised-spent", 4, 2, 2],
+    ];
+    for (const [id, own, attempts, revivals] of cases) {
+      addTask(s, { id, status: "dead" });
+      s.db
+        .query(
+          "UPDATE tasks SET own_max_attempts = ?, attempts = ?, revivals = ?, max_attempts = ?, last_reason = 'lost' WHERE task_id = ?",
+        )
+        .run(own, attempts, revivals, attempts, id);
+    }
+    const chosen = s.tx((db) => revivable(db, ["lost"], 2)).map((r) => r.task_id);
+    const shown = cases
+      .filter(
+        ([, own_max_attempts, attempts, revivals]) =>
+          revivalsLeft({ own_max_attempts, attempts, revivals, max_attempts: attempts }, 2) > 0,
+      )
+      .map(([id]) => id);
+    expect(chosen.sort()).toEqual(shown.sort());
+    expect(chosen.sort()).toEqual(["d-fresh", "own-raised"]);
   });
 
   test("tasks show's figures: effective timeout and its source, attempts and revivals left", () => {
