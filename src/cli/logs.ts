@@ -1,5 +1,7 @@
 import { defineCommand } from "citty";
 import { parseDuration } from "../config/duration.ts";
+import { FINAL_TASK_STATUSES, isIn } from "../dispatch/states.ts";
+import { sleep } from "../os/deadline.ts";
 import { transportForNode } from "../output/node-reader.ts";
 import { exitStatusOf, OutputMissingError, pickRun, streamOutput } from "../output/output.ts";
 import { SafeTextDecoder } from "../output/safe-bytes.ts";
@@ -32,11 +34,23 @@ export default withExamples(
     },
     async run({ args }) {
       const opts = parseArgs(args);
-      const { runs, config } = await readStore(args, (store, loaded) => {
-        const t = getTask(store.db, String(args.id));
-        if (!t) throw new CliError(`no task named "${terminalSafe(String(args.id))}"`);
-        return { runs: selectRuns(t.task_id, t.runs, opts), config: loaded.config };
-      });
+      const read = () =>
+        readStore(args, (store, loaded) => {
+          const t = getTask(store.db, String(args.id));
+          if (!t) throw new CliError(`no task named "${terminalSafe(String(args.id))}"`);
+          return { task: t, config: loaded.config };
+        });
+      let { task, config } = await read();
+      // `logs -f` right after `submit`: wait for the first run, as `tail -F` waits for its file.
+      if (opts.follow && task.runs.length === 0 && !opts.run && !opts.attempt && !opts.sinceMs) {
+        const waited = await waitForFirstRun(task, read);
+        if (waited === null) {
+          process.exitCode = 130;
+          return;
+        }
+        ({ task, config } = waited);
+      }
+      const runs = selectRuns(task.task_id, task.runs, opts);
       let status = 0;
       for (const [i, run] of runs.entries()) {
         if (runs.length > 1)
@@ -106,6 +120,37 @@ function selectRuns(taskId: string, runs: RunRow[], o: LogsOptions): RunRow[] {
   const r = pickRun(taskId, runs, { run: o.run, attempt: o.attempt });
   if (typeof r === "string") throw new CliError(terminalSafe(r));
   return [r];
+}
+
+/** How often `logs -f` looks for a task's first run (a read of the store; cheap). */
+const FIRST_RUN_POLL_MS = 300;
+
+/**
+ * Poll the store until the task has a run; null on Ctrl-C. A task that ends without one
+ * (cancelled, or dead of a failed launch) is an error naming its status.
+ */
+async function waitForFirstRun<T extends { task: { task_id: string; status: string; runs: unknown[] } }>(
+  first: T["task"],
+  read: () => Promise<T>,
+): Promise<T | null> {
+  process.stderr.write(
+    `waiting for the first run of task ${terminalSafe(first.task_id)} (${first.status})…\n`,
+  );
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once("SIGINT", onSignal);
+  try {
+    for (;;) {
+      await sleep(FIRST_RUN_POLL_MS);
+      if (stop.signal.aborted) return null;
+      const now = await read();
+      if (now.task.runs.length) return now;
+      if (isIn(FINAL_TASK_STATUSES, now.task.status))
+        throw new CliError(`task ${terminalSafe(now.task.task_id)} is ${now.task.status} and never ran`);
+    }
+  } finally {
+    process.off("SIGINT", onSignal);
+  }
 }
 
 /** Print one run's output; the exit status the run ended with (when followed). */
