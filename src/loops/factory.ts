@@ -150,10 +150,11 @@ export function createFactory(ctx: FactoryDeps) {
     argv: string[],
     vars: Record<string, string>,
     timeoutMs: number,
-  ) {
-    if (busy.has(key)) return;
+  ): boolean {
+    if (busy.has(key)) return false;
     busy.add(key);
     void runHook(what, argv, vars, timeoutMs).finally(() => busy.delete(key));
+    return true;
   }
 
   return {
@@ -206,10 +207,15 @@ export function createFactory(ctx: FactoryDeps) {
           );
       }
 
-      if (cfg.research.length && now - lastResearch >= cfg.research_interval) {
+      // The interval counts from a research that started (a tick that found the last one still
+      // running does not reset it), and a clock stepped back does not hold research off.
+      const due = now - lastResearch >= cfg.research_interval || now < lastResearch;
+      if (
+        cfg.research.length &&
+        due &&
+        background("research", "factory.research", cfg.research, { inbox }, cfg.generate_timeout)
+      )
         lastResearch = now;
-        background("research", "factory.research", cfg.research, { inbox }, cfg.generate_timeout);
-      }
     },
   };
 }

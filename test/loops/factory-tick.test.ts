@@ -105,4 +105,45 @@ describe("factory tick", () => {
     }
     expect(readFileSync(log, "utf8")).toBe("x\nx\n");
   });
+
+  test("a research tick skipped while the last one still runs does not restart the interval", async () => {
+    const w = world({
+      research: [
+        "sh",
+        "-c",
+        'echo x >> "$OYSTER_INBOX/research.log"; while [ ! -e "$OYSTER_INBOX/release" ]; do sleep 0.02; done',
+      ],
+      research_interval: "1h",
+    });
+    const log = join(w.inbox, "research.log");
+    await w.factory.tick();
+    await fileAppears(log);
+    w.clock.t += 3_600_000; // due, but the first research is still running: skipped
+    await w.factory.tick();
+    writeFileSync(join(w.inbox, "release"), "");
+    // Same clock from here on: the skipped tick must not count as a research.
+    const deadline = Date.now() + 5_000;
+    while (readFileSync(log, "utf8") !== "x\nx\n" && Date.now() < deadline) {
+      await w.factory.tick();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(readFileSync(log, "utf8")).toBe("x\nx\n");
+  });
+
+  test("a clock stepped back does not hold research off until it catches up", async () => {
+    const w = world({
+      research: ["sh", "-c", 'echo x >> "$OYSTER_INBOX/research.log"'],
+      research_interval: "1h",
+    });
+    const log = join(w.inbox, "research.log");
+    await w.factory.tick();
+    await fileAppears(log);
+    w.clock.t -= 86_400_000; // a day back
+    const deadline = Date.now() + 5_000;
+    while (readFileSync(log, "utf8") !== "x\nx\n" && Date.now() < deadline) {
+      await w.factory.tick();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(readFileSync(log, "utf8")).toBe("x\nx\n");
+  });
 });
