@@ -1,6 +1,5 @@
 import type { ConsolaInstance } from "consola";
 import type { ServiceConfig } from "../config/services.ts";
-import { sleep } from "../os/deadline.ts";
 import type { Instance, Runner } from "./instance.ts";
 import type { RotatingLog } from "./logfile.ts";
 import {
@@ -23,12 +22,30 @@ const STARTING_FAST_FOR_MS = 1_000;
 /** Without a health check, an instance that stayed up this long counts as having been healthy. */
 const MIN_UPTIME_MS = 1_000;
 
+/**
+ * The time a service sees: every delay (backoff, health interval) goes through `after`, so a test
+ * can drive the state machine with a clock it advances by hand instead of waiting.
+ */
+export interface ServiceClock {
+  now(): number;
+  /** Call `fn` once `ms` have passed; the returned function cancels it. */
+  after(ms: number, fn: () => void): () => void;
+}
+
+const realClock: ServiceClock = {
+  now: () => Date.now(),
+  after(ms, fn) {
+    const t = setTimeout(fn, ms);
+    return () => clearTimeout(t);
+  },
+};
+
 export interface ServiceDeps {
   log: ConsolaInstance;
   file: RotatingLog;
   /** Alert hook: error log is written here too; the supervisor adds the webhook. */
   alert: (payload: Record<string, unknown>) => void;
-  now?: () => number;
+  clock?: ServiceClock;
 }
 
 /**
@@ -51,11 +68,12 @@ export class Service {
   private lastError: string | null = null;
   private lastExit: string | null = null;
   private lastExitAt: number | null = null;
-  private timer: ReturnType<typeof setTimeout> | null = null;
+  /** Cancels the pending restart of a backoff. */
+  private cancelRestart: (() => void) | null = null;
   private nextStartAt: number | null = null;
   /** Chains operator actions so restart/stop/start never overlap. */
   private queue: Promise<unknown> = Promise.resolve();
-  private readonly now: () => number;
+  private readonly clock: ServiceClock;
   /** The launch in flight, so shutdown can wait for it (a remote start may be mid-connect). */
   private launching: Promise<void> | null = null;
 
@@ -64,7 +82,7 @@ export class Service {
     private readonly runner: Runner,
     private readonly deps: ServiceDeps,
   ) {
-    this.now = deps.now ?? Date.now;
+    this.clock = deps.clock ?? realClock;
     this.health = cfg.health ? "unknown" : "none";
   }
 
@@ -172,7 +190,7 @@ export class Service {
     this.healthySince = null;
     this.everHealthy = false;
     this.counter = { consecutiveFailures: 0 };
-    this.startedAt = this.now();
+    this.startedAt = this.clock.now();
     let inst: Instance;
     try {
       inst = await this.runner.start();
@@ -187,7 +205,7 @@ export class Service {
       return;
     }
     this.instance = inst;
-    this.startedAt = this.now();
+    this.startedAt = this.clock.now();
     this.deps.file.note(
       `started pid ${inst.pid ?? "?"} on ${this.runner.host}: ${JSON.stringify(this.cfg.command)}`,
     );
@@ -200,7 +218,7 @@ export class Service {
       this.instance = null;
       this.deps.file.note(`pid ${inst.pid ?? "?"} ended: ${reason}`);
       this.lastExit = reason;
-      this.lastExitAt = this.now();
+      this.lastExitAt = this.clock.now();
       this.fail(reason);
     });
     if (this.cfg.health) void this.healthLoop(gen);
@@ -210,11 +228,11 @@ export class Service {
     const h = this.cfg.health;
     if (!h) return;
     while (gen === this.gen) {
-      const t0 = this.now();
+      const t0 = this.clock.now();
       const inGrace = !this.everHealthy && t0 - (this.startedAt ?? t0) < h.grace;
       const r = await this.runner.check();
       if (gen !== this.gen) return;
-      const now = this.now();
+      const now = this.clock.now();
       const res = onHealthResult(this.counter, r.ok, { inGrace, threshold: h.unhealthy_threshold });
       this.counter = res.counter;
       if (res.verdict === "healthy") {
@@ -240,7 +258,8 @@ export class Service {
       const starting =
         t0 - (this.startedAt ?? t0) < STARTING_FAST_FOR_MS ? STARTING_PROBE_FAST_MS : STARTING_PROBE_MS;
       const period = !this.everHealthy && inGrace ? Math.min(h.interval, starting) : h.interval;
-      await sleep(Math.max(0, period - (this.now() - t0)));
+      const wait = Math.max(0, period - (this.clock.now() - t0));
+      await new Promise<void>((r) => this.clock.after(wait, r));
     }
   }
 
@@ -261,7 +280,7 @@ export class Service {
 
   /** The current instance is gone (or never came up): schedule the next start. */
   private fail(reason: string): void {
-    const now = this.now();
+    const now = this.clock.now();
     const wasHealthy = this.cfg.health
       ? this.everHealthy
       : this.startedAt !== null && now - this.startedAt >= MIN_UPTIME_MS;
@@ -297,15 +316,15 @@ export class Service {
         next_delay_ms: delayMs,
       });
     }
-    this.timer = setTimeout(() => {
-      this.timer = null;
+    this.cancelRestart = this.clock.after(delayMs, () => {
+      this.cancelRestart = null;
       if (gen !== this.gen) return;
       void this.serial(() => (gen === this.gen ? this.launch() : Promise.resolve()));
-    }, delayMs);
+    });
   }
 
   private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.cancelRestart?.();
+    this.cancelRestart = null;
   }
 }
