@@ -110,13 +110,14 @@ export function findOrphans(listed: NodeRun[], storeState: (runId: string) => st
   return out;
 }
 
-/** Runs that cross `thresholdMs` of running time and were never alerted on. */
-export function overdue<T extends { started_at: number | null; alerted_at: number | null }>(
+/**
+ * Runs past `thresholdMs` since their launch and never alerted on. Launch time is the
+ * controller's own clock: comparing it with the node's started_at would mix two clocks.
+ */
+export function overdue<T extends { created_at: number; alerted_at: number | null }>(
   runs: T[],
   thresholdMs: number,
   now: number,
 ): T[] {
-  return runs.filter(
-    (r) => r.alerted_at === null && r.started_at !== null && now - r.started_at > thresholdMs,
-  );
+  return runs.filter((r) => r.alerted_at === null && now - r.created_at > thresholdMs);
 }

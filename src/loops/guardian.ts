@@ -11,7 +11,7 @@ import {
   markAlerted,
   missingDependencies,
   reviveDeadTasks,
-  unalertedRunsStartedBefore,
+  unalertedRunsLaunchedBefore,
   unblockTasks,
 } from "../store/healing.ts";
 import { VERSION_STRING } from "../version.ts";
@@ -51,7 +51,7 @@ export function createGuardian(ctx: GuardianDeps) {
     const now = ctx.now();
     const r = ctx.store.tx((db) => {
       const alerts = overdue(
-        unalertedRunsStartedBefore(db, now - cfg.timeouts.long_running),
+        unalertedRunsLaunchedBefore(db, now - cfg.timeouts.long_running),
         cfg.timeouts.long_running,
         now,
       );
@@ -65,7 +65,7 @@ export function createGuardian(ctx: GuardianDeps) {
             run_id: run.run_id,
             task_id: run.task_id,
             node: run.node,
-            data: { running_s: Math.round((now - (run.started_at ?? now)) / 1000) },
+            data: { running_s: Math.round((now - run.created_at) / 1000) },
           },
           now,
         );
@@ -93,7 +93,7 @@ export function createGuardian(ctx: GuardianDeps) {
       return { alerts, revived, unblocked, blocked, missing };
     });
     for (const a of r.alerts) {
-      const hours = ((now - (a.started_at ?? now)) / 3_600_000).toFixed(1);
+      const hours = ((now - a.created_at) / 3_600_000).toFixed(1);
       log.warn(`run ${a.run_id} of ${a.task_id} on ${a.node} has been running for ${hours} h`, {
         run: a.run_id,
         task: a.task_id,

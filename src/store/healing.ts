@@ -98,16 +98,21 @@ export interface OverdueRun {
   run_id: string;
   task_id: string;
   node: string;
+  /** When the controller launched it, on the controller's clock. */
+  created_at: number;
   started_at: number | null;
   alerted_at: number | null;
 }
 
-/** Running runs started before `before` and never alerted on (partial index runs_alert). */
-export function unalertedRunsStartedBefore(db: Db, before: number): OverdueRun[] {
+/**
+ * Running runs launched before `before` (the controller's clock, never the node's started_at)
+ * and never alerted on (partial index runs_alert).
+ */
+export function unalertedRunsLaunchedBefore(db: Db, before: number): OverdueRun[] {
   return db
     .query(
-      `SELECT run_id, task_id, node, started_at, alerted_at FROM runs
-       WHERE state = 'running' AND alerted_at IS NULL AND started_at < ?`,
+      `SELECT run_id, task_id, node, created_at, started_at, alerted_at FROM runs
+       WHERE state = 'running' AND alerted_at IS NULL AND created_at < ?`,
     )
     .all(before) as OverdueRun[];
 }

@@ -170,6 +170,12 @@ const MIGRATIONS: string[] = [
   ALTER TABLE tasks ADD COLUMN own_max_attempts INTEGER;
   ALTER TABLE tasks ADD COLUMN cancel_requested_at INTEGER;
   `,
+  // 6: the long-running alert counts from created_at, the controller's own clock (started_at is
+  // the node's: a node whose clock runs ahead or behind would alert early or never).
+  `
+  DROP INDEX runs_alert;
+  CREATE INDEX runs_alert ON runs(state, created_at) WHERE state = 'running' AND alerted_at IS NULL;
+  `,
 ];
 
 export function migrate(db: Database): void {

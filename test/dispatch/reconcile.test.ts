@@ -120,10 +120,9 @@ describe("findOrphans", () => {
 describe("overdue", () => {
   test("alerts once: only never-alerted runs past the threshold", () => {
     const rows = [
-      { id: 1, started_at: 0, alerted_at: null },
-      { id: 2, started_at: 0, alerted_at: 5 },
-      { id: 3, started_at: 9_500, alerted_at: null },
-      { id: 4, started_at: null, alerted_at: null },
+      { id: 1, created_at: 0, alerted_at: null },
+      { id: 2, created_at: 0, alerted_at: 5 },
+      { id: 3, created_at: 9_500, alerted_at: null },
     ];
     expect(overdue(rows, 1_000, 10_000).map((r) => r.id)).toEqual([1]);
   });

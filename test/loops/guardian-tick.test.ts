@@ -14,13 +14,27 @@ function world(nodes: Transport[] = [], config: Record<string, unknown> = {}) {
   return { ...w, guardian: createGuardian(w.ctx) };
 }
 
-/** A run of a new task `id` on n1, running since `startedAt`. */
-function running(w: ReturnType<typeof world>, id: string, startedAt: number, maxAttempts = 3): string {
+/**
+ * A run of a new task `id` on n1, launched at `startedAt` on the controller's clock; the node
+ * reports its own `nodeStartedAt` (its clock may differ).
+ */
+function running(
+  w: ReturnType<typeof world>,
+  id: string,
+  startedAt: number,
+  maxAttempts = 3,
+  nodeStartedAt = startedAt,
+): string {
   addTask(w.store, { id, max_attempts: maxAttempts });
   const c = w.store.tx((db) => claimRun(db, id, "n1", null, startedAt));
   if (!c.ok) throw new Error(c.reason);
   w.store.tx((db) =>
-    markRunning(db, c.run.run_id, { pid: 1, started_at: startedAt, heartbeat_at: startedAt }, startedAt),
+    markRunning(
+      db,
+      c.run.run_id,
+      { pid: 1, started_at: nodeStartedAt, heartbeat_at: nodeStartedAt },
+      startedAt,
+    ),
   );
   return c.run.run_id;
 }
@@ -46,6 +60,15 @@ describe("guardian tick", () => {
     running(w, "t", 9 * HOUR);
     await w.guardian.tick(2);
     expect(w.notified).toEqual([]);
+  });
+
+  test("a node clock hours off neither alerts early nor never: the alert counts on the controller's clock", async () => {
+    const w = world();
+    w.clock.t = 10 * HOUR;
+    running(w, "behind", 9 * HOUR, 3, 1 * HOUR); // 1 h old, its node's clock 8 h behind
+    const ahead = running(w, "ahead", 5 * HOUR, 3, 12 * HOUR); // 5 h old, its node 7 h ahead
+    await w.guardian.tick(2);
+    expect(w.notified.map((n) => n.run_id)).toEqual([ahead]);
   });
 
   test("a task whose dependency is dead is blocked, and unblocked when the dependency is retried", async () => {

@@ -8,7 +8,7 @@ import {
   requeueOrphanedTasks,
   reviveDeadTasks,
   syncRunningCounts,
-  unalertedRunsStartedBefore,
+  unalertedRunsLaunchedBefore,
   unblockTasks,
 } from "../../src/store/healing.ts";
 import { claimRun, finishRun, markRunning } from "../../src/store/runs.ts";
@@ -92,16 +92,17 @@ describe("guardian", () => {
     expect(s.tx((db) => reviveDeadTasks(db, ["lost"], 1, 3_000))).toEqual([]);
   });
 
-  test("a long run is listed until it is marked alerted", () => {
+  test("a long run is listed, by its launch on the controller's clock, until it is marked alerted", () => {
     const s = memoryStore();
     addNode(s, "n1");
     addTask(s, { id: "a" });
     const c = s.tx((db) => claimRun(db, "a", "n1", null, 1_000));
     if (!c.ok) throw new Error("claim failed");
-    s.tx((db) => markRunning(db, c.run.run_id, { pid: 1, started_at: 1_000, heartbeat_at: 1_000 }, 1_000));
-    expect(s.tx((db) => unalertedRunsStartedBefore(db, 5_000)).map((r) => r.run_id)).toEqual([c.run.run_id]);
+    // The node's clock says it started far later: the controller's launch time counts.
+    s.tx((db) => markRunning(db, c.run.run_id, { pid: 1, started_at: 90_000, heartbeat_at: 90_000 }, 1_000));
+    expect(s.tx((db) => unalertedRunsLaunchedBefore(db, 5_000)).map((r) => r.run_id)).toEqual([c.run.run_id]);
     expect(s.tx((db) => markAlerted(db, c.run.run_id, 6_000))).toBe(true);
-    expect(s.tx((db) => unalertedRunsStartedBefore(db, 7_000))).toEqual([]);
+    expect(s.tx((db) => unalertedRunsLaunchedBefore(db, 7_000))).toEqual([]);
   });
 });
 
