@@ -1,4 +1,5 @@
 import type { Config } from "../config/schema.ts";
+import { sleep } from "../os/deadline.ts";
 import type { Store } from "../store/db.ts";
 import { type EventRow, listEvents } from "../store/events.ts";
 import { leaseHolder } from "../store/lease.ts";
@@ -45,7 +46,7 @@ async function waitFor(look: Look, config: Config, node: string): Promise<Cancel
         kind: "pending",
         why: `the controller has not confirmed the kill on ${node} within ${cancelWaitMs(config) / 1000} s`,
       };
-    await Bun.sleep(POLL_MS);
+    await sleep(POLL_MS);
   }
 }
 

@@ -1,5 +1,6 @@
 import { defineCommand } from "citty";
 import { checkDuration, formatDuration } from "../config/duration.ts";
+import { sleep } from "../os/deadline.ts";
 import { terminalSafe } from "../terminal-safe.ts";
 import { jsonArg, sharedArgs, withExamples } from "./common-args.ts";
 import { cliConfig, withStore } from "./config-and-store.ts";
@@ -68,7 +69,7 @@ export function nodeDrain(draining: boolean) {
                 throw new CliError(
                   `still not idle after ${formatDuration(limitMs)}: ${left.join(", ")} (they stay drained)`,
                 );
-              await Bun.sleep(DRAIN_POLL_MS);
+              await sleep(DRAIN_POLL_MS);
               const now = activeRunCounts(store, left);
               const done = left.filter((n) => (now.get(n) ?? 0) === 0);
               for (const n of done) process.stdout.write(`${terminalSafe(`node ${n} is idle`)}\n`);

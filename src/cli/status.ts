@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { defineCommand } from "citty";
 import type { LoadedConfig } from "../config/load.ts";
 import { breakerPolicy } from "../dispatch/breaker.ts";
+import { sleep } from "../os/deadline.ts";
 import type { HealthBody } from "../server/health.ts";
 import { type FleetSnapshot, fleetSnapshot, recentEvents } from "../server/snapshot.ts";
 import { findToken } from "../server/token.ts";
@@ -77,7 +78,7 @@ export default withExamples(
           process.stdout.write(`${text}\n(every ${every}s; Ctrl+C to stop)\n`);
         }
         const until = Date.now() + every * 1000;
-        while (!stop && Date.now() < until) await Bun.sleep(Math.min(100, until - Date.now()));
+        while (!stop && Date.now() < until) await sleep(Math.min(100, until - Date.now()));
       }
     },
   }),

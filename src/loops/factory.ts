@@ -3,6 +3,7 @@ import { basename, extname, join, resolve } from "node:path";
 import type { Config } from "../config/schema.ts";
 import { logger } from "../log.ts";
 import { placeholderEnv, substitute } from "../node/template.ts";
+import { readText, spawnChild } from "../os/spawn.ts";
 import { formatProblem, intake, readSpecFiles, SPEC_EXTENSIONS } from "../spec/intake.ts";
 import { SPEC_LIMITS } from "../spec/limits.ts";
 import type { SpecProblem } from "../spec/parse.ts";
@@ -112,18 +113,15 @@ export async function runHook(
 ): Promise<number | null> {
   const cmd = substitute(argv, vars);
   try {
-    const p = Bun.spawn(cmd, {
-      stdout: "pipe",
-      stderr: "pipe",
+    const p = await spawnChild(cmd, {
+      stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, ...placeholderEnv(vars) },
-      timeout: timeoutMs,
-      killSignal: "SIGKILL",
+      timeoutMs,
     });
-    const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
-    const code = await p.exited;
+    const [out, err] = await Promise.all([readText(p.stdout), readText(p.stderr)]);
+    const { code, signal } = await p.exited;
     const tail = `${out}${err}`.trim().split("\n").slice(-5).join(" | ");
-    if (p.signalCode)
-      log.warn(`${what} (${cmd[0]}) was stopped after ${timeoutMs} ms${tail ? `: ${tail}` : ""}`);
+    if (signal) log.warn(`${what} (${cmd[0]}) was stopped after ${timeoutMs} ms${tail ? `: ${tail}` : ""}`);
     else if (code !== 0) log.warn(`${what} (${cmd[0]}) exited ${code}${tail ? `: ${tail}` : ""}`);
     else log.debug(`${what} (${cmd[0]}) done${tail ? `: ${tail}` : ""}`);
     return code;

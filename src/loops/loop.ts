@@ -1,4 +1,5 @@
 import { logger } from "../log.ts";
+import { sleep } from "../os/deadline.ts";
 import { storeFault } from "../store/fault.ts";
 
 /**
@@ -133,7 +134,7 @@ export function createLoop(opts: LoopOptions): Loop {
       if (timer) clearTimeout(timer);
       timer = null;
       if (current) {
-        await Promise.race([current, Bun.sleep(timeoutMs)]);
+        await Promise.race([current, sleep(timeoutMs)]);
       }
     },
     tick,

@@ -1,6 +1,6 @@
-import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import os from "node:os";
+import { runSync } from "../os/spawn.ts";
 import type { Resources } from "../protocol/messages.ts";
 
 /** Parse /proc/meminfo into kB values by key. */
@@ -36,12 +36,10 @@ function linux(): Resources {
   };
 }
 
-function sh(cmd: string, args: string[]): string {
-  try {
-    return execFileSync(cmd, args, { encoding: "utf8", timeout: 2_000, stdio: ["ignore", "pipe", "ignore"] });
-  } catch {
-    return "";
-  }
+/** What a small system command printed, or "" when it failed or took over 2 s. */
+function sh(argv: string[]): string {
+  const r = runSync(argv, 2_000);
+  return r.code === 0 ? r.stdout : "";
 }
 
 /** macOS: available ≈ free + inactive + speculative pages (vm_stat); swap from vm.swapusage. */
@@ -49,12 +47,12 @@ function darwin(): Resources {
   const [l1, l5, l15] = os.loadavg();
   const total = os.totalmem();
   let avail = os.freemem();
-  const vm = sh("vm_stat", []);
+  const vm = sh(["vm_stat"]);
   const page = Number(/page size of (\d+)/.exec(vm)?.[1] ?? 4096);
   const pages = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(vm)?.[1] ?? Number.NaN);
   const free = pages("Pages free") + pages("Pages inactive") + (pages("Pages speculative") || 0);
   if (Number.isFinite(free)) avail = free * page;
-  const swap = sh("sysctl", ["-n", "vm.swapusage"]);
+  const swap = sh(["sysctl", "-n", "vm.swapusage"]);
   const unit = (s: string | undefined) => (s ? Number.parseFloat(s) * (s.endsWith("G") ? 1024 : 1) : 0);
   const swapTotal = unit(/total = ([\d.]+[MG])/.exec(swap)?.[1]);
   const swapUsed = unit(/used = ([\d.]+[MG])/.exec(swap)?.[1]);

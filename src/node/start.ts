@@ -1,10 +1,10 @@
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, linkSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { sleep } from "../os/deadline.ts";
 import { createPrivateFile, ensurePrivateDir, readPrivateFile, replacePrivateFile } from "../os/files.ts";
 import { pidAlive } from "../os/process-group.ts";
+import { type Child, spawnChild } from "../os/spawn.ts";
 import type { RunStatus, StartRequest } from "../protocol/messages.ts";
 import { VERSION_STRING } from "../version.ts";
 import { FILES, runDir } from "./home.ts";
@@ -56,52 +56,53 @@ export async function startRun(
   replacePrivateFile(join(dir, FILES.request), JSON.stringify(req));
 
   const self = opts.self ?? selfArgv();
-  const child = spawn(self[0]!, [...self.slice(1), "exec", "wrapper", "--home", home, req.run_id], {
-    detached: true,
-    stdio: "ignore",
-    cwd: dir,
-    env: runEnv(process.env),
+  let child: Child;
+  try {
+    child = await spawnChild([...self, "exec", "wrapper", "--home", home, req.run_id], {
+      detached: true,
+      cwd: dir,
+      env: runEnv(process.env),
+    });
+  } catch (err) {
+    throw new Error(`could not start the oyster wrapper (${self[0]}): ${(err as Error).message}`);
+  }
+  let exited = false;
+  void child.exited.then(() => {
+    exited = true;
+    opts.onExit?.();
   });
-  let spawnError: Error | undefined;
-  child.on("error", (err) => {
-    spawnError = err;
-  });
-  if (opts.onExit) child.on("exit", opts.onExit);
   child.unref();
 
   // Launch latency is one process spawn, not the wrapper's startup: record "starting" with the
   // wrapper's pid at once. link() is an exclusive create, so if the wrapper already wrote its
   // own status (rename), that one stays; the wrapper's later writes replace this one.
-  if (child.pid && !spawnError) {
-    const now = Date.now();
-    const initial: RunStatus = {
-      run_id: req.run_id,
-      task_id: req.task_id,
-      pid: null,
-      wrapper_pid: child.pid,
-      state: "starting",
-      started_at: now,
-      heartbeat_at: now,
-      finished_at: null,
-      exit_code: null,
-      wrapper_version: VERSION_STRING,
-    };
-    const tmp = join(dir, `.${FILES.status}.${randomBytes(6).toString("hex")}.start.tmp`);
-    createPrivateFile(tmp, JSON.stringify(initial));
-    try {
-      linkSync(tmp, join(dir, FILES.status));
-    } catch {
-      // the wrapper was faster
-    }
-    unlinkSync(tmp);
+  const now = Date.now();
+  const initial: RunStatus = {
+    run_id: req.run_id,
+    task_id: req.task_id,
+    pid: null,
+    wrapper_pid: child.pid,
+    state: "starting",
+    started_at: now,
+    heartbeat_at: now,
+    finished_at: null,
+    exit_code: null,
+    wrapper_version: VERSION_STRING,
+  };
+  const tmp = join(dir, `.${FILES.status}.${randomBytes(6).toString("hex")}.start.tmp`);
+  createPrivateFile(tmp, JSON.stringify(initial));
+  try {
+    linkSync(tmp, join(dir, FILES.status));
+  } catch {
+    // the wrapper was faster
   }
+  unlinkSync(tmp);
 
   const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
   for (;;) {
     const s = readStatusFile(dir);
     if (s) return withLiveness(s);
-    if (spawnError) throw new Error(`could not start the oyster wrapper (${self[0]}): ${spawnError.message}`);
-    if (child.exitCode !== null || (child.pid && !pidAlive(child.pid) && !readStatusFile(dir))) {
+    if (exited || (!pidAlive(child.pid) && !readStatusFile(dir))) {
       throw new Error(
         `the oyster wrapper for run ${req.run_id} exited before writing status.json${tail(dir)}`,
       );

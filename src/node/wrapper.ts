@@ -1,9 +1,9 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, existsSync, writeSync } from "node:fs";
 import { constants } from "node:os";
 import { join } from "node:path";
 import { openPrivateAppend, readPrivateFile } from "../os/files.ts";
 import { signalGroup } from "../os/process-group.ts";
+import { type Child, spawnChild } from "../os/spawn.ts";
 import type { RunStatus } from "../protocol/messages.ts";
 import { VERSION_STRING } from "../version.ts";
 import { FILES, runDir } from "./home.ts";
@@ -76,13 +76,15 @@ export async function runWrapper(home: string, runId: string): Promise<number> {
     });
   };
 
-  let child: ChildProcess;
+  let child: Child;
   try {
-    child = spawn(argv[0]!, argv.slice(1), { cwd: dir, env, detached: true, stdio: ["ignore", fd, fd] });
+    child = await spawnChild(argv, { cwd: dir, env, detached: true, stdio: ["ignore", fd, fd] });
   } catch (err) {
     return failSpawn(err as Error);
+  } finally {
+    // The executor has its own copy of the descriptor, or never will.
+    closeSync(fd);
   }
-  closeSync(fd);
   function failSpawn(err: Error & { code?: string }): number {
     try {
       const out = openPrivateAppend(output);
@@ -94,11 +96,6 @@ export async function runWrapper(home: string, runId: string): Promise<number> {
     finish("failed", err.code === "ENOENT" ? 127 : 126);
     return 0;
   }
-  if (child.pid === undefined) {
-    const err = await new Promise<Error>((resolve) => child.once("error", resolve));
-    return failSpawn(err);
-  }
-
   const pid = child.pid;
   status.pid = pid;
   status.state = "running";
@@ -123,9 +120,7 @@ export async function runWrapper(home: string, runId: string): Promise<number> {
   process.on("SIGTERM", forward("SIGTERM"));
   process.on("SIGINT", forward("SIGINT"));
 
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
-    child.once("exit", (c, s) => resolve([c, s])),
-  );
+  const { code, signal } = await child.exited;
   clearInterval(timer);
   const exitCode = code ?? (signal ? 128 + (signalNumber(signal) ?? 0) : null);
   const state = killRequested() ? "killed" : code === 0 ? "succeeded" : "failed";

@@ -3,9 +3,12 @@
  * promise that rejects when it takes too long. Timers never keep the process alive.
  */
 
-/** Resolve after `ms` (the runtime's timer: the one place a port swaps it). */
+/**
+ * Resolve after `ms`. A plain timer (not Bun.sleep) so Bun and Deno run the same code; like
+ * Bun.sleep it keeps the process alive while it waits.
+ */
 export function sleep(ms: number): Promise<void> {
-  return Bun.sleep(ms);
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Poll `check` every `pollMs` until it holds or `ms` passed; the answer of a last check. */

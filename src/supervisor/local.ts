@@ -2,6 +2,7 @@ import type { ServiceConfig } from "../config/services.ts";
 import { sleep, until } from "../os/deadline.ts";
 import { readStat } from "../os/proc.ts";
 import { groupAlive, signalGroup } from "../os/process-group.ts";
+import { type Child, spawnChild } from "../os/spawn.ts";
 import { httpCheck } from "./health.ts";
 import type { CheckResult, Instance, Runner } from "./instance.ts";
 import { pipeToLog, type RotatingLog } from "./logfile.ts";
@@ -47,14 +48,12 @@ export function localRunner(
   return {
     host: "local",
     async start(): Promise<Instance> {
-      let proc: ReturnType<typeof Bun.spawn>;
+      let proc: Child;
       try {
-        proc = Bun.spawn(svc.command, {
+        proc = await spawnChild(svc.command, {
           cwd: svc.cwd,
           env: { ...process.env, ...svc.env, [MARKER_VAR]: marker },
-          stdin: "ignore",
-          stdout: "pipe",
-          stderr: "pipe",
+          stdio: ["ignore", "pipe", "pipe"],
           detached: true,
         });
       } catch (err) {
@@ -71,11 +70,11 @@ export function localRunner(
       });
       const target: Target = { stateDir: ctx.stateDir, name: svc.name, pgid };
       const piped = Promise.all([
-        pipeToLog(proc.stdout as ReadableStream<Uint8Array>, log, "stdout"),
-        pipeToLog(proc.stderr as ReadableStream<Uint8Array>, log, "stderr"),
+        pipeToLog(proc.stdout, log, "stdout"),
+        pipeToLog(proc.stderr, log, "stderr"),
       ]);
       let stopping: Promise<void> | null = null;
-      const exited = proc.exited.then((code) => {
+      const exited = proc.exited.then(({ code, signal }) => {
         // The leader died on its own: whatever it left in its group goes too, so a restart never
         // finds an old grandchild still holding the port. (A requested stop gives them stop_timeout.)
         // Daemons that left the group go too: one leaked process per restart adds up.
@@ -85,7 +84,7 @@ export function localRunner(
         }
         ctx.orphans?.leaders.delete(pgid);
         ctx.registry?.gone(svc.name, pgid);
-        return proc.signalCode ? `signal ${proc.signalCode}` : `exit ${code}`;
+        return signal ? `signal ${signal}` : `exit ${code}`;
       });
       let leaderGone = false;
       void exited.then(() => {

@@ -84,7 +84,7 @@ function openLog(path: string): number {
 
 /** Copy a child's output stream into the log, line by line and marked, until it ends. */
 export async function pipeToLog(
-  stream: ReadableStream<Uint8Array> | null | undefined,
+  stream: AsyncIterable<Uint8Array> | null | undefined,
   log: RotatingLog,
   kind: LogStream,
 ): Promise<void> {
