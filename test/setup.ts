@@ -12,6 +12,7 @@
  */
 import { afterAll } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
+import { alive, selfAndAncestors } from "./helpers/procs.ts";
 
 const DEFAULT_PORT = 8090;
 /** How long the leak check waits for processes a test is still stopping (afterAll of the last file). */
@@ -39,22 +40,6 @@ try {
   decoy = undefined;
 }
 
-/** The runner's own ancestors (npm, sh) may carry the marker too; they are not leaks. */
-function ancestors(): Set<number> {
-  const seen = new Set<number>();
-  let pid = process.pid;
-  while (pid > 1 && !seen.has(pid)) {
-    seen.add(pid);
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-      pid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-    } catch {
-      break;
-    }
-  }
-  return seen;
-}
-
 function markedProcesses(): string[] {
   const found: string[] = [];
   if (!mark) return found;
@@ -65,14 +50,14 @@ function markedProcesses(): string[] {
     return found; // not Linux: no /proc to read
   }
   const needle = `${MARK_VAR}=${mark}`;
-  const mine = ancestors();
+  // The runner's own ancestors (npm, sh) may carry the marker too; they are not leaks.
+  const mine = selfAndAncestors();
   for (const pid of pids) {
     if (mine.has(Number(pid))) continue;
     try {
       const env = readFileSync(`/proc/${pid}/environ`, "latin1");
       if (!env.split("\0").includes(needle)) continue;
-      const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-      if (/\) Z /.test(stat)) continue; // a zombie holds no resources and waits for its reaper
+      if (!alive(Number(pid))) continue; // a zombie holds no resources and waits for its reaper
       const cmd = readFileSync(`/proc/${pid}/cmdline`, "latin1").split("\0").join(" ").trim();
       found.push(`${pid}: ${cmd}`);
     } catch {

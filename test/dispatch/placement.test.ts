@@ -1,36 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { type BreakerState, closedBreaker } from "../../src/dispatch/breaker.ts";
-import { type DecisionInput, decide, type NodeView } from "../../src/dispatch/placement.ts";
+import { type DecisionInput, decide } from "../../src/dispatch/placement.ts";
+import { decisionInput, NOW, nodeView as node } from "../helpers/decision.ts";
 
-const NOW = 1_700_000_000_000;
-const node = (name: string, over: Partial<NodeView> = {}): NodeView => ({
-  name,
-  slots: 2,
-  running: 0,
-  online: true,
-  draining: false,
-  executors: null,
-  resources: { load1: 0.5, load5: 0.5, load15: 0.5, mem_avail_mb: 8000, swap_pct: 0 },
-  ...over,
-});
 const task = (id: string, paths: string[] = [], executor = "shell") => ({ task_id: id, executor, paths });
-const base = (over: Partial<DecisionInput> = {}): DecisionInput => ({
-  now: NOW,
-  ready: [task("a"), task("b"), task("c")],
-  lockedPaths: new Set(),
-  leased: new Set(),
-  nodes: [node("n1"), node("n2")],
-  breakers: new Map(),
-  breakerPolicy: { failures: 3, openForMs: 300_000 },
-  drain: false,
-  pause: false,
-  stats: { total: 0, success: 0, failed: 0, rate: null, failure_reasons: {} },
-  minSuccessRate: 0.3,
-  minSamples: 10,
-  thresholds: { max_load: 8, min_mem_mb: 512, max_swap_pct: 50 },
-  maxLaunches: 64,
-  ...over,
-});
+const base = (over: Partial<DecisionInput> = {}) => decisionInput([task("a"), task("b"), task("c")], over);
 const open = (key: string): BreakerState => ({
   ...closedBreaker(key),
   state: "OPEN",

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { computeWindow, lowSuccessRate } from "../../src/dispatch/stats.ts";
+import { noDispatches } from "../helpers/fleet.ts";
 
 const NOW = 1_700_000_000_000;
 const HOUR = 3_600_000;
@@ -26,15 +27,7 @@ describe("1-hour dispatch window", () => {
 
   test("ignores samples older than the window and reports a null rate with no data", () => {
     const old = [{ ts: NOW - HOUR - 1, success: false, reason: "x" }];
-    expect(computeWindow(old, NOW, HOUR)).toEqual({
-      total: 0,
-      success: 0,
-      failed: 0,
-      rate: null,
-      failure_reasons: {},
-      refusals: {},
-      overload_causes: {},
-    });
+    expect(computeWindow(old, NOW, HOUR)).toEqual(noDispatches());
   });
 
   test("a failure without a reason counts as unknown; node failures and refusals sit beside the rate", () => {

@@ -1,8 +1,9 @@
 import { Database } from "bun:sqlite";
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanEnv, OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { childrenOf } from "../helpers/procs.ts";
 
 /**
  * The controller end to end on the embedded `local` node: a DAG with shared `modifies` paths,
@@ -122,17 +123,7 @@ describe("oyster run on the local node", () => {
     }[];
     expect(status.find((t) => t.task_id === "late")?.status).toBe("pending");
     // Everything the controller started itself (not detached runs, which outlive it by design).
-    const children = () =>
-      readdirSync("/proc")
-        .filter((d) => /^\d+$/.test(d))
-        .filter((d) => {
-          try {
-            return readFileSync(`/proc/${d}/stat`, "utf8").split(") ")[1]!.split(" ")[1] === String(run.pid);
-          } catch {
-            return false;
-          }
-        });
-    const before = children();
+    const before = childrenOf(run.pid);
     const t0 = Date.now();
     run.kill("SIGINT");
     expect(await run.exited).toBe(0);

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { cleanEnv, OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { cleanEnv, OYSTER_BIN, oyster, spawnController, tempDir, waitFor } from "../helpers/cli.ts";
+import { stopController, waitNodesOnline, writeConfig } from "../helpers/controller.ts";
 import { type SshNode, startSshNode } from "../helpers/sshd.ts";
 
 /**
@@ -36,33 +37,23 @@ const count = (sql: string, ...params: (string | number)[]) => {
 beforeAll(async () => {
   for (let i = 0; i < 3; i++)
     nodes.push(await startSshNode({ address: `127.0.0.${2 + i}`, name: `n${i + 1}` }));
-  const cfg = [
-    "store: ./o.db",
-    "http: { port: 0 }",
+  writeConfig(dir.path, [
     "loops: { scheduler: { interval: 100ms }, probe: { interval: 300ms }, reaper: { interval: 1s } }",
     "breaker: { failures: 3, open_for: 3s }",
     "ssh: { connect_timeout: 2s, command_timeout: 5s }",
     "retry: { backoff: 100ms }",
     "nodes:",
     ...nodes.map((n) => `  - ${JSON.stringify(n.nodeConfig({ slots: 2 }))}`),
-  ];
-  writeFileSync(join(dir.path, "oyster.yaml"), `${cfg.join("\n")}\n`);
-  controller = Bun.spawn([OYSTER_BIN, "run"], {
-    cwd: dir.path,
-    stdout: "ignore",
-    stderr: "pipe",
-    env: cleanEnv({ NO_COLOR: "1" }),
-  });
-  await waitFor("three nodes online", () => count("SELECT COUNT(*) AS n FROM nodes WHERE online = 1") === 3, {
-    timeoutMs: 20_000,
-  });
+  ]);
+  controller = spawnController(dir.path);
+  await waitNodesOnline(
+    dir.path,
+    nodes.map((n) => n.name),
+  );
 });
 
 afterAll(async () => {
-  if (controller) {
-    controller.kill("SIGTERM");
-    await Promise.race([controller.exited, Bun.sleep(10_000)]);
-  }
+  await stopController(controller);
   for (const n of nodes) await n.destroy();
   dir.cleanup();
 });

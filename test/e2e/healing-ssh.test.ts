@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { OYSTER_BIN, oyster, spawnController, tempDir, waitFor } from "../helpers/cli.ts";
+import { stopController, waitNodesOnline, writeConfig } from "../helpers/controller.ts";
 import { alive } from "../helpers/procs.ts";
 import { type SshNode, startSshNode } from "../helpers/sshd.ts";
 import { storeReader } from "../helpers/store.ts";
@@ -46,9 +47,7 @@ beforeAll(async () => {
   );
   chmodSync(old, 0o755);
   nodes.push(await startSshNode({ address: "127.0.0.6", name: "h2", binary: old }));
-  const cfg = [
-    "store: ./o.db",
-    "http: { port: 0 }",
+  writeConfig(dir.path, [
     "loops:",
     "  scheduler: { interval: 100ms }",
     "  probe: { interval: 1h }",
@@ -61,19 +60,13 @@ beforeAll(async () => {
     "nodes:",
     `  - ${JSON.stringify(nodes[0]!.nodeConfig({ slots: 2 }))}`,
     `  - ${JSON.stringify(nodes[1]!.nodeConfig({ slots: 2, auto_upgrade: true }))}`,
-  ];
-  writeFileSync(join(dir.path, "oyster.yaml"), `${cfg.join("\n")}\n`);
+  ]);
   controller = spawnController(dir.path);
-  await waitFor("both nodes online", () => count("SELECT COUNT(*) AS n FROM nodes WHERE online = 1") === 2, {
-    timeoutMs: 20_000,
-  });
+  await waitNodesOnline(dir.path, ["h1", "h2"]);
 });
 
 afterAll(async () => {
-  if (controller) {
-    controller.kill("SIGTERM");
-    await Promise.race([controller.exited, Bun.sleep(10_000)]);
-  }
+  await stopController(controller);
   for (const n of nodes) await n.destroy();
   dir.cleanup();
 });

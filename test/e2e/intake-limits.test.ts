@@ -1,8 +1,8 @@
-import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
-import { cleanEnv, OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { oyster, waitFor } from "../helpers/cli.ts";
+import { controllerSandbox, controllerUrl, localNode } from "../helpers/controller.ts";
 import { storeReader } from "../helpers/store.ts";
 
 /**
@@ -10,55 +10,25 @@ import { storeReader } from "../helpers/store.ts";
  * (413 naming the limit, nothing written), at every door, and the largest allowed batch does not
  * stall the controller's /health.
  */
-const dirs: { cleanup: () => void }[] = [];
-const procs: Subprocess[] = [];
-afterEach(async () => {
-  for (const p of procs.splice(0)) {
-    p.kill("SIGKILL");
-    await p.exited;
-  }
-});
-afterAll(() => {
-  for (const d of dirs) d.cleanup();
-});
+const sandbox = controllerSandbox("oyster-e2e-intake-limits-");
 
 const TOKEN = "intake-token";
 /** Every spec waits on a task that never exists, so nothing is dispatched while we measure. */
 const spec = (id: string, body = "quick") =>
   `---\ntask_id: ${id}\ndepends_on: [gate]\ncommand: "true"\n---\n${body}\n`;
 
-function setup(extra: string[] = []): string {
-  const dir = tempDir("oyster-e2e-intake-limits-");
-  dirs.push(dir);
-  writeFileSync(
-    join(dir.path, "oyster.yaml"),
-    [
-      "store: ./o.db",
-      // A port of its own: until the controller has written its URL, the CLI asks http.port.
-      `http: { port: 0, token: ${TOKEN} }`,
-      "nodes: [{ name: local, transport: local, slots: 2, oyster_home: ./node-home }]",
-      "loops: { scheduler: { interval: 100ms }, reaper: { interval: 200ms }, factory: { interval: 200ms } }",
-      ...extra,
-      "",
-    ].join("\n"),
-  );
-  return dir.path;
-}
+const setup = (extra: string[] = []): string =>
+  sandbox.configured([
+    `http: { port: 0, token: ${TOKEN} }`,
+    localNode(2),
+    "loops: { scheduler: { interval: 100ms }, reaper: { interval: 200ms }, factory: { interval: 200ms } }",
+    ...extra,
+  ]);
 
-async function controller(cwd: string): Promise<string> {
-  const p = Bun.spawn([OYSTER_BIN, "run", "--port", "0"], {
-    cwd,
-    stdout: "ignore",
-    stderr: "ignore",
-    env: cleanEnv({ NO_COLOR: "1" }),
-  });
-  procs.push(p);
-  return waitFor("the controller's URL", () => {
-    const r = oyster(["status", "--json"], { cwd });
-    if (r.code !== 0) return null;
-    const s = JSON.parse(r.stdout) as { controller: { up: boolean; url: string } };
-    return s.controller.up ? s.controller.url : null;
-  });
+/** Start the controller of `cwd` and wait for its URL. */
+function controller(cwd: string): Promise<string> {
+  sandbox.start(cwd);
+  return controllerUrl(cwd);
 }
 
 const post = (url: string, body: string, type = "application/json") =>

@@ -1,8 +1,8 @@
-import { afterAll, afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
-import { oyster, spawnController, tempDir, waitFor } from "../helpers/cli.ts";
+import { oyster, spawnController, waitFor } from "../helpers/cli.ts";
+import { controllerSandbox, localNode } from "../helpers/controller.ts";
 import { storeReader } from "../helpers/store.ts";
 
 /**
@@ -10,34 +10,16 @@ import { storeReader } from "../helpers/store.ts";
  * controller running, the CLI has no port to ask and says so instead of connecting to port 0;
  * and an operator's OYSTER_* variables in the runner's environment reach no process a test starts.
  */
-const dirs: { cleanup: () => void }[] = [];
-const procs: Subprocess[] = [];
-afterEach(async () => {
-  for (const p of procs.splice(0)) {
-    p.kill("SIGKILL");
-    await p.exited;
-  }
-});
-afterAll(() => {
-  for (const d of dirs) d.cleanup();
-});
+const sandbox = controllerSandbox("oyster-e2e-isolation-");
 
 function setup(): string {
-  const dir = tempDir("oyster-e2e-isolation-");
-  dirs.push(dir);
-  writeFileSync(
-    join(dir.path, "oyster.yaml"),
-    [
-      "store: ./o.db",
-      "http: { port: 0 }",
-      "nodes: [{ name: local, transport: local, slots: 1, oyster_home: ./node-home }]",
-      // The reaper is the fallback when a very short run's end is not pushed; keep it prompt.
-      "loops: { scheduler: { interval: 100ms }, reaper: { interval: 1s } }",
-      "",
-    ].join("\n"),
-  );
-  writeFileSync(join(dir.path, "a.md"), '---\ntask_id: a\ncommand: "true"\n---\nquick\n');
-  return dir.path;
+  const dir = sandbox.configured([
+    localNode(1),
+    // The reaper is the fallback when a very short run's end is not pushed; keep it prompt.
+    "loops: { scheduler: { interval: 100ms }, reaper: { interval: 1s } }",
+  ]);
+  writeFileSync(join(dir, "a.md"), '---\ntask_id: a\ncommand: "true"\n---\nquick\n');
+  return dir;
 }
 
 test("with http.port 0 and no controller, status and health say there is no port to ask", () => {
@@ -53,16 +35,15 @@ test("with http.port 0 and no controller, status and health say there is no port
 });
 
 test("an operator's OYSTER_CONFIG and OYSTER_STORE reach no controller or CLI a test starts", async () => {
-  const operator = tempDir("oyster-e2e-operator-");
-  dirs.push(operator);
-  const theirs = join(operator.path, "theirs.db");
-  writeFileSync(join(operator.path, "oyster.yaml"), `store: ${theirs}\nhttp: { port: 0 }\n`);
+  const operator = sandbox.dir("oyster-e2e-operator-");
+  const theirs = join(operator, "theirs.db");
+  writeFileSync(join(operator, "oyster.yaml"), `store: ${theirs}\nhttp: { port: 0 }\n`);
   const saved = { config: process.env.OYSTER_CONFIG, store: process.env.OYSTER_STORE };
-  process.env.OYSTER_CONFIG = join(operator.path, "oyster.yaml");
+  process.env.OYSTER_CONFIG = join(operator, "oyster.yaml");
   process.env.OYSTER_STORE = theirs;
   try {
     const cwd = setup();
-    procs.push(spawnController(cwd));
+    sandbox.track(spawnController(cwd));
     expect(oyster(["submit", "a.md"], { cwd }).code).toBe(0);
     const { q } = storeReader(join(cwd, "o.db"));
     await waitFor(

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { oyster, spawnController, tempDir, waitFor } from "../helpers/cli.ts";
+import { stopController, waitNodesOnline, writeConfig } from "../helpers/controller.ts";
 import { type SshNode, startSshNode } from "../helpers/sshd.ts";
 import { storeReader } from "../helpers/store.ts";
 
@@ -23,9 +24,7 @@ const breaker = () =>
 
 beforeAll(async () => {
   node = await startSshNode({ address: "127.0.0.133", name: "b1" });
-  const cfg = [
-    "store: ./o.db",
-    "http: { port: 0 }",
+  writeConfig(dir.path, [
     "loops:",
     "  scheduler: { interval: 100ms }",
     `  probe: { interval: ${PROBE_MS}ms }`,
@@ -36,19 +35,13 @@ beforeAll(async () => {
     "retry: { backoff: 100ms }",
     "nodes:",
     `  - ${JSON.stringify(node.nodeConfig({ slots: 2 }))}`,
-  ];
-  writeFileSync(join(dir.path, "oyster.yaml"), `${cfg.join("\n")}\n`);
+  ]);
   controller = spawnController(dir.path);
-  await waitFor("b1 online", () => count("SELECT COUNT(*) AS n FROM nodes WHERE online = 1"), {
-    timeoutMs: 20_000,
-  });
+  await waitNodesOnline(dir.path, ["b1"]);
 });
 
 afterAll(async () => {
-  if (controller) {
-    controller.kill("SIGTERM");
-    await Promise.race([controller.exited, Bun.sleep(10_000)]);
-  }
+  await stopController(controller);
   await node.destroy();
   dir.cleanup();
 });

@@ -4,14 +4,13 @@ import {
   chownSync,
   copyFileSync,
   lstatSync,
-  readdirSync,
   readFileSync,
   statSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
 import { OYSTER_BIN, tempDir, waitFor } from "../helpers/cli.ts";
-import { killGroupNow } from "../helpers/procs.ts";
+import { groupMembers, killGroupNow } from "../helpers/procs.ts";
 
 /**
  * The node side (`oyster exec`) from the built binary, run as `nobody` (root ignores directory
@@ -42,20 +41,6 @@ function asNobody(args: string[], stdin?: string) {
     { stdin: stdin ? Buffer.from(stdin) : "ignore", env, cwd: tmp.path, timeout: 30_000 },
   );
   return { code: p.exitCode, stdout: p.stdout.toString(), stderr: p.stderr.toString() };
-}
-
-/** Any live (non-zombie) process left in process group `pgid`. */
-function groupMembers(pgid: number): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(f[2]) === pgid && f[0] !== "Z") out.push(Number(d));
-    } catch {}
-  }
-  return out;
 }
 
 test("kill signals the process group even when the run dir is unwritable, and says it did", async () => {

@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, w
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { OYSTER_BIN, oyster, spawnController, tempDir, waitFor } from "../helpers/cli.ts";
+import { stopController, waitNodesOnline, writeConfig } from "../helpers/controller.ts";
 import { type SshNode, startSshNode } from "../helpers/sshd.ts";
 import { storeReader } from "../helpers/store.ts";
 
@@ -67,9 +68,7 @@ beforeAll(async () => {
     ["127.0.0.22", "t2"],
   ] as const)
     nodes.push(await startSshNode({ address, name, binary: loose, env: { OYSTER_HEARTBEAT_MS: "200" } }));
-  const cfg = [
-    "store: ./o.db",
-    "http: { port: 0 }",
+  writeConfig(dir.path, [
     "loops:",
     "  scheduler: { interval: 100ms }",
     "  probe: { interval: 1h }",
@@ -80,20 +79,14 @@ beforeAll(async () => {
     "retry: { backoff: 100ms, auto_revive: 0 }",
     "nodes:",
     ...nodes.map((n) => `  - ${JSON.stringify(n.nodeConfig({ slots: 2, oyster_home: homeOf(n) }))}`),
-  ];
-  writeFileSync(join(dir.path, "oyster.yaml"), `${cfg.join("\n")}\n`);
+  ]);
   controller = spawnController(dir.path, { OYSTER_TEST_CLOCK_OFFSET: String(FIVE_HOURS_MS) });
-  await waitFor("both nodes online", () => count("SELECT COUNT(*) AS n FROM nodes WHERE online = 1") === 2, {
-    timeoutMs: 20_000,
-  });
+  await waitNodesOnline(dir.path, ["t1", "t2"]);
 });
 
 afterAll(async () => {
   for (const h of helpers) h.kill("SIGKILL");
-  if (controller) {
-    controller.kill("SIGTERM");
-    await Promise.race([controller.exited, Bun.sleep(10_000)]);
-  }
+  await stopController(controller);
   for (const n of nodes) await n.destroy();
   dir.cleanup();
 });

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { OYSTER_BIN, oyster, spawnController, tempDir, waitFor } from "../helpers/cli.ts";
+import { stopController, waitNodesOnline, writeConfig } from "../helpers/controller.ts";
 import { type SshNode, startSshNode } from "../helpers/sshd.ts";
 import { storeReader } from "../helpers/store.ts";
 
@@ -44,9 +45,7 @@ const nodesOf = (like: string) =>
 beforeAll(async () => {
   nodes.push(await startSshNode({ address: "127.0.0.131", name: "n1" }));
   nodes.push(await startSshNode({ address: "127.0.0.132", name: "n2" }));
-  const cfg = [
-    "store: ./o.db",
-    "http: { port: 0 }",
+  writeConfig(dir.path, [
     "loops:",
     "  scheduler: { interval: 100ms }",
     "  probe: { interval: 300ms }",
@@ -57,19 +56,13 @@ beforeAll(async () => {
     "retry: { backoff: 100ms }",
     "nodes:",
     ...nodes.map((n) => `  - ${JSON.stringify(n.nodeConfig({ slots: 2 }))}`),
-  ];
-  writeFileSync(join(dir.path, "oyster.yaml"), `${cfg.join("\n")}\n`);
+  ]);
   controller = spawnController(dir.path);
-  await waitFor("both nodes online", () => count("SELECT COUNT(*) AS n FROM nodes WHERE online = 1") === 2, {
-    timeoutMs: 20_000,
-  });
+  await waitNodesOnline(dir.path, ["n1", "n2"]);
 });
 
 afterAll(async () => {
-  if (controller) {
-    controller.kill("SIGTERM");
-    await Promise.race([controller.exited, Bun.sleep(10_000)]);
-  }
+  await stopController(controller);
   for (const n of nodes) await n.destroy();
   dir.cleanup();
 });

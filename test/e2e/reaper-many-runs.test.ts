@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { OYSTER_BIN, oyster, spawnController, tempDir, waitFor } from "../helpers/cli.ts";
+import { stopController, waitNodesOnline, writeConfig } from "../helpers/controller.ts";
 import { type SshNode, startSshNode } from "../helpers/sshd.ts";
 import { storeReader } from "../helpers/store.ts";
 
@@ -56,34 +57,22 @@ beforeAll(async () => {
       }),
     );
   }
-  writeFileSync(
-    join(dir.path, "oyster.yaml"),
-    [
-      "store: ./o.db",
-      "http: { port: 0 }",
-      "loops:",
-      "  scheduler: { interval: 100ms }",
-      "  probe: { interval: 1h }",
-      "  reaper: { interval: 300ms }",
-      "ssh: { connect_timeout: 2s, command_timeout: 5s }",
-      "retry: { backoff: 100ms, auto_revive: 0 }",
-      "nodes:",
-      `  - ${JSON.stringify(node.nodeConfig({ slots: 2 }))}`,
-      "",
-    ].join("\n"),
-  );
+  writeConfig(dir.path, [
+    "loops:",
+    "  scheduler: { interval: 100ms }",
+    "  probe: { interval: 1h }",
+    "  reaper: { interval: 300ms }",
+    "ssh: { connect_timeout: 2s, command_timeout: 5s }",
+    "retry: { backoff: 100ms, auto_revive: 0 }",
+    "nodes:",
+    `  - ${JSON.stringify(node.nodeConfig({ slots: 2 }))}`,
+  ]);
   controller = spawnController(dir.path);
-  await waitFor("the node online", () => count("SELECT COUNT(*) AS n FROM nodes WHERE online = 1") === 1, {
-    timeoutMs: 20_000,
-  });
+  await waitNodesOnline(dir.path, ["many"]);
 }, 120_000);
 
 afterAll(async () => {
-  if (controller) {
-    controller.kill("SIGTERM");
-    await Promise.race([controller.exited, Bun.sleep(10_000)]);
-    controller.kill("SIGKILL");
-  }
+  await stopController(controller);
   await node?.destroy();
   dir.cleanup();
 });

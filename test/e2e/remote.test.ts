@@ -8,6 +8,7 @@ import { SshConnection } from "../../src/remote/ssh/connection.ts";
 import type { SshTransport } from "../../src/remote/ssh/transport.ts";
 import { type Transport, TransportError } from "../../src/remote/transport.ts";
 import { OYSTER_BIN, tempDir, waitFor } from "../helpers/cli.ts";
+import { alive } from "../helpers/procs.ts";
 import { type SshNode, startSshNode } from "../helpers/sshd.ts";
 
 /**
@@ -264,9 +265,8 @@ test("nothing from these tests is left running on the nodes", async () => {
       .filter((d) => {
         try {
           const environ = readFileSync(`/proc/${d}/environ`, "utf8");
-          const st = readFileSync(`/proc/${d}/stat`, "utf8");
           return (
-            !/\) Z /.test(st) && [a.dir, b.dir].some((dir) => environ.includes(`OYSTER_TEST_NODE=${dir}\0`))
+            alive(Number(d)) && [a.dir, b.dir].some((dir) => environ.includes(`OYSTER_TEST_NODE=${dir}\0`))
           );
         } catch {
           return false;

@@ -1,8 +1,8 @@
-import { afterAll, afterEach, expect, test } from "bun:test";
-import { existsSync, writeFileSync } from "node:fs";
+import { expect, test } from "bun:test";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
-import { cleanEnv, OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { oyster, waitFor } from "../helpers/cli.ts";
+import { controllerSandbox, localNode } from "../helpers/controller.ts";
 import { storeReader } from "../helpers/store.ts";
 
 /**
@@ -10,45 +10,9 @@ import { storeReader } from "../helpers/store.ts";
  * controller of their own store. Another directory's controller on the port they would ask
  * is named and not believed, and looking never creates a store file.
  */
-const dirs: { cleanup: () => void }[] = [];
-const procs: Subprocess[] = [];
-afterEach(async () => {
-  for (const p of procs.splice(0)) {
-    p.kill("SIGKILL");
-    await p.exited;
-  }
-});
-afterAll(() => {
-  for (const d of dirs) d.cleanup();
-});
-
-function setup(extra: string[] = []) {
-  const dir = tempDir("oyster-e2e-right-");
-  dirs.push(dir);
-  writeFileSync(
-    join(dir.path, "oyster.yaml"),
-    [
-      "store: ./o.db",
-      "nodes: [{ name: local, transport: local, slots: 1, oyster_home: ./node-home }]",
-      // A port of its own: until the controller has written its URL, the CLI asks http.port.
-      ...(extra.some((l) => l.startsWith("http:")) ? [] : ["http: { port: 0 }"]),
-      ...extra,
-      "",
-    ].join("\n"),
-  );
-  return dir.path;
-}
-
-function start(cwd: string) {
-  const p = Bun.spawn([OYSTER_BIN, "run", "--port", "0"], {
-    cwd,
-    stdout: "ignore",
-    stderr: "ignore",
-    env: cleanEnv(),
-  });
-  procs.push(p);
-  return p;
-}
+const sandbox = controllerSandbox("oyster-e2e-right-");
+const setup = (extra: string[] = []) => sandbox.configured([localNode(1), ...extra]);
+const start = (cwd: string) => sandbox.start(cwd);
 
 type Status = {
   controller: { up: boolean; url: string; health: { store_id: string; instance_id: string } | null };

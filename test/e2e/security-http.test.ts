@@ -1,8 +1,8 @@
-import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
-import { cleanEnv, OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { oyster, waitFor } from "../helpers/cli.ts";
+import { controllerSandbox, controllerUrl, localNode } from "../helpers/controller.ts";
 import { storeReader } from "../helpers/store.ts";
 
 /**
@@ -10,58 +10,14 @@ import { storeReader } from "../helpers/store.ts";
  * has open (cross-origin, text/plain, DNS rebinding) and a local user without the token must
  * not get a spec into the store; the CLI, which reads the generated token, still can.
  */
-const dirs: { cleanup: () => void }[] = [];
-const procs: Subprocess[] = [];
-
-afterEach(async () => {
-  for (const p of procs.splice(0)) {
-    p.kill("SIGKILL");
-    await p.exited;
-  }
-});
-afterAll(() => {
-  for (const d of dirs) d.cleanup();
-});
+const sandbox = controllerSandbox("oyster-e2e-sec-http-");
 
 const SPEC = (id: string, extra = "") => `---\ntask_id: ${id}\ncommand: "true"\n${extra}---\nquick\n`;
 
-function setup(extra: string[] = []) {
-  const dir = tempDir("oyster-e2e-sec-http-");
-  dirs.push(dir);
-  writeFileSync(
-    join(dir.path, "oyster.yaml"),
-    [
-      "store: ./o.db",
-      "nodes: [{ name: local, transport: local, slots: 2, oyster_home: ./node-home }]",
-      "loops: { scheduler: { interval: 100ms } }",
-      // A port of its own: until the controller has written its URL, the CLI asks http.port.
-      ...(extra.some((l) => l.startsWith("http:")) ? [] : ["http: { port: 0 }"]),
-      ...extra,
-      "",
-    ].join("\n"),
-  );
-  return dir.path;
-}
-
-function start(cwd: string, env: Record<string, string> = {}) {
-  const p = Bun.spawn([OYSTER_BIN, "run", "--port", "0"], {
-    cwd,
-    stdout: "ignore",
-    stderr: "ignore",
-    env: cleanEnv({ NO_COLOR: "1", ...env }),
-  });
-  procs.push(p);
-  return p;
-}
-
-async function urlOf(cwd: string, env: Record<string, string> = {}): Promise<string> {
-  return waitFor("the controller's URL", () => {
-    const r = oyster(["status", "--json"], { cwd, env });
-    if (r.code !== 0) return null;
-    const s = JSON.parse(r.stdout) as { controller: { up: boolean; url: string } };
-    return s.controller.up ? s.controller.url : null;
-  });
-}
+const setup = (extra: string[] = []) =>
+  sandbox.configured([localNode(2), "loops: { scheduler: { interval: 100ms } }", ...extra]);
+const start = sandbox.start;
+const urlOf = controllerUrl;
 
 const taskCount = (cwd: string) => storeReader(join(cwd, "o.db")).count("SELECT COUNT(*) AS n FROM tasks");
 

@@ -1,8 +1,9 @@
-import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
-import { OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import type { StatsView } from "../../src/dispatch/stats-view.ts";
+import { oyster, waitFor } from "../helpers/cli.ts";
+import { controllerSandbox, controllerUrl, localNode } from "../helpers/controller.ts";
 import { storeReader } from "../helpers/store.ts";
 
 /**
@@ -12,67 +13,22 @@ import { storeReader } from "../helpers/store.ts";
  * (last_updated, events newest first); every launch is a task_dispatched event; an overloaded
  * node's cause is in the stats and the event log.
  */
-const dirs: { cleanup: () => void }[] = [];
-const procs: Subprocess[] = [];
-
-afterEach(async () => {
-  for (const p of procs.splice(0)) {
-    p.kill("SIGKILL");
-    await p.exited;
-  }
-});
-afterAll(() => {
-  for (const d of dirs) d.cleanup();
-});
+const sandbox = controllerSandbox("oyster-e2e-seed-");
 
 const SPEC = (id: string) => `---\ntask_id: ${id}\ncommand: "true"\n---\nquick\n`;
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
-function setup(extra: string[] = [], nodeExtra = "") {
-  const dir = tempDir("oyster-e2e-seed-");
-  dirs.push(dir);
-  writeFileSync(
-    join(dir.path, "oyster.yaml"),
-    [
-      "store: ./o.db",
-      `nodes: [{ name: local, transport: local, slots: 2, oyster_home: ./node-home${nodeExtra} }]`,
-      "loops: { scheduler: { interval: 100ms }, probe: { interval: 200ms }, factory: { interval: 200ms } }",
-      // Port 0 here too: a CLI that asks before the controller recorded its URL must not try 8090.
-      ...(extra.some((l) => l.startsWith("http:")) ? [] : ["http: { port: 0 }"]),
-      ...extra,
-      "",
-    ].join("\n"),
-  );
-  return dir.path;
-}
+const setup = (extra: string[] = [], nodeExtra = "") =>
+  sandbox.configured([
+    localNode(2, nodeExtra),
+    "loops: { scheduler: { interval: 100ms }, probe: { interval: 200ms }, factory: { interval: 200ms } }",
+    ...extra,
+  ]);
+const start = sandbox.start;
 
-/** Without OYSTER_* from the runner's environment, on a free port: never the default 8090. */
-function cleanEnv(env: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env))
-    if (v !== undefined && !k.startsWith("OYSTER_")) out[k] = v;
-  return { ...out, NO_COLOR: "1", ...env };
-}
-
-function start(cwd: string, env: Record<string, string> = {}) {
-  const p = Bun.spawn([OYSTER_BIN, "run", "--port", "0"], {
-    cwd,
-    stdout: "ignore",
-    stderr: "ignore",
-    env: cleanEnv(env),
-  });
-  procs.push(p);
-  return p;
-}
-
+/** The controller's URL, asked on loopback when it listens on every address. */
 async function urlOf(cwd: string, env: Record<string, string> = {}): Promise<string> {
-  const url = await waitFor("the controller's URL", () => {
-    const r = oyster(["status", "--json"], { cwd, env });
-    if (r.code !== 0) return null;
-    const s = JSON.parse(r.stdout) as { controller: { up: boolean; url: string } };
-    return s.controller.up ? s.controller.url : null;
-  });
-  return url.replace("0.0.0.0", "127.0.0.1");
+  return (await controllerUrl(cwd, env)).replace("0.0.0.0", "127.0.0.1");
 }
 
 const getJson = async <T>(url: string, headers: Record<string, string> = {}) => {
@@ -80,27 +36,6 @@ const getJson = async <T>(url: string, headers: Record<string, string> = {}) => 
   return { status: r.status, text: await r.clone().text(), body: (await r.json()) as T };
 };
 
-interface StatsEvent {
-  ts: string;
-  ts_ms: number;
-  success: boolean;
-  reason: string | null;
-  task_id: string | null;
-  node: string | null;
-  kind: string;
-  cause?: string;
-}
-interface Stats {
-  total: number;
-  success: number;
-  rate: number | null;
-  last_updated: string | null;
-  last_updated_ms: number | null;
-  window_1h: { total: number; rate: number | null; last_updated: string | null };
-  refusals: Record<string, number>;
-  overload_causes: Record<string, number>;
-  events: StatsEvent[];
-}
 interface EventRow {
   id: number;
   ts: number;
@@ -112,11 +47,11 @@ interface EventRow {
   data: string | null;
 }
 
-const statsJson = (cwd: string, args: string[] = []): Stats => {
+const statsJson = (cwd: string, args: string[] = []): StatsView => {
   const r = oyster(["stats", "--json", ...args], { cwd });
   expect(r.stderr).toBe("");
   expect(r.code).toBe(0);
-  return JSON.parse(r.stdout) as Stats;
+  return JSON.parse(r.stdout) as StatsView;
 };
 
 describe("seed-compatible health, stats and events", () => {
@@ -195,7 +130,7 @@ describe("seed-compatible health, stats and events", () => {
     const one = statsJson(cwd, ["--limit", "1"]);
     expect(one.events).toEqual([s.events[0]!]);
     expect(statsJson(cwd, ["--limit", "0"]).events).toEqual([]);
-    const api = await getJson<Stats>(`${url}/api/stats?limit=2`);
+    const api = await getJson<StatsView>(`${url}/api/stats?limit=2`);
     expect(api.body.events).toEqual(s.events.slice(0, 2));
     expect(api.body.last_updated).toBe(s.last_updated);
     expect((await fetch(`${url}/api/stats?limit=-1`)).status).toBe(400);

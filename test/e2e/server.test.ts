@@ -1,57 +1,32 @@
-import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
-import { cleanEnv, OYSTER_BIN, oyster, REPO_ROOT, tempDir, waitFor } from "../helpers/cli.ts";
+import { cleanEnv, OYSTER_BIN, oyster, REPO_ROOT, waitFor } from "../helpers/cli.ts";
+import { controllerSandbox, controllerUrl, localNode } from "../helpers/controller.ts";
 import { storeReader } from "../helpers/store.ts";
 
 /**
  * The controller's HTTP surface from the built binary: probes, /metrics through promtool, the
  * token on mutating routes, a taken port, a hung loop and SIGTERM.
  */
-const dirs: { cleanup: () => void }[] = [];
-const procs: Subprocess[] = [];
-
-afterEach(async () => {
-  for (const p of procs.splice(0)) {
-    p.kill("SIGKILL");
-    await p.exited;
-  }
-});
-afterAll(() => {
-  for (const d of dirs) d.cleanup();
-});
+const sandbox = controllerSandbox("oyster-e2e-server-");
 
 /** Words in the docs that look like metric names but are config keys or variables. */
 const NOT_METRICS = new Set(["oyster_home", "oyster_bin"]);
 
 const SPEC = (id: string) => `---\ntask_id: ${id}\ncommand: "true"\n---\nquick\n`;
 
-function setup(extra: string[] = []) {
-  const dir = tempDir("oyster-e2e-server-");
-  dirs.push(dir);
-  writeFileSync(
-    join(dir.path, "oyster.yaml"),
-    [
-      "store: ./o.db",
-      "nodes: [{ name: local, transport: local, slots: 2, oyster_home: ./node-home }]",
-      // A port of its own: until the controller has written its URL, the CLI asks http.port.
-      ...(extra.some((l) => l.startsWith("http:")) ? [] : ["http: { port: 0 }"]),
-      ...extra,
-      "",
-    ].join("\n"),
-  );
-  return dir.path;
-}
+const setup = (extra: string[] = []) => sandbox.configured([localNode(2), ...extra]);
 
 function start(cwd: string, env: Record<string, string> = {}, args: string[] = ["--port", "0"]) {
-  const p = Bun.spawn([OYSTER_BIN, "run", ...args], {
-    cwd,
-    stdout: "pipe",
-    stderr: "pipe",
-    env: cleanEnv({ NO_COLOR: "1", ...env }),
-  });
-  procs.push(p);
+  const p = sandbox.track(
+    Bun.spawn([OYSTER_BIN, "run", ...args], {
+      cwd,
+      stdout: "pipe",
+      stderr: "pipe",
+      env: cleanEnv({ NO_COLOR: "1", ...env }),
+    }),
+  );
   let err = "";
   void (async () => {
     for await (const chunk of p.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(chunk);
@@ -60,14 +35,7 @@ function start(cwd: string, env: Record<string, string> = {}, args: string[] = [
 }
 
 /** The controller writes its bound URL into the store; `oyster status --json` reports it. */
-async function urlOf(cwd: string): Promise<string> {
-  return waitFor("the controller's URL", () => {
-    const r = oyster(["status", "--json"], { cwd });
-    if (r.code !== 0) return null;
-    const s = JSON.parse(r.stdout) as { controller: { up: boolean; url: string } };
-    return s.controller.up ? s.controller.url : null;
-  });
-}
+const urlOf = (cwd: string) => controllerUrl(cwd);
 
 const get = async (url: string) => {
   const r = await fetch(url);

@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { OYSTER_BIN, oyster, spawnController, tempDir, waitFor } from "../helpers/cli.ts";
+import { stopController, waitNodesOnline, writeConfig } from "../helpers/controller.ts";
 import { type SshNode, startSshNode } from "../helpers/sshd.ts";
 import { storeReader } from "../helpers/store.ts";
 
@@ -79,9 +80,7 @@ beforeAll(async () => {
     ].join("\n"),
   );
   nodes.push(await startSshNode({ address: "127.0.0.15", name: "p4", binary: floodExec }));
-  const cfg = [
-    "store: ./o.db",
-    "http: { port: 0 }",
+  writeConfig(dir.path, [
     "loops:",
     "  scheduler: { interval: 100ms }",
     // Probes would bring p2 back online between sweeps; the reaper's recovery probes are enough.
@@ -97,23 +96,13 @@ beforeAll(async () => {
     `  - ${JSON.stringify(nodes[1]!.nodeConfig({ slots: 2, executors: ["glm"] }))}`,
     `  - ${JSON.stringify(nodes[2]!.nodeConfig({ slots: 2, executors: ["glm"] }))}`,
     `  - ${JSON.stringify(nodes[3]!.nodeConfig({ slots: 2, executors: ["glm"] }))}`,
-  ];
-  writeFileSync(join(dir.path, "oyster.yaml"), `${cfg.join("\n")}\n`);
+  ]);
   controller = spawnController(dir.path);
-  await waitFor(
-    "p1 online",
-    () => count("SELECT COUNT(*) AS n FROM nodes WHERE name = 'p1' AND online = 1"),
-    {
-      timeoutMs: 20_000,
-    },
-  );
+  await waitNodesOnline(dir.path, ["p1"]);
 });
 
 afterAll(async () => {
-  if (controller) {
-    controller.kill("SIGTERM");
-    await Promise.race([controller.exited, Bun.sleep(10_000)]);
-  }
+  await stopController(controller);
   for (const n of nodes) await n.destroy();
   dir.cleanup();
 });

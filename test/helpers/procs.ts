@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from "node:fs";
+import { allStats, HAVE_PROC, readStat } from "../../src/os/proc.ts";
 
 /** Alive and not a zombie (an orphan's zombie may wait long for an init that reaps slowly). */
 export function alive(pid: number): boolean {
@@ -7,12 +8,8 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
+  const s = readStat(pid);
+  return s !== null && s.state !== "Z";
 }
 
 /** Live processes whose command line or environment mentions `needle` (e.g. a test's temp dir). */
@@ -35,39 +32,31 @@ export function processesMentioning(needle: string): number[] {
   return out;
 }
 
-/** Field `n` (1-based, after the command name) of /proc/PID/stat, or null. */
-function statField(pid: number | "self", n: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const v = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[n - 3]);
-    return Number.isFinite(v) ? v : null;
-  } catch {
-    return null;
-  }
-}
-
 /** This process and its ancestors: never a cleanup's target, whatever their command lines say. */
-function ownLine(): Set<number> {
+export function selfAndAncestors(): Set<number> {
   const seen = new Set<number>();
   let pid = process.pid;
   while (pid > 1 && !seen.has(pid)) {
     seen.add(pid);
-    pid = statField(pid, 4) ?? 1;
+    pid = readStat(pid)?.ppid ?? 1;
   }
   return seen;
 }
+
+/** The process group `pid` is in, or null when it cannot be read. */
+const groupOf = (pid: number): number | null => readStat(pid)?.pgid ?? null;
 
 /**
  * SIGKILL each process and the group it leads, if any, but never the test runner, its
  * ancestors or the process group the runner itself is in.
  */
 export function killAll(pids: number[]): void {
-  const mine = ownLine();
-  const ownGroup = statField("self", 5);
+  const mine = selfAndAncestors();
+  const ownGroup = groupOf(process.pid);
   for (const p of pids) {
     if (mine.has(p) || !(p > 1)) continue;
     try {
-      if (p !== ownGroup && statField(p, 5) === p) process.kill(-p, "SIGKILL");
+      if (p !== ownGroup && groupOf(p) === p) process.kill(-p, "SIGKILL");
     } catch {}
     try {
       process.kill(p, "SIGKILL");
@@ -80,26 +69,27 @@ export function killAll(pids: number[]): void {
  * orphan's zombie waits for the machine's init, which may reap slowly (a container's PID 1).
  */
 export function groupGone(pgid: number): boolean {
-  let entries: string[];
+  if (HAVE_PROC) return groupMembers(pgid).length === 0;
   try {
-    entries = readdirSync("/proc");
+    process.kill(-pgid, 0);
+    return false;
   } catch {
-    try {
-      process.kill(-pgid, 0);
-      return false;
-    } catch {
-      return true;
-    }
+    return true;
   }
-  for (const d of entries) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (f[0] !== "Z" && Number(f[2]) === pgid) return false;
-    } catch {}
-  }
-  return true;
+}
+
+/** The live (non-zombie) processes in process group `pgid`. */
+export function groupMembers(pgid: number): number[] {
+  return allStats()
+    .filter((s) => s.pgid === pgid && s.state !== "Z")
+    .map((s) => s.pid);
+}
+
+/** The processes whose parent is `pid`, zombies included. */
+export function childrenOf(pid: number): number[] {
+  return allStats()
+    .filter((s) => s.ppid === pid)
+    .map((s) => s.pid);
 }
 
 /**

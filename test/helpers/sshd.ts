@@ -10,6 +10,7 @@ import {
 import { connect } from "node:net";
 import { join } from "node:path";
 import { type Subprocess, spawn, spawnSync } from "bun";
+import { allStats } from "../../src/os/proc.ts";
 import { OYSTER_BIN, tempDir } from "./cli.ts";
 import { alive } from "./procs.ts";
 
@@ -65,17 +66,10 @@ process.on("exit", () => {
 
 function children(): Map<number, number[]> {
   const kids = new Map<number, number[]>();
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      const list = kids.get(ppid) ?? [];
-      list.push(Number(d));
-      kids.set(ppid, list);
-    } catch {
-      // The process went away while we looked.
-    }
+  for (const { pid, ppid } of allStats()) {
+    const list = kids.get(ppid) ?? [];
+    list.push(pid);
+    kids.set(ppid, list);
   }
   return kids;
 }

@@ -1,37 +1,7 @@
 import { expect, test } from "bun:test";
 import { metrics } from "../../src/metrics.ts";
 import { createScraper } from "../../src/server/scrape.ts";
-import type { FleetSnapshot } from "../../src/server/snapshot.ts";
-
-const empty: FleetSnapshot = {
-  at: 0,
-  tasks: {
-    pending: 0,
-    dispatched: 0,
-    running: 0,
-    succeeded: 0,
-    failed: 0,
-    dead: 0,
-    blocked: 0,
-    cancelled: 0,
-  },
-  nodes: [],
-  breakers: [],
-  window: {
-    total: 0,
-    success: 0,
-    failed: 0,
-    rate: null,
-    failure_reasons: {},
-    refusals: {},
-    overload_causes: {},
-    window_s: 3600,
-  },
-  drain: false,
-  pause: false,
-  reserve: { fleet: 0, nodes: {} },
-  pools: [],
-};
+import { idleFleet } from "../helpers/fleet.ts";
 
 // A metric added to src/metrics.ts but not rendered by src/server/scrape.ts would be counted and
 // never seen; this makes forgetting the second step fail here.
@@ -41,7 +11,7 @@ test("every counter and histogram in src/metrics.ts is on /metrics, with its HEL
     startedAt: 0,
     now: () => 1_000,
     loops: () => [],
-    snapshot: () => empty,
+    snapshot: () => idleFleet(),
     shuttingDown: () => false,
   })();
   const all = Object.values(metrics);

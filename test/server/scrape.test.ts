@@ -1,28 +1,7 @@
 import { expect, test } from "bun:test";
 import { createScraper } from "../../src/server/scrape.ts";
 import { urlHost } from "../../src/server/serve.ts";
-import type { FleetSnapshot } from "../../src/server/snapshot.ts";
-
-const snapshot = (pending: number): FleetSnapshot => ({
-  at: 0,
-  tasks: { pending, dispatched: 0, running: 0, succeeded: 0, failed: 0, dead: 0, blocked: 0, cancelled: 0 },
-  nodes: [],
-  breakers: [],
-  window: {
-    total: 0,
-    success: 0,
-    failed: 0,
-    rate: null,
-    failure_reasons: {},
-    refusals: {},
-    overload_causes: {},
-    window_s: 3600,
-  },
-  drain: false,
-  pause: false,
-  reserve: { fleet: 0, nodes: {} },
-  pools: [],
-});
+import { idleFleet } from "../helpers/fleet.ts";
 
 test("the page is rendered at most once per cacheMs, again after a backward clock step or at shutdown", () => {
   let clock = 10_000_000;
@@ -37,7 +16,7 @@ test("the page is rendered at most once per cacheMs, again after a backward cloc
       loops: () => [],
       snapshot: () => {
         snapshots++;
-        return snapshot(pending);
+        return idleFleet(pending);
       },
       shuttingDown: () => shuttingDown,
     },
