@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { OYSTER_BIN, oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { cleanEnv, OYSTER_BIN, oyster, spawnController, tempDir, waitFor } from "../helpers/cli.ts";
+import { stopController as stopControllerProcess } from "../helpers/controller.ts";
 import { type SshNode, startSshNode } from "../helpers/sshd.ts";
 
 /**
@@ -38,12 +39,7 @@ const taskStatus = (id: string) =>
 const apiUrl = () => query<{ value: string }>("SELECT value FROM settings WHERE key = 'http_url'")?.value;
 
 const startController = async () => {
-  controller = Bun.spawn([OYSTER_BIN, "run"], {
-    cwd: dir.path,
-    stdout: "ignore",
-    stderr: "ignore",
-    env: { ...process.env, NO_COLOR: "1" },
-  });
+  controller = spawnController(dir.path);
   await waitFor(
     "the node online and the API up",
     () => apiUrl() && query("SELECT 1 AS x FROM nodes WHERE online = 1"),
@@ -53,10 +49,7 @@ const startController = async () => {
   );
 };
 const stopController = async () => {
-  if (!controller) return;
-  controller.kill("SIGTERM");
-  await Promise.race([controller.exited, Bun.sleep(10_000)]);
-  if (controller.exitCode === null) controller.kill("SIGKILL");
+  await stopControllerProcess(controller);
   controller = null;
 };
 
@@ -142,7 +135,7 @@ describe("oyster logs over SSH", () => {
       cwd: dir.path,
       stdout: "pipe",
       stderr: "pipe",
-      env: { ...process.env, NO_COLOR: "1" },
+      env: cleanEnv({ NO_COLOR: "1" }),
     });
     const out = new Response(f.stdout).text();
     // The follower talks to the node itself: the controller going away does not end it.
