@@ -45,33 +45,52 @@ export interface TaskRow {
   revivals: number;
 }
 
+type SpecValue = string | number | null;
+
+/**
+ * What a spec sets, column by column: the one list insert and replace (store/replace.ts) both
+ * write, so the two cannot drift apart. `own_max_attempts` is written on insert only.
+ */
+const SPEC_FIELDS: readonly (readonly [string, (s: TaskSpec, defaultMaxAttempts: number) => SpecValue])[] = [
+  ["project", (s) => s.project],
+  ["priority", (s) => s.priority],
+  ["estimated_minutes", (s) => s.estimated_minutes],
+  ["executor", (s) => s.executor],
+  ["command", (s) => s.command],
+  ["body", (s) => s.body],
+  ["source", (s) => s.source],
+  ["timeout_ms", (s) => s.timeout_ms],
+  ["max_attempts", (s, d) => s.max_attempts ?? d],
+  ["extra", (s) => (s.extra ? JSON.stringify(s.extra) : null)],
+];
+
+export const SPEC_COLUMNS = SPEC_FIELDS.map(([column]) => column);
+
+/** The values of SPEC_COLUMNS for one spec, in the same order. */
+export function specValues(s: TaskSpec, defaultMaxAttempts: number): SpecValue[] {
+  return SPEC_FIELDS.map(([, value]) => value(s, defaultMaxAttempts));
+}
+
+/** Records a spec's `depends_on` and `modifies` edges (the caller clears old ones first). */
+export function specEdgeWriter(db: Db): (s: TaskSpec) => void {
+  const dep = db.query("INSERT OR IGNORE INTO task_deps (task_id, depends_on) VALUES (?, ?)");
+  const path = db.query("INSERT OR IGNORE INTO task_paths (task_id, path) VALUES (?, ?)");
+  return (s) => {
+    for (const d of s.depends_on) dep.run(s.task_id, d);
+    for (const p of s.modifies) path.run(s.task_id, p);
+  };
+}
+
 /** Insert a validated batch; call inside store.tx so it lands whole or not at all. */
 export function insertTasks(db: Db, specs: TaskSpec[], defaultMaxAttempts: number, now: number): void {
   const task = db.query(
-    `INSERT INTO tasks (task_id, project, priority, estimated_minutes, executor, command, body, source, timeout_ms,
-       max_attempts, created_at, updated_at, extra, own_max_attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO tasks (task_id, ${SPEC_COLUMNS.join(", ")}, created_at, updated_at, own_max_attempts)
+     VALUES (?, ${SPEC_COLUMNS.map(() => "?").join(", ")}, ?, ?, ?)`,
   );
-  const dep = db.query("INSERT OR IGNORE INTO task_deps (task_id, depends_on) VALUES (?, ?)");
-  const path = db.query("INSERT OR IGNORE INTO task_paths (task_id, path) VALUES (?, ?)");
+  const edges = specEdgeWriter(db);
   for (const s of specs) {
-    task.run(
-      s.task_id,
-      s.project,
-      s.priority,
-      s.estimated_minutes,
-      s.executor,
-      s.command,
-      s.body,
-      s.source,
-      s.timeout_ms,
-      s.max_attempts ?? defaultMaxAttempts,
-      now,
-      now,
-      s.extra ? JSON.stringify(s.extra) : null,
-      s.max_attempts,
-    );
-    for (const d of s.depends_on) dep.run(s.task_id, d);
-    for (const p of s.modifies) path.run(s.task_id, p);
+    task.run(s.task_id, ...specValues(s, defaultMaxAttempts), now, now, s.max_attempts);
+    edges(s);
   }
 }
 
