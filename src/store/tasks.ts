@@ -12,6 +12,7 @@ import type { Db } from "./db.ts";
 import { recordEvent } from "./events.ts";
 import { blockDependents, unblockTasks } from "./healing.ts";
 import { type RunRow, runsOfTask } from "./runs.ts";
+import { whereGiven } from "./where.ts";
 
 // Re-exported where the CLI and the server have always found them; defined in dispatch/states.ts.
 export { TASK_STATUSES, type TaskStatus } from "../dispatch/states.ts";
@@ -126,24 +127,17 @@ export function listTasks(
   db: Db,
   opts: { status?: string; project?: string; limit?: number } = {},
 ): TaskListItem[] {
-  const where: string[] = [];
-  const params: (string | number)[] = [];
-  if (opts.status) {
-    where.push("t.status = ?");
-    params.push(opts.status);
-  }
-  if (opts.project) {
-    where.push("t.project = ?");
-    params.push(opts.project);
-  }
-  params.push(opts.limit ?? 1000);
+  const where = whereGiven([
+    ["t.status = ?", opts.status],
+    ["t.project = ?", opts.project],
+  ]);
   return db
     .query(
       `SELECT t.*, (SELECT r.node FROM runs r WHERE r.task_id = t.task_id ORDER BY r.attempt DESC LIMIT 1) AS node
-       FROM tasks t ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+       FROM tasks t ${where.sql}
        ORDER BY t.priority, t.created_at, t.rowid LIMIT ?`,
     )
-    .all(...params) as TaskListItem[];
+    .all(...where.params, opts.limit ?? 1000) as TaskListItem[];
 }
 
 export interface TaskDetail extends Omit<TaskRow, "extra"> {
