@@ -9,11 +9,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decide } from "../src/dispatch/placement.ts";
-import { loadBreakers } from "../src/store/breakers.ts";
 import { openStore } from "../src/store/db.ts";
-import { leasedTasks, lockedPaths, nodeViews, readyTasks } from "../src/store/dispatch.ts";
-import { windowStats } from "../src/store/dispatch-events.ts";
-import { getFlag } from "../src/store/settings.ts";
+import { readyTasks } from "../src/store/dispatch.ts";
+import { type PlacementConfig, placementFacts } from "../src/store/placement-facts.ts";
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -51,29 +49,19 @@ store.tx((db) => {
 });
 const setupMs = performance.now() - t0;
 
+const PLACEMENT: PlacementConfig = {
+  pools: [],
+  breakerPolicy: { failures: 3, openForMs: 300_000 },
+  dispatch: { window: 3_600_000, min_success_rate: 0.3, min_samples: 10, max_per_tick: 1_000 },
+  resources: { max_load: 8, min_mem_mb: 512, max_swap_pct: 50 },
+};
 const times: number[] = [];
 let launches = 0;
 for (let r = 0; r < ROUNDS; r++) {
   const s = performance.now();
-  const snap = store.tx((db) => ({
-    ready: readyTasks(db, now, 512),
-    lockedPaths: lockedPaths(db),
-    leased: leasedTasks(db),
-    nodes: nodeViews(db),
-    breakers: loadBreakers(db),
-    drain: getFlag(db, "drain"),
-    pause: getFlag(db, "pause"),
-    stats: windowStats(db, now, 3_600_000),
-  }));
-  const d = decide({
-    now,
-    ...snap,
-    breakerPolicy: { failures: 3, openForMs: 300_000 },
-    minSuccessRate: 0.3,
-    minSamples: 10,
-    thresholds: { max_load: 8, min_mem_mb: 512, max_swap_pct: 50 },
-    maxLaunches: 1_000,
-  });
+  // The scheduler's own snapshot (loops/scheduler.ts): the ready window, then placementFacts.
+  const snap = store.tx((db) => ({ ready: readyTasks(db, now, 512), ...placementFacts(db, now, PLACEMENT) }));
+  const d = decide({ ...snap, maxLaunches: PLACEMENT.dispatch.max_per_tick });
   times.push(performance.now() - s);
   launches = d.launches.length;
 }

@@ -7,7 +7,8 @@
  * Written over TypeScript's parser (a dev dependency already) rather than adding knip: it reads
  * syntax only, so it runs in about a second, and the rules it applies fit on this page.
  * - named, default and `export … from` imports use the names they list;
- * - `import * as ns` uses the `ns.name`s the file reads (all of them if `ns` itself escapes);
+ * - `import * as ns` uses the `ns.name`s the file reads, as values or as types (all of them if
+ *   `ns` itself escapes);
  * - `import("./x.ts")` and `typeof import("./x.ts")` use every export of x whose name appears
  *   in the importing file (the lazy subcommands read `m.default`, the supervisor `remote.x`);
  * - `export * from` uses everything.
@@ -125,13 +126,19 @@ export function factsOf(file: string, text: string): FileFacts {
   };
   visit(sf);
 
-  // Namespace imports: `ns.name` uses name; `ns` anywhere else (passed whole) uses everything.
+  // Namespace imports: `ns.name` (a value) or `ns.Name` (a type) uses that name; `ns` anywhere
+  // else (passed whole) uses everything.
   if (namespaces.size > 0) {
     const walk = (node: ts.Node): void => {
-      if (ts.isPropertyAccessExpression(node) && ts.isIdentifier(node.expression)) {
-        const target = namespaces.get(node.expression.text);
+      const [left, right] = ts.isPropertyAccessExpression(node)
+        ? [node.expression, node.name]
+        : ts.isQualifiedName(node)
+          ? [node.left, node.right]
+          : [];
+      if (left && right && ts.isIdentifier(left)) {
+        const target = namespaces.get(left.text);
         if (target) {
-          use(target, node.name.text);
+          use(target, right.text);
           return;
         }
       }

@@ -134,8 +134,49 @@ function originOf(url: string): string {
   }
 }
 
+/** A controller's answer vouched for by askController, or why it cannot be believed. */
+export type ControllerAnswer<T> =
+  | { ok: true; status: number; body: T; health: HealthBody }
+  | { ok: false; why: string };
+
+/**
+ * GET `path` from the controller at `base` with the CLI's token and vouch for the answer: it
+ * must carry an oyster /health body (`healthOf` picks it out of the answer, null when the
+ * answer is not the one wanted) and, unless the operator named the URL (`explicit`), come from
+ * the controller of this config's store. Nobody answering is a `why` too.
+ */
+export async function askController<T>(
+  config: Config,
+  base: string,
+  explicit: boolean,
+  path: string,
+  timeoutMs: number,
+  healthOf: (r: { status: number; body: T }) => unknown,
+): Promise<ControllerAnswer<T>> {
+  const endpoint = `${base}${path}`;
+  const token = cliToken(config);
+  let r: { status: number; body: T };
+  try {
+    r = await getJson<T>(endpoint, timeoutMs, token);
+  } catch (err) {
+    if (err instanceof ControllerUnreachable) return { ok: false, why: err.message };
+    throw err;
+  }
+  const health = healthOf(r);
+  if (!isHealthBody(health)) {
+    const why =
+      r.status === 401 || r.status === 403
+        ? `${endpoint} refused this CLI (${r.status}: ${(r.body as { error?: string } | null)?.error ?? "no reason"})`
+        : `${endpoint} answered ${r.status}, but not as an oyster controller`;
+    return { ok: false, why };
+  }
+  const foreign = explicit ? null : notOurController(config, health, base);
+  if (foreign) return { ok: false, why: foreign };
+  return { ok: true, status: r.status, body: r.body, health };
+}
+
 /** The shape every oyster /health answers with; anything else is not an oyster controller. */
-export function isHealthBody(b: unknown): b is HealthBody {
+function isHealthBody(b: unknown): b is HealthBody {
   const h = b as HealthBody | null;
   return (
     typeof h === "object" &&
@@ -151,7 +192,7 @@ export function isHealthBody(b: unknown): b is HealthBody {
  * it is: its /health names the store it runs on, and only a controller of our store can have
  * written that id into our file. Another instance on the default port is named, not believed.
  */
-export function notOurController(config: Config, body: HealthBody, url: string): string | null {
+function notOurController(config: Config, body: HealthBody, url: string): string | null {
   let ours: string | null = null;
   try {
     ours = readStoreId(config.store);

@@ -26,6 +26,30 @@ function home(args: { home?: string }): string {
   return resolveHome(args.home);
 }
 
+const runIdArg = { run_id: { type: "positional", required: true, description: "Run id" } } as const;
+const graceArg = {
+  grace: { type: "string", description: "Wait between SIGTERM and SIGKILL (default 5s)" },
+} as const;
+const GRACE_DEFAULT_MS = 5_000;
+
+/** The run id argument, checked: a bad one is a usage error. */
+function runIdOf(args: { run_id: string }): string {
+  try {
+    return validateRunId(String(args.run_id));
+  } catch (err) {
+    throw usageError((err as Error).message);
+  }
+}
+
+/** A duration flag in ms (undefined when not given), or a usage error naming it with an example. */
+function durationFlag(v: string | undefined, name: string, example: string): number | undefined {
+  if (v === undefined) return undefined;
+  const d = parseDuration(String(v));
+  if (d === null)
+    throw usageError(`--${name}: expected a duration like ${example}, got ${JSON.stringify(v)}`);
+  return d;
+}
+
 const start = withExamples(
   defineCommand({
     meta: {
@@ -53,7 +77,7 @@ const start = withExamples(
 const wrapper = withExamples(
   defineCommand({
     meta: { name: "wrapper", description: "Internal: own one run (spawned detached by start)" },
-    args: { ...homeArg, run_id: { type: "positional", required: true, description: "Run id" } },
+    args: { ...homeArg, ...runIdArg },
     async run({ args }) {
       const code = await runWrapper(home(args), validateRunId(String(args.run_id)));
       process.exitCode = code;
@@ -98,19 +122,12 @@ const kill = withExamples(
     args: {
       ...homeArg,
       ...jsonArg,
-      run_id: { type: "positional", required: true, description: "Run id" },
-      grace: { type: "string", description: "Wait between SIGTERM and SIGKILL (default 5s)" },
+      ...runIdArg,
+      ...graceArg,
     },
     async run({ args }) {
-      const grace = parseDuration(args.grace ?? "5s");
-      if (grace === null)
-        throw usageError(`--grace: expected a duration like 5s, got ${JSON.stringify(args.grace)}`);
-      let runId: string;
-      try {
-        runId = validateRunId(String(args.run_id));
-      } catch (err) {
-        throw usageError((err as Error).message);
-      }
+      const grace = durationFlag(args.grace, "grace", "5s") ?? GRACE_DEFAULT_MS;
+      const runId = runIdOf(args);
       const res = await killRun(home(args), runId, grace);
       if (args.json) return printJson(res);
       const state = res.status?.state ?? (res.signalled ? "signalled" : "not signalled");
@@ -131,23 +148,16 @@ const killGroup = withExamples(
     },
     args: {
       ...jsonArg,
-      run_id: { type: "positional", required: true, description: "Run id" },
+      ...runIdArg,
       pid: { type: "string", required: true, description: "The run's process group id" },
-      grace: { type: "string", description: "Wait between SIGTERM and SIGKILL (default 5s)" },
+      ...graceArg,
     },
     async run({ args }) {
-      const grace = parseDuration(args.grace ?? "5s");
-      if (grace === null)
-        throw usageError(`--grace: expected a duration like 5s, got ${JSON.stringify(args.grace)}`);
+      const grace = durationFlag(args.grace, "grace", "5s") ?? GRACE_DEFAULT_MS;
       const pid = Number(args.pid);
       if (!/^\d+$/.test(String(args.pid)) || pid <= 1)
         throw usageError(`--pid: expected a process group id above 1, got ${JSON.stringify(args.pid)}`);
-      let runId: string;
-      try {
-        runId = validateRunId(String(args.run_id));
-      } catch (err) {
-        throw usageError((err as Error).message);
-      }
+      const runId = runIdOf(args);
       const res = await killRunGroup(runId, pid, grace);
       if (args.json) return printJson(res);
       process.stdout.write(`${res.note}\n`);
@@ -174,28 +184,16 @@ const read = withExamples(
     args: {
       ...homeArg,
       ...jsonArg,
-      run_id: { type: "positional", required: true, description: "Run id" },
+      ...runIdArg,
       offset: { type: "string", description: "Byte offset (default 0)" },
       limit: { type: "string", description: "At most this many bytes (default and cap 262144)" },
       "tail-lines": { type: "string", description: "Start at the last N lines instead of --offset" },
       wait: { type: "string", description: "Nothing new yet and the run goes on: wait up to this (max 5s)" },
     },
     async run({ args }) {
-      let runId: string;
-      try {
-        runId = validateRunId(String(args.run_id));
-      } catch (err) {
-        throw usageError((err as Error).message);
-      }
-      let waitMs: number | undefined;
-      if (args.wait !== undefined) {
-        const d = parseDuration(String(args.wait));
-        if (d === null)
-          throw usageError(`--wait: expected a duration like 1s, got ${JSON.stringify(args.wait)}`);
-        waitMs = d;
-      }
+      const runId = runIdOf(args);
       const chunk = await readOutputWaiting(home(args), {
-        wait_ms: waitMs,
+        wait_ms: durationFlag(args.wait, "wait", "1s"),
         run_id: runId,
         offset: intFlag(args.offset, "offset"),
         limit: intFlag(args.limit, "limit"),
@@ -232,15 +230,7 @@ const prune = withExamples(
         .filter(Boolean);
       if (!args.runs && !args["runs-stdin"])
         throw usageError("prune needs the candidate runs: --runs ID,ID or --runs-stdin");
-      let olderThan: number | undefined;
-      if (args["older-than"] !== undefined) {
-        const d = parseDuration(String(args["older-than"]));
-        if (d === null)
-          throw usageError(
-            `--older-than: expected a duration like 7d, got ${JSON.stringify(args["older-than"])}`,
-          );
-        olderThan = d;
-      }
+      const olderThan = durationFlag(args["older-than"], "older-than", "7d");
       let report: ReturnType<typeof pruneRuns>;
       try {
         report = pruneRuns(home(args), {

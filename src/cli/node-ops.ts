@@ -5,7 +5,7 @@ import { expandHome } from "../os/paths.ts";
 import { createTransport } from "../remote/index.ts";
 import { TransportError } from "../remote/transport.ts";
 import type { Store } from "../store/db.ts";
-import { setDrainFlags } from "../store/nodes.ts";
+import { type ResourceReading, resourceReading, setDrainFlags } from "../store/nodes.ts";
 import { activeRuns } from "../store/runs.ts";
 import { CliError } from "./errors.ts";
 
@@ -51,13 +51,7 @@ export interface CheckResult {
   /** `verified` (in known_hosts), `recorded` (accept-new wrote it now), `refused`, `not checked`, `local`. */
   host_key: string;
   version: string | null;
-  resources: {
-    load1: number;
-    load5: number;
-    load15: number;
-    mem_avail_mb: number;
-    swap_used_pct: number;
-  } | null;
+  resources: ResourceReading | null;
   ms: number;
   error: string | null;
 }
@@ -101,13 +95,7 @@ export async function checkNode(config: Config, node: NodeConfig): Promise<Check
       ok: true,
       host_key: local ? "local" : readOr(kh) === before ? "verified" : "recorded (accept-new)",
       version,
-      resources: {
-        load1: resources.load1,
-        load5: resources.load5,
-        load15: resources.load15,
-        mem_avail_mb: resources.mem_avail_mb,
-        swap_used_pct: resources.swap_used_pct,
-      },
+      resources: resourceReading(resources),
       ms: Math.round(performance.now() - started),
       error: null,
     };

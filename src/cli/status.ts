@@ -10,15 +10,7 @@ import type { EventRow } from "../store/events.ts";
 import { fetchSupervisorStatus } from "../supervisor/client.ts";
 import { jsonArg, sharedArgs, withExamples } from "./common-args.ts";
 import { cliConfig, withStore } from "./config-and-store.ts";
-import {
-  ControllerUnreachable,
-  cliToken,
-  controllerUrl,
-  getJson,
-  isHealthBody,
-  notOurController,
-  urlArg,
-} from "./controller-client.ts";
+import { askController, controllerUrl, urlArg } from "./controller-client.ts";
 import { CliError, usageError } from "./errors.ts";
 import { formatStatus, type StatusReport } from "./status-view.ts";
 import { printJson } from "./table.ts";
@@ -94,36 +86,21 @@ async function collectStatus(
   const { config } = loaded;
   const url = controllerUrl(config, explicit);
   const services = await fetchSupervisorStatus(config.state_dir).catch(() => null);
-  const token = cliToken(config);
-  try {
-    const r = await getJson<{ controller: HealthBody; fleet: FleetSnapshot; events: EventRow[] } | null>(
-      `${url}/api/status`,
-      2_000,
-      token,
-    );
-    if (r.status === 200 && r.body && isHealthBody(r.body.controller) && r.body.fleet) {
-      // An explicit --url is the operator's choice; a discovered one must be our store's.
-      const foreign = explicit ? null : notOurController(config, r.body.controller, url);
-      if (foreign) return fromStore(loaded, args, url, foreign, services);
-      return {
-        at: Date.now(),
-        controller: { up: true, url, health: r.body.controller, error: null },
-        source: "controller",
-        fleet: r.body.fleet,
-        events: r.body.events,
-        services,
-        api_token: tokenSource(config),
-      };
-    }
-    const why =
-      r.status === 401 || r.status === 403
-        ? `${url}/api/status refused this CLI (${r.status}: ${(r.body as { error?: string } | null)?.error ?? "no reason"})`
-        : `${url}/api/status answered ${r.status}, but not as an oyster controller`;
-    return fromStore(loaded, args, url, why, services);
-  } catch (err) {
-    if (!(err instanceof ControllerUnreachable)) throw err;
-    return fromStore(loaded, args, url, err.message, services);
-  }
+  type Answer = { controller: HealthBody; fleet: FleetSnapshot; events: EventRow[] } | null;
+  const r = await askController<Answer>(config, url, Boolean(explicit), "/api/status", 2_000, (a) =>
+    a.status === 200 && a.body?.fleet ? a.body.controller : null,
+  );
+  if (!r.ok) return fromStore(loaded, args, url, r.why, services);
+  const body = r.body!; // the controller was found in it, so it is there
+  return {
+    at: Date.now(),
+    controller: { up: true, url, health: r.health, error: null },
+    source: "controller",
+    fleet: body.fleet,
+    events: body.events,
+    services,
+    api_token: tokenSource(config),
+  };
 }
 
 async function fromStore(

@@ -30,17 +30,23 @@ function notRunning(err: unknown): never {
   throw err;
 }
 
+/** Every service of the running supervisor; no supervisor is an error saying how to start one. */
+async function runningServices(stateDir: string) {
+  const list = await fetchSupervisorStatus(stateDir).catch(notRunning);
+  if (!list)
+    throw new CliError(
+      `no supervisor is running (state dir ${stateDir}); start one with \`oyster supervise\``,
+    );
+  return list;
+}
+
 const status = withExamples(
   defineCommand({
     meta: { name: "status", description: "Show every supervised service" },
     args: { ...sharedArgs, ...jsonArg },
     async run({ args }) {
       const { config } = cliConfig(args);
-      const list = await fetchSupervisorStatus(config.state_dir).catch(notRunning);
-      if (!list)
-        throw new CliError(
-          `no supervisor is running (state dir ${config.state_dir}); start one with \`oyster supervise\``,
-        );
+      const list = await runningServices(config.state_dir);
       if (args.json) printJson(list);
       else process.stdout.write(`${formatTable(SERVICES_HEADERS, servicesRows(list))}\n`);
     },
@@ -63,11 +69,7 @@ function actionCommand(action: ServiceAction, description: string): CommandDef<A
       },
       async run({ args }) {
         const { config } = cliConfig(args);
-        const list = await fetchSupervisorStatus(config.state_dir).catch(notRunning);
-        if (!list)
-          throw new CliError(
-            `no supervisor is running (state dir ${config.state_dir}); start one with \`oyster supervise\``,
-          );
+        const list = await runningServices(config.state_dir);
         const targets = resolveTargets(String(args.name), list);
         if (!targets.ok) throw new CliError(targets.error, 1);
         // One after another: `restart all` never takes every service down at once.

@@ -32,6 +32,9 @@ export interface BreakerTransition {
   failures: number;
 }
 
+/** A breaker's state after an event, and the transition to announce (null: none). */
+export type BreakerStep = [next: BreakerState, transition: BreakerTransition | null];
+
 export function closedBreaker(key: string): BreakerState {
   return {
     key,
@@ -65,11 +68,7 @@ export function admit(b: BreakerState, now: number, p: BreakerPolicy): BreakerSt
   return s.state === "HALF_OPEN" ? { ...s, probe_in_flight: true } : s;
 }
 
-export function onSuccess(
-  b: BreakerState,
-  now: number,
-  p: BreakerPolicy,
-): [BreakerState, BreakerTransition | null] {
+export function onSuccess(b: BreakerState, now: number, p: BreakerPolicy): BreakerStep {
   const s = currentState(b, now, p);
   const next = closedBreaker(b.key);
   if (s.state !== "CLOSED") return [next, { kind: "circuit_closed", key: b.key, failures: s.failures }];
@@ -81,11 +80,7 @@ export function onSuccess(
  * waiting out `open_for`, so the next launch there is the one probe it admits. A probe never
  * closes an OPEN or HALF_OPEN breaker: only a launch proves the node can run work again.
  */
-export function onProbeAnswered(
-  b: BreakerState,
-  now: number,
-  p: BreakerPolicy,
-): [BreakerState, BreakerTransition | null] {
+export function onProbeAnswered(b: BreakerState, now: number, p: BreakerPolicy): BreakerStep {
   const s = currentState(b, now, p);
   if (s.state === "OPEN") {
     const next: BreakerState = { ...s, state: "HALF_OPEN", probe_in_flight: false };
@@ -95,11 +90,7 @@ export function onProbeAnswered(
   return [s.failures === 0 ? s : closedBreaker(b.key), null];
 }
 
-export function onFailure(
-  b: BreakerState,
-  now: number,
-  p: BreakerPolicy,
-): [BreakerState, BreakerTransition | null] {
+export function onFailure(b: BreakerState, now: number, p: BreakerPolicy): BreakerStep {
   const s = currentState(b, now, p);
   const failures = s.failures + 1;
   if (s.state === "HALF_OPEN") {

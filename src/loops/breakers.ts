@@ -1,6 +1,7 @@
 import {
   type BreakerPolicy,
   type BreakerState,
+  type BreakerStep,
   type BreakerTransition,
   onFailure,
   onProbeAnswered,
@@ -45,7 +46,7 @@ function record(
   db: Db,
   key: string,
   cur: BreakerState,
-  [next, transition]: [BreakerState, BreakerTransition | null],
+  [next, transition]: BreakerStep,
   now: number,
 ): BreakerTransition | null {
   if (next === cur) return null;

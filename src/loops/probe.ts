@@ -7,7 +7,7 @@ import { withTimeout } from "../os/deadline.ts";
 import { getBreaker } from "../store/breakers.ts";
 import type { Store } from "../store/db.ts";
 import { recordEvent } from "../store/events.ts";
-import { getNode, recordProbe } from "../store/nodes.ts";
+import { getNode, recordProbe, resourceReading } from "../store/nodes.ts";
 import { announce, reportOutcome, reportProbeAnswered } from "./breakers.ts";
 import type { TransportList } from "./context.ts";
 import { mapLimit } from "./map-limit.ts";
@@ -55,22 +55,7 @@ export function createProbe(ctx: ProbeDeps, opts: ProbeOptions = {}) {
       const done = ctx.now();
       const { transition, back } = ctx.store.tx((db) => {
         const back = getNode(db, name)?.online === 0;
-        recordProbe(
-          db,
-          name,
-          {
-            ok: true,
-            version,
-            resources: {
-              load1: resources.load1,
-              load5: resources.load5,
-              load15: resources.load15,
-              mem_avail_mb: resources.mem_avail_mb,
-              swap_used_pct: resources.swap_used_pct,
-            },
-          },
-          done,
-        );
+        recordProbe(db, name, { ok: true, version, resources: resourceReading(resources) }, done);
         // The scheduler refuses an overloaded node every tick (counted in the stats by cause);
         // the event log gets only the changes: overloaded, another cause, under the thresholds.
         const problem = resourceProblem(

@@ -58,20 +58,44 @@ export function isSameProcess(pid: number, starttime: number): boolean {
   return s !== null && s.starttime === starttime && isLive(s);
 }
 
+/** The entries of a /proc directory (empty off Linux, or when it cannot be read). */
+function procDir(path: string): string[] {
+  if (!IS_LINUX) return [];
+  try {
+    return readdirSync(path);
+  } catch {
+    return [];
+  }
+}
+
 /** Every process visible in /proc (empty off Linux). */
 export function allStats(): ProcStat[] {
-  if (!IS_LINUX) return [];
   const out: ProcStat[] = [];
-  let names: string[];
-  try {
-    names = readdirSync("/proc");
-  } catch {
-    return out;
-  }
-  for (const d of names) {
+  for (const d of procDir("/proc")) {
     if (d.charCodeAt(0) > 57 || d.charCodeAt(0) < 48) continue;
     const s = readStat(Number(d));
     if (s) out.push(s);
+  }
+  return out;
+}
+
+/**
+ * This process's direct children, from /proc/self/task/<tid>/children (cheap: no full /proc
+ * scan); empty off Linux.
+ */
+export function childStats(): ProcStat[] {
+  const out: ProcStat[] = [];
+  for (const tid of procDir("/proc/self/task")) {
+    let list: string;
+    try {
+      list = readFileSync(`/proc/self/task/${tid}/children`, "utf8");
+    } catch {
+      continue;
+    }
+    for (const p of list.split(" ")) {
+      const s = p ? readStat(Number(p)) : null;
+      if (s) out.push(s);
+    }
   }
   return out;
 }

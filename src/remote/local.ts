@@ -5,17 +5,7 @@ import { readResources } from "../node/resources.ts";
 import { selfArgv } from "../node/self.ts";
 import { startRun } from "../node/start.ts";
 import { isFinal, listRuns, readStatus } from "../node/status.ts";
-import type {
-  KillReport,
-  ListFilter,
-  OutputChunk,
-  PruneReport,
-  PruneRequest,
-  ReadOutputRequest,
-  Resources,
-  RunStatus,
-  StartRequest,
-} from "../protocol/messages.ts";
+import type * as msg from "../protocol/messages.ts";
 import { toKillReport } from "../protocol/messages.ts";
 import { VERSION_STRING } from "../version.ts";
 import type { Transport } from "./transport.ts";
@@ -36,7 +26,7 @@ export interface LocalTransportOptions {
  */
 export class LocalTransport implements Transport {
   private readonly watched = new Set<string>();
-  private readonly listeners: ((s: RunStatus) => void)[] = [];
+  private readonly listeners: ((s: msg.RunStatus) => void)[] = [];
   private timer: ReturnType<typeof setInterval> | null = null;
   private closed = false;
 
@@ -63,7 +53,7 @@ export class LocalTransport implements Transport {
     })();
   }
 
-  start(req: StartRequest): Promise<RunStatus> {
+  start(req: msg.StartRequest): Promise<msg.RunStatus> {
     return this.wrap("start", async () => {
       const s = await startRun(this.opts.home, req, {
         self: this.opts.self ?? selfArgv(),
@@ -75,11 +65,11 @@ export class LocalTransport implements Transport {
     });
   }
 
-  list(filter?: ListFilter): Promise<RunStatus[]> {
+  list(filter?: msg.ListFilter): Promise<msg.RunStatus[]> {
     return this.wrap("list", () => listRuns(this.opts.home, filter));
   }
 
-  kill(runId: string): Promise<KillReport> {
+  kill(runId: string): Promise<msg.KillReport> {
     return this.wrap("kill", async () =>
       toKillReport(await killRun(this.opts.home, runId, this.opts.killGraceMs ?? 5_000)),
     );
@@ -89,15 +79,15 @@ export class LocalTransport implements Transport {
     return this.wrap("kill_group", () => killRunGroup(runId, pgid, this.opts.killGraceMs ?? 5_000));
   }
 
-  readOutput(runId: string, req: ReadOutputRequest): Promise<OutputChunk> {
+  readOutput(runId: string, req: msg.ReadOutputRequest): Promise<msg.OutputChunk> {
     return this.wrap("read", () => readOutputWaiting(this.opts.home, { run_id: runId, ...req }));
   }
 
-  prune(req: PruneRequest): Promise<PruneReport> {
+  prune(req: msg.PruneRequest): Promise<msg.PruneReport> {
     return this.wrap("prune", () => pruneRuns(this.opts.home, req));
   }
 
-  resources(): Promise<Resources> {
+  resources(): Promise<msg.Resources> {
     return this.wrap("resources", () => readResources());
   }
 
@@ -105,7 +95,7 @@ export class LocalTransport implements Transport {
     return this.wrap("version", () => VERSION_STRING);
   }
 
-  onRunFinished(cb: (status: RunStatus) => void): void {
+  onRunFinished(cb: (status: msg.RunStatus) => void): void {
     this.listeners.push(cb);
   }
 
@@ -116,7 +106,7 @@ export class LocalTransport implements Transport {
     this.watched.clear();
   }
 
-  private emit(s: RunStatus): void {
+  private emit(s: msg.RunStatus): void {
     for (const cb of this.listeners) {
       try {
         cb(s);
@@ -133,7 +123,7 @@ export class LocalTransport implements Transport {
 
   private poll(): void {
     for (const id of this.watched) {
-      let s: RunStatus | null = null;
+      let s: msg.RunStatus | null = null;
       try {
         s = readStatus(this.opts.home, id);
       } catch {

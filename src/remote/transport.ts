@@ -2,17 +2,7 @@
  * What the controller needs from a node, whatever carries it (local spawn, ssh2 agent session).
  * Implemented by src/remote/local.ts and src/remote/ssh/*.ts; created by src/remote/index.ts.
  */
-import type {
-  KillReport,
-  ListFilter,
-  OutputChunk,
-  PruneReport,
-  PruneRequest,
-  ReadOutputRequest,
-  Resources,
-  RunStatus,
-  StartRequest,
-} from "../protocol/messages.ts";
+import type * as msg from "../protocol/messages.ts";
 
 export class TransportError extends Error {
   override name = "TransportError";
@@ -29,33 +19,33 @@ export class TransportError extends Error {
 export interface Transport {
   readonly node: string;
   /** Write the spec and detach the executor; resolves once status.json exists. */
-  start(req: StartRequest): Promise<RunStatus>;
+  start(req: msg.StartRequest): Promise<msg.RunStatus>;
   /** The node's run directories (all, or those `filter` asks for), in one round trip. */
-  list(filter?: ListFilter): Promise<RunStatus[]>;
+  list(filter?: msg.ListFilter): Promise<msg.RunStatus[]>;
   /**
    * SIGTERM the run's process group, then SIGKILL after a grace. Unknown run ids are not an
    * error. `signalled` says whether a signal actually reached the group.
    */
-  kill(runId: string): Promise<KillReport>;
+  kill(runId: string): Promise<msg.KillReport>;
   /**
    * Kill what is left of a run the node no longer knows, by the process group recorded at start
    * (only processes carrying the run's OYSTER_RUN_ID). `gone`: none of them is left.
    */
   killGroup?(runId: string, pgid: number): Promise<{ gone: boolean; note: string }>;
-  resources(): Promise<Resources>;
+  resources(): Promise<msg.Resources>;
   /** `oyster --version` on the node (VERSION_STRING). */
   version(): Promise<string>;
   /** Pushed when a run ends on the node (agent session); may never fire: the reaper reconciles. */
-  onRunFinished(cb: (status: RunStatus) => void): void;
+  onRunFinished(cb: (status: msg.RunStatus) => void): void;
   /**
    * The node's session came back after dropping (ssh only): reconcile with list(). Pushed ends
    * that happened while it was down are not replayed.
    */
   onReconnected?(cb: () => void): void;
   /** One bounded range of a run's output.log (absent on transports that predate it). */
-  readOutput?(runId: string, req: ReadOutputRequest): Promise<OutputChunk>;
+  readOutput?(runId: string, req: msg.ReadOutputRequest): Promise<msg.OutputChunk>;
   /** Remove finished run directories the controller names (never one the node sees active). */
-  prune?(req: PruneRequest): Promise<PruneReport>;
+  prune?(req: msg.PruneRequest): Promise<msg.PruneReport>;
   /** Replace the node's binary with `localPath` (temp file + rename). */
   upload?(localPath: string): Promise<void>;
   close(): Promise<void>;

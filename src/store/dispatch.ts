@@ -1,6 +1,7 @@
 import type { NodeView, ReadyTask } from "../dispatch/placement.ts";
 import { ACTIVE_RUN_STATES, sqlIn, UNLUCKY_RUN_STATES } from "../dispatch/states.ts";
 import type { Db } from "./db.ts";
+import { listNodes } from "./nodes.ts";
 
 /**
  * Queries behind one scheduler decision. Ready = pending, past its retry backoff, every
@@ -59,20 +60,7 @@ export function activeRunsByNode(db: Db): Map<string, number> {
 
 export function nodeViews(db: Db): NodeView[] {
   const running = activeRunsByNode(db);
-  const rows = db.query("SELECT * FROM nodes ORDER BY name").all() as {
-    name: string;
-    slots: number;
-    online: number;
-    draining: number;
-    executors: string | null;
-    load1: number | null;
-    load5: number | null;
-    load15: number | null;
-    mem_avail_mb: number | null;
-    swap_pct: number | null;
-    last_probe_at: number | null;
-  }[];
-  return rows.map((r) => ({
+  return listNodes(db).map((r) => ({
     name: r.name,
     slots: r.slots,
     running: running.get(r.name) ?? 0,

@@ -1,4 +1,5 @@
 import type { Db } from "./db.ts";
+import { whereGiven } from "./where.ts";
 
 /** The operator-facing event log (`oyster status`, /api/events): transitions, alerts, reaps. */
 export interface EventInput {
@@ -40,24 +41,13 @@ export function listEvents(
   db: Db,
   opts: { limit?: number; before?: number; kind?: string; task_id?: string } = {},
 ): EventRow[] {
-  const where: string[] = [];
-  const params: (string | number)[] = [];
-  if (opts.before) {
-    where.push("id < ?");
-    params.push(opts.before);
-  }
-  if (opts.kind) {
-    where.push("kind = ?");
-    params.push(opts.kind);
-  }
-  if (opts.task_id) {
-    where.push("task_id = ?");
-    params.push(opts.task_id);
-  }
-  params.push(Math.min(Math.max(opts.limit ?? 50, 1), 1000));
+  const where = whereGiven([
+    ["id < ?", opts.before],
+    ["kind = ?", opts.kind],
+    ["task_id = ?", opts.task_id],
+  ]);
+  const limit = Math.min(Math.max(opts.limit ?? 50, 1), 1000);
   return db
-    .query(
-      `SELECT * FROM events ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT ?`,
-    )
-    .all(...params) as EventRow[];
+    .query(`SELECT * FROM events ${where.sql} ORDER BY id DESC LIMIT ?`)
+    .all(...where.params, limit) as EventRow[];
 }

@@ -1,5 +1,6 @@
 import type { NodeConfig } from "../config/schema.ts";
 import { ACTIVE_RUN_STATES, sqlIn } from "../dispatch/states.ts";
+import type { Resources } from "../protocol/messages.ts";
 import type { Db } from "./db.ts";
 import { recordEvent } from "./events.ts";
 
@@ -88,10 +89,26 @@ export function getNode(db: Db, name: string): NodeRow | null {
   return db.query("SELECT * FROM nodes WHERE name = ?").get(name) as NodeRow | null;
 }
 
+/** What the controller keeps and shows of a node's resource report (the columns of `nodes`). */
+export type ResourceReading = Pick<
+  Resources,
+  "load1" | "load5" | "load15" | "mem_avail_mb" | "swap_used_pct"
+>;
+
+export function resourceReading(r: Resources): ResourceReading {
+  return {
+    load1: r.load1,
+    load5: r.load5,
+    load15: r.load15,
+    mem_avail_mb: r.mem_avail_mb,
+    swap_used_pct: r.swap_used_pct,
+  };
+}
+
 export interface ProbeResult {
   ok: boolean;
   version?: string;
-  resources?: { load1: number; load5: number; load15: number; mem_avail_mb: number; swap_used_pct: number };
+  resources?: ResourceReading;
   error?: string;
 }
 

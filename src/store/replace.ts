@@ -3,6 +3,7 @@ import type { TaskSpec } from "../spec/parse.ts";
 import type { Db } from "./db.ts";
 import { recordEvent } from "./events.ts";
 import { unblockTasks } from "./healing.ts";
+import { SPEC_COLUMNS, specEdgeWriter, specValues } from "./tasks.ts";
 
 /**
  * `oyster submit --replace` (issue 13.3): a stored task that is not running gets the new spec
@@ -47,36 +48,21 @@ export function replaceTasks(
   origin: string,
 ): string[] {
   const before = db.query("SELECT status FROM tasks WHERE task_id = ?");
+  // Unlike insertTasks, this leaves own_max_attempts (and revivals) as the first spec set them.
   const update = db.query(
-    `UPDATE tasks SET project = ?, priority = ?, estimated_minutes = ?, executor = ?, command = ?, body = ?,
-       source = ?, timeout_ms = ?, max_attempts = ?, extra = ?, status = 'pending', attempts = 0, not_before = 0,
-       last_reason = NULL, blocked_by = NULL, finished_at = NULL, updated_at = ?
+    `UPDATE tasks SET ${SPEC_COLUMNS.map((c) => `${c} = ?`).join(", ")}, status = 'pending', attempts = 0,
+       not_before = 0, last_reason = NULL, blocked_by = NULL, finished_at = NULL, updated_at = ?
      WHERE task_id = ?`,
   );
   const dropDeps = db.query("DELETE FROM task_deps WHERE task_id = ?");
   const dropPaths = db.query("DELETE FROM task_paths WHERE task_id = ?");
-  const dep = db.query("INSERT OR IGNORE INTO task_deps (task_id, depends_on) VALUES (?, ?)");
-  const path = db.query("INSERT OR IGNORE INTO task_paths (task_id, path) VALUES (?, ?)");
+  const edges = specEdgeWriter(db);
   for (const s of specs) {
     const from = (before.get(s.task_id) as { status: string } | null)?.status ?? null;
-    update.run(
-      s.project,
-      s.priority,
-      s.estimated_minutes,
-      s.executor,
-      s.command,
-      s.body,
-      s.source,
-      s.timeout_ms,
-      s.max_attempts ?? defaultMaxAttempts,
-      s.extra ? JSON.stringify(s.extra) : null,
-      now,
-      s.task_id,
-    );
+    update.run(...specValues(s, defaultMaxAttempts), now, s.task_id);
     dropDeps.run(s.task_id);
     dropPaths.run(s.task_id);
-    for (const d of s.depends_on) dep.run(s.task_id, d);
-    for (const p of s.modifies) path.run(s.task_id, p);
+    edges(s);
     recordEvent(db, { kind: "task_replaced", source: origin, task_id: s.task_id, data: { from } }, now);
   }
   return unblockTasks(db, now);

@@ -12,6 +12,7 @@ import type { Db } from "./db.ts";
 import { recordEvent } from "./events.ts";
 import { blockDependents, unblockTasks } from "./healing.ts";
 import { type RunRow, runsOfTask } from "./runs.ts";
+import { whereGiven } from "./where.ts";
 
 // Re-exported where the CLI and the server have always found them; defined in dispatch/states.ts.
 export { TASK_STATUSES, type TaskStatus } from "../dispatch/states.ts";
@@ -45,33 +46,52 @@ export interface TaskRow {
   revivals: number;
 }
 
+type SpecValue = string | number | null;
+
+/**
+ * What a spec sets, column by column: the one list insert and replace (store/replace.ts) both
+ * write, so the two cannot drift apart. `own_max_attempts` is written on insert only.
+ */
+const SPEC_FIELDS: readonly (readonly [string, (s: TaskSpec, defaultMaxAttempts: number) => SpecValue])[] = [
+  ["project", (s) => s.project],
+  ["priority", (s) => s.priority],
+  ["estimated_minutes", (s) => s.estimated_minutes],
+  ["executor", (s) => s.executor],
+  ["command", (s) => s.command],
+  ["body", (s) => s.body],
+  ["source", (s) => s.source],
+  ["timeout_ms", (s) => s.timeout_ms],
+  ["max_attempts", (s, d) => s.max_attempts ?? d],
+  ["extra", (s) => (s.extra ? JSON.stringify(s.extra) : null)],
+];
+
+export const SPEC_COLUMNS = SPEC_FIELDS.map(([column]) => column);
+
+/** The values of SPEC_COLUMNS for one spec, in the same order. */
+export function specValues(s: TaskSpec, defaultMaxAttempts: number): SpecValue[] {
+  return SPEC_FIELDS.map(([, value]) => value(s, defaultMaxAttempts));
+}
+
+/** Records a spec's `depends_on` and `modifies` edges (the caller clears old ones first). */
+export function specEdgeWriter(db: Db): (s: TaskSpec) => void {
+  const dep = db.query("INSERT OR IGNORE INTO task_deps (task_id, depends_on) VALUES (?, ?)");
+  const path = db.query("INSERT OR IGNORE INTO task_paths (task_id, path) VALUES (?, ?)");
+  return (s) => {
+    for (const d of s.depends_on) dep.run(s.task_id, d);
+    for (const p of s.modifies) path.run(s.task_id, p);
+  };
+}
+
 /** Insert a validated batch; call inside store.tx so it lands whole or not at all. */
 export function insertTasks(db: Db, specs: TaskSpec[], defaultMaxAttempts: number, now: number): void {
   const task = db.query(
-    `INSERT INTO tasks (task_id, project, priority, estimated_minutes, executor, command, body, source, timeout_ms,
-       max_attempts, created_at, updated_at, extra, own_max_attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO tasks (task_id, ${SPEC_COLUMNS.join(", ")}, created_at, updated_at, own_max_attempts)
+     VALUES (?, ${SPEC_COLUMNS.map(() => "?").join(", ")}, ?, ?, ?)`,
   );
-  const dep = db.query("INSERT OR IGNORE INTO task_deps (task_id, depends_on) VALUES (?, ?)");
-  const path = db.query("INSERT OR IGNORE INTO task_paths (task_id, path) VALUES (?, ?)");
+  const edges = specEdgeWriter(db);
   for (const s of specs) {
-    task.run(
-      s.task_id,
-      s.project,
-      s.priority,
-      s.estimated_minutes,
-      s.executor,
-      s.command,
-      s.body,
-      s.source,
-      s.timeout_ms,
-      s.max_attempts ?? defaultMaxAttempts,
-      now,
-      now,
-      s.extra ? JSON.stringify(s.extra) : null,
-      s.max_attempts,
-    );
-    for (const d of s.depends_on) dep.run(s.task_id, d);
-    for (const p of s.modifies) path.run(s.task_id, p);
+    task.run(s.task_id, ...specValues(s, defaultMaxAttempts), now, now, s.max_attempts);
+    edges(s);
   }
 }
 
@@ -107,24 +127,17 @@ export function listTasks(
   db: Db,
   opts: { status?: string; project?: string; limit?: number } = {},
 ): TaskListItem[] {
-  const where: string[] = [];
-  const params: (string | number)[] = [];
-  if (opts.status) {
-    where.push("t.status = ?");
-    params.push(opts.status);
-  }
-  if (opts.project) {
-    where.push("t.project = ?");
-    params.push(opts.project);
-  }
-  params.push(opts.limit ?? 1000);
+  const where = whereGiven([
+    ["t.status = ?", opts.status],
+    ["t.project = ?", opts.project],
+  ]);
   return db
     .query(
       `SELECT t.*, (SELECT r.node FROM runs r WHERE r.task_id = t.task_id ORDER BY r.attempt DESC LIMIT 1) AS node
-       FROM tasks t ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+       FROM tasks t ${where.sql}
        ORDER BY t.priority, t.created_at, t.rowid LIMIT ?`,
     )
-    .all(...params) as TaskListItem[];
+    .all(...where.params, opts.limit ?? 1000) as TaskListItem[];
 }
 
 export interface TaskDetail extends Omit<TaskRow, "extra"> {

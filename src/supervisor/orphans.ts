@@ -1,5 +1,4 @@
-import { readdirSync, readFileSync } from "node:fs";
-import { type ProcStat, readStat } from "../os/proc.ts";
+import { childStats, isLive, type ProcStat } from "../os/proc.ts";
 import type { Libc } from "./libc.ts";
 
 /**
@@ -15,38 +14,14 @@ export class Orphans {
 
   constructor(private readonly libc: Libc) {}
 
-  /** Our direct children, from /proc/self/task/<tid>/children (cheap: no full /proc scan). */
-  children(): ProcStat[] {
-    const out: ProcStat[] = [];
-    let tids: string[];
-    try {
-      tids = readdirSync("/proc/self/task");
-    } catch {
-      return out;
-    }
-    for (const tid of tids) {
-      let list: string;
-      try {
-        list = readFileSync(`/proc/self/task/${tid}/children`, "utf8");
-      } catch {
-        continue;
-      }
-      for (const p of list.split(" ")) {
-        const s = p ? readStat(Number(p)) : null;
-        if (s) out.push(s);
-      }
-    }
-    return out;
-  }
-
   /** Live children that are not service leaders: orphans adopted from the services. */
   strays(): ProcStat[] {
-    return this.children().filter((s) => !this.leaders.has(s.pid) && s.state !== "Z" && s.state !== "X");
+    return childStats().filter((s) => !this.leaders.has(s.pid) && isLive(s));
   }
 
   sweep(): number {
     let n = 0;
-    for (const s of this.children())
+    for (const s of childStats())
       if (s.state === "Z" && !this.leaders.has(s.pid) && this.libc.reap(s.pid)) n++;
     return n;
   }

@@ -17,10 +17,10 @@ function systemdQuote(arg: string): string {
   return `"${arg.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/%/g, "%%").replace(/\$/g, "$$$$")}"`;
 }
 
-export function systemdUnit(o: UnitOptions): string {
-  const stopSec = Math.ceil(o.stopTimeoutMs / 1000) + 5;
+/** The head every unit shares: what it is, after the network, and the program it runs. */
+function unitHead(description: string, o: { workingDirectory: string; argv: string[] }): string {
   return `[Unit]
-Description=oyster supervisor (${o.label ?? "oyster"})
+Description=${description}
 After=network-online.target
 Wants=network-online.target
 
@@ -28,16 +28,25 @@ Wants=network-online.target
 Type=simple
 WorkingDirectory=${systemdQuote(o.workingDirectory)}
 ExecStart=${o.argv.map(systemdQuote).join(" ")}
-Restart=always
+`;
+}
+
+const UNIT_INSTALL = `[Install]
+WantedBy=multi-user.target
+`;
+
+/** How long the OS waits for the supervisor's own graceful stop: its longest service's, plus 5 s. */
+const supervisorStopSec = (o: UnitOptions) => Math.ceil(o.stopTimeoutMs / 1000) + 5;
+
+export function systemdUnit(o: UnitOptions): string {
+  return `${unitHead(`oyster supervisor (${o.label ?? "oyster"})`, o)}Restart=always
 RestartSec=2
 # The supervisor stops its services' process groups itself on SIGTERM; SIGKILL for all only after this.
 KillMode=mixed
 KillSignal=SIGTERM
-TimeoutStopSec=${stopSec}
+TimeoutStopSec=${supervisorStopSec(o)}
 
-[Install]
-WantedBy=multi-user.target
-`;
+${UNIT_INSTALL}`;
 }
 
 function xml(s: string): string {
@@ -65,7 +74,7 @@ ${args}
   <key>KeepAlive</key>
   <true/>
   <key>ExitTimeOut</key>
-  <integer>${Math.ceil(o.stopTimeoutMs / 1000) + 5}</integer>
+  <integer>${supervisorStopSec(o)}</integer>
   <key>StandardOutPath</key>
   <string>${xml(logDir)}/supervise.out.log</string>
   <key>StandardErrorPath</key>
@@ -105,16 +114,7 @@ export function serviceUnit(o: ServiceUnitOptions): string {
     ? "# systemd does not probe health.url: an unhealthy instance is restarted only by `oyster supervise`.\n"
     : "";
   return `# oyster-${o.name}.service
-[Unit]
-Description=oyster service ${o.name}
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-Type=simple
-WorkingDirectory=${systemdQuote(o.workingDirectory)}
-ExecStart=${o.argv.map(systemdQuote).join(" ")}
-${env.join("")}Restart=always
+${unitHead(`oyster service ${o.name}`, o)}${env.join("")}Restart=always
 RestartSec=${Math.max(1, Math.ceil(o.restartDelayMs / 1000))}
 ${
   o.childrenOutlive
@@ -126,7 +126,5 @@ TimeoutStopSec=${Math.ceil(o.stopTimeoutMs / 1000)}
 StandardOutput=append:${o.logFile}
 StandardError=append:${o.logFile}
 ${health}
-[Install]
-WantedBy=multi-user.target
-`;
+${UNIT_INSTALL}`;
 }

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { TimeoutError, until, withTimeout } from "../../src/os/deadline.ts";
 import { expandHome } from "../../src/os/paths.ts";
+import { childStats, HAVE_PROC } from "../../src/os/proc.ts";
 import { groupAlive, pidAlive, signalGroup, signalPid } from "../../src/os/process-group.ts";
 
 test("expandHome expands only a leading ~ or ~/", () => {
@@ -42,6 +43,22 @@ test("a process group is alive while a member runs and gone once it was signalle
     p.kill("SIGKILL");
   }
 });
+
+test.if(HAVE_PROC)(
+  "childStats lists a child of this process while it runs, with this process as parent",
+  async () => {
+    const p = Bun.spawn(["sleep", "30"], { stdio: ["ignore", "ignore", "ignore"] });
+    try {
+      const mine = childStats().find((s) => s.pid === p.pid);
+      expect(mine?.ppid).toBe(process.pid);
+      p.kill("SIGKILL");
+      await p.exited;
+      expect(await until(() => !childStats().some((s) => s.pid === p.pid), 2_000)).toBe(true);
+    } finally {
+      p.kill("SIGKILL");
+    }
+  },
+);
 
 describe("signals never reach the caller's own group, every process, or init", () => {
   test("0, -1, 1, -0 and NaN are refused before any kill", () => {

@@ -37,13 +37,15 @@ test("an export nobody uses is reported; imported, namespace-read, lazily loaded
   const files: Record<string, string> = {
     "src/lib.ts":
       "export const a = 1; export const b = 2; export const dead = 3; export type T = number; export function f(x: T) { return x; }",
-    "src/ns.ts": "export const viaNs = 1; export const notRead = 2;",
+    "src/ns.ts":
+      "export const viaNs = 1; export const notRead = 2; export type NsType = number; export type NsUnread = string;",
     "src/lazy.ts": "export default 1; export const lazyUsed = 2; export const lazyDead = 3;",
     "src/user.ts": [
       'import { a, f as g } from "./lib.ts";',
       'import * as ns from "./ns.ts";',
       'const lazy = () => import("./lazy.ts").then((m) => [m.default, m.lazyUsed]);',
-      "console.log(a, g, ns.viaNs, lazy);",
+      "const typed: ns.NsType = 1;",
+      "console.log(a, g, ns.viaNs, lazy, typed);",
     ].join("\n"),
   };
   const dir = mkdtempSync(join(tmpdir(), "oyster-checks-"));
@@ -59,9 +61,12 @@ test("an export nobody uses is reported; imported, namespace-read, lazily loaded
       "src/lazy.ts:1 lazyDead",
       "src/lib.ts:1 b",
       "src/lib.ts:1 dead",
+      "src/ns.ts:1 NsUnread",
       "src/ns.ts:1 notRead",
     ]);
-    expect(findUnused(facts, { b: "kept", dead: "kept", lazyDead: "kept", notRead: "kept" })).toEqual([]);
+    expect(
+      findUnused(facts, { b: "kept", dead: "kept", lazyDead: "kept", notRead: "kept", NsUnread: "kept" }),
+    ).toEqual([]);
   } finally {
     process.chdir(cwd);
     rmSync(dir, { recursive: true, force: true });

@@ -4,17 +4,7 @@ import type { SFTPWrapper } from "ssh2";
 import type { NodeConfig } from "../../config/schema.ts";
 import { logger } from "../../log.ts";
 import { metrics } from "../../metrics.ts";
-import type {
-  KillReport,
-  ListFilter,
-  OutputChunk,
-  PruneReport,
-  PruneRequest,
-  ReadOutputRequest,
-  Resources,
-  RunStatus,
-  StartRequest,
-} from "../../protocol/messages.ts";
+import type * as msg from "../../protocol/messages.ts";
 import { toKillReport } from "../../protocol/messages.ts";
 import { checkReply, ReplyError, replySchemas } from "../../protocol/schemas.ts";
 import { quotePath, shellJoin } from "../quote.ts";
@@ -40,7 +30,7 @@ export class SshTransport implements Transport {
   readonly node: string;
   private readonly conn: SshConnection;
   private readonly agent: AgentSession;
-  private readonly finished: ((s: RunStatus) => void)[] = [];
+  private readonly finished: ((s: msg.RunStatus) => void)[] = [];
   private readonly reconnected: (() => void)[] = [];
   /** After the agent failed to start, skip it for a while instead of paying a channel per call. */
   private agentSkipUntil = 0;
@@ -135,7 +125,7 @@ export class SshTransport implements Transport {
     return [this.cfg.oyster_bin, "exec", ...args, "--home", this.cfg.oyster_home];
   }
 
-  start(req: StartRequest): Promise<RunStatus> {
+  start(req: msg.StartRequest): Promise<msg.RunStatus> {
     return this.call(
       "start",
       { req },
@@ -143,7 +133,7 @@ export class SshTransport implements Transport {
     );
   }
 
-  list(filter: ListFilter = {}): Promise<RunStatus[]> {
+  list(filter: msg.ListFilter = {}): Promise<msg.RunStatus[]> {
     const flags = [
       ...(filter.active ? ["--active"] : []),
       ...(filter.runs ? [`--runs=${filter.runs.join(",")}`] : []),
@@ -155,7 +145,7 @@ export class SshTransport implements Transport {
     );
   }
 
-  async kill(runId: string): Promise<KillReport> {
+  async kill(runId: string): Promise<msg.KillReport> {
     const grace = this.opts.killGraceMs ?? 5_000;
     const res = await this.call(
       "kill",
@@ -179,7 +169,7 @@ export class SshTransport implements Transport {
     );
   }
 
-  readOutput(runId: string, req: ReadOutputRequest): Promise<OutputChunk> {
+  readOutput(runId: string, req: msg.ReadOutputRequest): Promise<msg.OutputChunk> {
     const flags = [
       ...(req.offset !== undefined ? ["--offset", String(req.offset)] : []),
       ...(req.limit !== undefined ? ["--limit", String(req.limit)] : []),
@@ -194,7 +184,7 @@ export class SshTransport implements Transport {
     );
   }
 
-  prune(req: PruneRequest): Promise<PruneReport> {
+  prune(req: msg.PruneRequest): Promise<msg.PruneReport> {
     const flags = [
       ...(req.older_than_ms !== undefined ? ["--older-than", `${req.older_than_ms}ms`] : []),
       ...(req.keep !== undefined ? ["--keep", String(req.keep)] : []),
@@ -211,7 +201,7 @@ export class SshTransport implements Transport {
     );
   }
 
-  resources(): Promise<Resources> {
+  resources(): Promise<msg.Resources> {
     return this.call(
       "resources",
       {},
@@ -223,7 +213,7 @@ export class SshTransport implements Transport {
     return this.call("version", {}, { argv: [this.cfg.oyster_bin, "--version"], parse: (o) => o.trim() });
   }
 
-  onRunFinished(cb: (status: RunStatus) => void): void {
+  onRunFinished(cb: (status: msg.RunStatus) => void): void {
     this.finished.push(cb);
   }
 
