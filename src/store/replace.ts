@@ -48,9 +48,9 @@ export function replaceTasks(
   origin: string,
 ): string[] {
   const before = db.query("SELECT status FROM tasks WHERE task_id = ?");
-  // Unlike insertTasks, this leaves own_max_attempts (and revivals) as the first spec set them.
+  // A replaced task starts afresh: the new spec's own max_attempts, no attempts, no revivals.
   const update = db.query(
-    `UPDATE tasks SET ${SPEC_COLUMNS.map((c) => `${c} = ?`).join(", ")}, status = 'pending', attempts = 0,
+    `UPDATE tasks SET ${SPEC_COLUMNS.map((c) => `${c} = ?`).join(", ")}, status = 'pending', attempts = 0, revivals = 0,
        not_before = 0, last_reason = NULL, blocked_by = NULL, finished_at = NULL, updated_at = ?
      WHERE task_id = ?`,
   );

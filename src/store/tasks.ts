@@ -62,6 +62,8 @@ const SPEC_FIELDS: readonly (readonly [string, (s: TaskSpec, defaultMaxAttempts:
   ["source", (s) => s.source],
   ["timeout_ms", (s) => s.timeout_ms],
   ["max_attempts", (s, d) => s.max_attempts ?? d],
+  // The spec's own number (null: the config default), the cap auto_revive never passes.
+  ["own_max_attempts", (s) => s.max_attempts ?? null],
   ["extra", (s) => (s.extra ? JSON.stringify(s.extra) : null)],
 ];
 
@@ -85,12 +87,12 @@ export function specEdgeWriter(db: Db): (s: TaskSpec) => void {
 /** Insert a validated batch; call inside store.tx so it lands whole or not at all. */
 export function insertTasks(db: Db, specs: TaskSpec[], defaultMaxAttempts: number, now: number): void {
   const task = db.query(
-    `INSERT INTO tasks (task_id, ${SPEC_COLUMNS.join(", ")}, created_at, updated_at, own_max_attempts)
-     VALUES (?, ${SPEC_COLUMNS.map(() => "?").join(", ")}, ?, ?, ?)`,
+    `INSERT INTO tasks (task_id, ${SPEC_COLUMNS.join(", ")}, created_at, updated_at)
+     VALUES (?, ${SPEC_COLUMNS.map(() => "?").join(", ")}, ?, ?)`,
   );
   const edges = specEdgeWriter(db);
   for (const s of specs) {
-    task.run(s.task_id, ...specValues(s, defaultMaxAttempts), now, now, s.max_attempts);
+    task.run(s.task_id, ...specValues(s, defaultMaxAttempts), now, now);
     edges(s);
   }
 }

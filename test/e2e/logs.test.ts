@@ -122,6 +122,7 @@ describe("oyster logs over SSH", () => {
     const raw = Bun.spawnSync([OYSTER_BIN, "logs", "hostile-out", "--raw"], {
       cwd: dir.path,
       stdout: "pipe",
+      env: cleanEnv(),
     });
     expect(Buffer.from(raw.stdout).toString("hex")).toBe(
       Buffer.from("\x1b]0;pwned\x07 caf\xc3\xa9 \xff\xfe \x1b[2J end\n", "latin1").toString("hex"),

@@ -67,4 +67,29 @@ describe("replacing a stored task", () => {
     const next = s.tx((db) => claimRun(db, "fix", "n1", null, 5_000));
     expect(next.ok && next.run.attempt).toBe(2);
   });
+
+  test("the new spec's own max_attempts replaces the old one's, and revivals start again", () => {
+    const s = memoryStore();
+    addTask(s, { id: "t", status: "dead", max_attempts: 1 });
+    s.db.query("UPDATE tasks SET own_max_attempts = 1, attempts = 1, revivals = 2 WHERE task_id = 't'").run();
+    s.tx((db) =>
+      replaceTasks(db, [spec("---\ntask_id: t\ncommand: echo again\n---\nbody\n")], 3, 2_000, "cli"),
+    );
+    expect(s.read((db) => getTask(db, "t"))).toMatchObject({
+      max_attempts: 3,
+      own_max_attempts: null,
+      revivals: 0,
+      attempts: 0,
+    });
+    s.tx((db) =>
+      replaceTasks(
+        db,
+        [spec("---\ntask_id: t\ncommand: echo again\nmax_attempts: 5\n---\nbody\n")],
+        3,
+        3_000,
+        "cli",
+      ),
+    );
+    expect(s.read((db) => getTask(db, "t"))).toMatchObject({ max_attempts: 5, own_max_attempts: 5 });
+  });
 });
