@@ -1,6 +1,7 @@
 import { defineCommand } from "citty";
 import { parseDuration } from "../config/duration.ts";
 import { runAgent } from "../node/agent.ts";
+import { abandonRun } from "../node/claim.ts";
 import { resolveHome, validateRunId } from "../node/home.ts";
 import { killRun } from "../node/kill.ts";
 import { killRunGroup } from "../node/kill-group.ts";
@@ -167,6 +168,23 @@ const killGroup = withExamples(
   ["oyster exec kill-group RUN_ID --pid 4242", "oyster exec kill-group RUN_ID --pid 4242 --json"],
 );
 
+const abandon = withExamples(
+  defineCommand({
+    meta: {
+      name: "abandon",
+      description: "Fence off a run id the controller gave up on, so a late start of it never runs",
+    },
+    args: { ...homeArg, ...jsonArg, ...runIdArg },
+    run({ args }) {
+      const res = abandonRun(home(args), runIdOf(args));
+      if (args.json) return printJson(res);
+      process.stdout.write(`${res.note}\n`);
+      if (!res.abandoned) process.exitCode = 1;
+    },
+  }),
+  ["oyster exec abandon RUN_ID", "oyster exec abandon RUN_ID --json"],
+);
+
 /** A non-negative integer flag, or a usage error naming it. */
 function intFlag(v: unknown, name: string): number | undefined {
   if (v === undefined) return undefined;
@@ -296,7 +314,18 @@ export default withExamples(
       name: "exec",
       description: "Node side: start/list/kill runs (called by the controller over SSH)",
     },
-    subCommands: { start, list, kill, "kill-group": killGroup, read, prune, resources, agent, wrapper },
+    subCommands: {
+      start,
+      list,
+      kill,
+      "kill-group": killGroup,
+      abandon,
+      read,
+      prune,
+      resources,
+      agent,
+      wrapper,
+    },
   }),
   ["oyster exec list --json", "oyster exec resources --json", "oyster exec kill RUN_ID"],
 );

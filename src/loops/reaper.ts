@@ -90,6 +90,7 @@ export function createReaper(ctx: ReaperDeps, opts: ReaperOptions) {
         // Lost: the wrapper died, but the executor's process group may live on.
         if (seen.state === "lost") await settleLost(node, t, seen);
       } else if (action.kind === "ghost") {
+        if (!(await abandoned(node, t, action.run_id))) continue;
         const group = await ghostGroupGone(node, t, action.run_id);
         if (!group.gone) continue;
         const done = ending(action.run_id, { state: "lost", reason: "lost" }, "run_ghost", node, {
@@ -213,6 +214,31 @@ export function createReaper(ctx: ReaperDeps, opts: ReaperOptions) {
    * executor running. When the store recorded its process group, the node kills what is left of
    * it (only processes carrying the run's id) before the run ends and its task and locks go free.
    */
+  /**
+   * Fence a ghost off on its node before its task may run again: a start request of it still
+   * on the way (a stalled channel) is then refused when it arrives, instead of running the task
+   * a second time. False keeps the run as it is until a later cycle: the node could not be
+   * asked, or the run turned up there after all.
+   */
+  async function abandoned(node: string, t: Transport, runId: string): Promise<boolean> {
+    if (!t.abandon) return true;
+    try {
+      const r = await withTimeout(t.abandon(runId), cfg.ssh.command_timeout, `abandon on ${node}`);
+      if (!r.abandoned)
+        log.info(`run ${runId} turned up on ${node} (${r.note}): not a ghost`, { run: runId, node });
+      return r.abandoned;
+    } catch (err) {
+      const msg = (err as Error).message;
+      // A node binary from before abandon cannot fence: the old behaviour (the orphan sweep).
+      if (/unknown (op|command)/i.test(msg)) return true;
+      log.warn(`run ${runId} on ${node}: cannot fence it off (${msg}); its task stays held`, {
+        run: runId,
+        node,
+      });
+      return false;
+    }
+  }
+
   async function ghostGroupGone(
     node: string,
     t: Transport,

@@ -3,6 +3,7 @@ import { jsonLine, LineFramer, MAX_LINE_BYTES } from "../protocol/framing.ts";
 import type { ListFilter, RunStatus } from "../protocol/messages.ts";
 import { agentRequestSchema, schemaProblem } from "../protocol/schemas.ts";
 import { VERSION_STRING } from "../version.ts";
+import { abandonRun } from "./claim.ts";
 import { runDir } from "./home.ts";
 import { killRun } from "./kill.ts";
 import { killRunGroup } from "./kill-group.ts";
@@ -19,6 +20,7 @@ import { isFinal, listRuns, liveStatus } from "./status.ts";
  *     ("active":true and/or "runs":[…] narrow it, see ListFilter)
  *   → {"id":3,"op":"kill","run_id":"…","grace_ms":5000}
  *   → {"id":8,"op":"kill_group","run_id":"…","pid":1234,"grace_ms":5000}   (a run the node lost)
+ *   → {"id":9,"op":"abandon","run_id":"…"}         ← AbandonReport   (a run the node never showed)
  *   → {"id":4,"op":"resources"} / "version" / "ping"
  *   → {"id":5,"op":"read","run_id":"…","offset":0,"limit":262144}   ← OutputChunk ("tail_lines":N instead of offset)
  *   → {"id":6,"op":"prune","runs":["…"],"older_than_ms":…,"keep":…} ← PruneReport
@@ -98,6 +100,10 @@ export async function handle(
       if (typeof msg.run_id !== "string" || typeof msg.pid !== "number")
         throw new Error("kill_group needs run_id and pid");
       return killRunGroup(msg.run_id, msg.pid, typeof msg.grace_ms === "number" ? msg.grace_ms : 5_000);
+    }
+    case "abandon": {
+      if (typeof msg.run_id !== "string") throw new Error("abandon needs run_id");
+      return abandonRun(home, msg.run_id);
     }
     case "read": {
       if (typeof msg.run_id !== "string") throw new Error("read needs run_id");

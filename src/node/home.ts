@@ -35,6 +35,8 @@ export const FILES = {
   output: "output.log",
   /** The StartRequest the wrapper reads (argv, vars, env). */
   request: "request.json",
+  /** Who claimed the run id first: its start, or the controller abandoning it (claim.ts). */
+  claim: "claim",
   /** Written by `kill` so the wrapper records `killed` rather than `failed`. */
   killRequested: "kill_requested",
 } as const;

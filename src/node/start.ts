@@ -2,11 +2,12 @@ import { randomBytes } from "node:crypto";
 import { existsSync, linkSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { sleep } from "../os/deadline.ts";
-import { createPrivateFile, ensurePrivateDir, readPrivateFile, replacePrivateFile } from "../os/files.ts";
+import { createPrivateFile, readPrivateFile, replacePrivateFile } from "../os/files.ts";
 import { pidAlive } from "../os/process-group.ts";
 import { type Child, spawnChild } from "../os/spawn.ts";
 import type { RunStatus, StartRequest } from "../protocol/messages.ts";
 import { VERSION_STRING } from "../version.ts";
+import { claimRun } from "./claim.ts";
 import { FILES, runDir } from "./home.ts";
 import { parseStartRequest } from "./request.ts";
 import { selfArgv } from "./self.ts";
@@ -37,7 +38,8 @@ function runEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 /**
  * Create the run directory, detach the wrapper (its own session, stdio ignored) and resolve once
  * it has written status.json. Starting a run id that already has a status returns that status
- * instead of launching twice, so a retried start is harmless.
+ * instead of launching twice, so a retried start is harmless; one the controller abandoned
+ * (claim.ts) is refused, so a start delivered late cannot run a task that runs elsewhere.
  */
 export async function startRun(
   home: string,
@@ -51,7 +53,16 @@ export async function startRun(
   if (existsSync(join(dir, FILES.request)))
     throw new Error(`run ${req.run_id} is already being started on this node (no status yet)`);
   // 0700 run dir (and runs/, OYSTER_HOME if this creates them), 0600 files: specs may hold secrets.
-  ensurePrivateDir(dir);
+  const claim = claimRun(dir, "start");
+  if (claim.holder === "abandoned")
+    throw new Error(
+      `run ${req.run_id} was abandoned by the controller before this start arrived (it was held up on the way): not starting it`,
+    );
+  if (!claim.won) {
+    const s = readStatusFile(dir);
+    if (s) return withLiveness(s);
+    throw new Error(`run ${req.run_id} is already being started on this node (no status yet)`);
+  }
   replacePrivateFile(join(dir, FILES.spec), req.spec);
   replacePrivateFile(join(dir, FILES.request), JSON.stringify(req));
 

@@ -28,6 +28,14 @@ export interface RunStatus {
   elapsed_ms?: number;
 }
 
+/** The node's answer to `abandon`: whether the run id is now fenced off, else the run it has. */
+export interface AbandonReport {
+  abandoned: boolean;
+  /** The run a start created first (abandoned: false); null while that start is under way. */
+  status: RunStatus | null;
+  note: string;
+}
+
 export interface KillReport {
   signalled: boolean;
   note?: string;

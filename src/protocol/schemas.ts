@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { OutputChunk, PruneReport, Resources, RunStatus } from "./messages.ts";
+import type { AbandonReport, OutputChunk, PruneReport, Resources, RunStatus } from "./messages.ts";
 
 /**
  * What a node may answer, checked before the controller believes it (a node is a trust boundary:
@@ -93,6 +93,11 @@ export const replySchemas = {
   version: versionSchema,
   kill: z.unknown(),
   kill_group: z.looseObject({ gone: z.boolean(), note: z.string() }),
+  abandon: z.looseObject({
+    abandoned: z.boolean(),
+    status: runStatusSchema.nullable(),
+    note: z.string(),
+  }) as z.ZodType<AbandonReport>,
   ping: z.literal("pong"),
   read: outputChunkSchema as z.ZodType<OutputChunk>,
   prune: pruneReportSchema as z.ZodType<PruneReport>,

@@ -1,3 +1,4 @@
+import { abandonRun } from "../node/claim.ts";
 import { killRun } from "../node/kill.ts";
 import { killRunGroup } from "../node/kill-group.ts";
 import { pruneRuns, readOutputWaiting } from "../node/read.ts";
@@ -77,6 +78,10 @@ export class LocalTransport implements Transport {
 
   killGroup(runId: string, pgid: number): Promise<{ gone: boolean; note: string }> {
     return this.wrap("kill_group", () => killRunGroup(runId, pgid, this.opts.killGraceMs ?? 5_000));
+  }
+
+  abandon(runId: string): Promise<msg.AbandonReport> {
+    return this.wrap("abandon", () => abandonRun(this.opts.home, runId));
   }
 
   readOutput(runId: string, req: msg.ReadOutputRequest): Promise<msg.OutputChunk> {

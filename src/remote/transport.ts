@@ -32,6 +32,11 @@ export interface Transport {
    * (only processes carrying the run's OYSTER_RUN_ID). `gone`: none of them is left.
    */
   killGroup?(runId: string, pgid: number): Promise<{ gone: boolean; note: string }>;
+  /**
+   * Fence off a run id the controller launched but the node never showed (a ghost), so a start
+   * request held up on the way cannot run it later. `abandoned: false`: the run exists after all.
+   */
+  abandon?(runId: string): Promise<msg.AbandonReport>;
   resources(): Promise<msg.Resources>;
   /** `oyster --version` on the node (VERSION_STRING). */
   version(): Promise<string>;

@@ -394,3 +394,116 @@ describe("a node with a full disk", () => {
     expect(breakers["node:ok"] ?? "CLOSED").toBe("CLOSED");
   }, 90_000);
 });
+
+describe("a start request held up on the way", () => {
+  /**
+   * Every start request of the first run id is delivered to the node 8 s late, in a session of
+   * its own (so the controller's KILL of the timed-out channel does not stop it): by then the
+   * controller has called that run a ghost and given the task to a second run. The late start
+   * must find the run id fenced off and start nothing: the ledger has one execution.
+   */
+  async function heldStart(prefix: string, address: string, agent: boolean): Promise<void> {
+    const e = newEnv(prefix);
+    const led = join(e.dir.path, "ledger");
+    const { q, count } = storeReader(join(e.dir.path, "o.db"));
+    const real = JSON.stringify(OYSTER_BIN);
+    const d = JSON.stringify(e.dir.path);
+    // $1: a request (a start's JSON, or an agent line). Held if it names the first run id seen.
+    const isHeld = [
+      "held_id() {",
+      `  id=$(printf '%s' "$1" | sed -n 's/.*"run_id":"\\([^"]*\\)".*/\\1/p')`,
+      `  [ -n "$id" ] || return 1`,
+      `  [ -s ${d}/first ] || printf '%s' "$id" > ${d}/first`,
+      `  [ "$id" = "$(cat ${d}/first)" ]`,
+      "}",
+    ];
+    const proxy = agent
+      ? script(
+          join(e.dir.path, "held-agent"),
+          [
+            ...isHeld,
+            `if [ "$1" = exec ] && [ "$2" = agent ]; then`,
+            "  while IFS= read -r line; do",
+            `    case "$line" in *'"op":"start"'*) if held_id "$line"; then echo held >> ${d}/held-log; (sleep 8; printf '%s\\n' "$line"; echo delivered >> ${d}/held-log) & continue; fi ;; esac`,
+            `    printf '%s\\n' "$line"`,
+            `  done | ${real} "$@"`,
+            "  exit 0",
+            "fi",
+            `exec ${real} "$@"`,
+          ].join("\n"),
+        )
+      : script(
+          join(e.dir.path, "held-exec"),
+          [
+            ...isHeld,
+            `if [ "$1" = exec ] && [ "$2" = agent ]; then echo "agent disabled by the test" >&2; exit 3; fi`,
+            `if [ "$1" = exec ] && [ "$2" = start ]; then`,
+            "  req=$(cat)",
+            `  if held_id "$req"; then`,
+            `    f=$(mktemp ${d}/held.XXXXXX); printf '%s' "$req" > "$f"; echo held >> ${d}/held-log`,
+            `    HELD="$f" LOG=${d}/held-log setsid sh -c 'sleep 8; "$0" "$@" < "$HELD" > /dev/null 2>&1; echo delivered >> "$LOG"' ${real} "$@" < /dev/null > /dev/null 2>&1 &`,
+            "    exec sleep 30",
+            "  fi",
+            `  printf '%s' "$req" | ${real} "$@"; exit $?`,
+            "fi",
+            `exec ${real} "$@"`,
+          ].join("\n"),
+        );
+    e.nodes.push(await startSshNode({ address, name: "h1", binary: OYSTER_BIN }));
+    writeConfig(
+      e,
+      [
+        "loops: { scheduler: { interval: 100ms }, probe: { interval: 1h }, reaper: { interval: 300ms } }",
+        "ssh: { connect_timeout: 2s, command_timeout: 2s }",
+        "breaker: { failures: 100 }",
+        "retry: { backoff: 100ms, auto_revive: 0 }",
+      ],
+      [e.nodes[0]!.nodeConfig({ slots: 2, oyster_bin: proxy })],
+    );
+    e.controller = spawnController(e.dir.path);
+    submit(e, "specs", { held: { command: ledgerCmd(led, "ran"), max_attempts: 1 } });
+    await waitFor(
+      "the task succeeded",
+      () => count("SELECT COUNT(*) AS n FROM tasks WHERE status = 'succeeded'"),
+      {
+        timeoutMs: 40_000,
+      },
+    );
+    const log = join(e.dir.path, "held-log");
+    const heldLog = () => (existsSync(log) ? readFileSync(log, "utf8").trim().split("\n") : []);
+    // Every held request has reached the node, and been refused or answered by then.
+    await waitFor(
+      "every held start delivered",
+      () => {
+        const l = heldLog();
+        const held = l.filter((x) => x === "held").length;
+        return held > 0 && l.filter((x) => x === "delivered").length === held;
+      },
+      { timeoutMs: 30_000 },
+    );
+    const first = readFileSync(join(e.dir.path, "first"), "utf8");
+    // Give a late start that did get through the time to write its ledger line (an absence
+    // cannot be polled for): well over the 11 ms a wrapper takes to start.
+    await Bun.sleep(1_000);
+    const lines = ledger(led);
+    expect(lines.map((l) => l.task)).toEqual(["held"]);
+    expect(lines[0]!.run).not.toBe(first);
+    expect(q("SELECT run_id, state FROM runs ORDER BY created_at")).toEqual([
+      { run_id: first, state: "lost" },
+      { run_id: lines[0]!.run, state: "succeeded" },
+    ]);
+    expect(count("SELECT COUNT(*) AS n FROM events WHERE kind = 'run_ghost' AND run_id = ?", first)).toBe(1);
+    // On the node the held run id is fenced off: claimed as abandoned, a killed tombstone.
+    const dir = join(e.nodes[0]!.home, "runs", first);
+    expect(readFileSync(join(dir, "claim"), "utf8")).toBe("abandoned");
+    expect(existsSync(join(dir, "request.json"))).toBe(false);
+  }
+
+  test("as one-off execs: the late start is refused and the task runs once", async () => {
+    await heldStart("oyster-e2e-held-exec-", "127.0.0.47", false);
+  }, 90_000);
+
+  test("on the agent session: the late start is refused and the task runs once", async () => {
+    await heldStart("oyster-e2e-held-agent-", "127.0.0.48", true);
+  }, 90_000);
+});

@@ -28,8 +28,13 @@ function launch(
 function node(name: string, listed: RunStatus[], extra: Partial<Transport> = {}) {
   const killed: string[] = [];
   const groups: string[] = [];
+  const abandoned: string[] = [];
   const t = fakeTransport(name, {
     list: async () => listed,
+    abandon: async (id) => {
+      abandoned.push(id);
+      return { abandoned: true, status: null, note: "abandoned" };
+    },
     kill: async (id): Promise<KillReport> => {
       killed.push(id);
       return { signalled: true };
@@ -40,7 +45,7 @@ function node(name: string, listed: RunStatus[], extra: Partial<Transport> = {})
     },
     ...extra,
   });
-  return { t, killed, groups, listed };
+  return { t, killed, groups, abandoned, listed };
 }
 
 function world(nodes: Transport[], config: Record<string, unknown> = {}) {
@@ -64,6 +69,61 @@ describe("reaper tick", () => {
     expect(taskStatus(w.store, "t").status).toBe("pending");
     expect(eventKinds(w.store, "reaper")).toEqual(["run_ghost"]);
     expect(w.wakes.n).toBeGreaterThan(0);
+    // Fenced off on the node first, so a start of it still on the way cannot run it later.
+    expect(n.abandoned).toEqual([id]);
+  });
+
+  test("a ghost the node cannot fence off keeps its task until it can", async () => {
+    let fence: "fails" | "works" = "fails";
+    const n = node("n1", [], {
+      abandon: async () => {
+        if (fence === "fails") throw new Error("No space left on device");
+        return { abandoned: true, status: null, note: "abandoned" };
+      },
+    });
+    const w = world([n.t]);
+    const id = launch(w.store, "t", "n1", w.clock.t);
+    w.clock.t += 31_000;
+    await w.reaper.tick(1);
+    expect(runRow(w.store, id).state).toBe("launching");
+    expect(taskStatus(w.store, "t").status).toBe("dispatched");
+    fence = "works";
+    await w.reaper.tick(2);
+    expect(runRow(w.store, id)).toEqual({ state: "lost", reason: "lost" });
+    expect(taskStatus(w.store, "t").status).toBe("pending");
+  });
+
+  test("a ghost that turns up when it is fenced off is not lost", async () => {
+    const listed: RunStatus[] = [];
+    const n = node("n1", listed, {
+      abandon: async (id) => ({
+        abandoned: false,
+        status: runStatus(id, "t", "starting"),
+        note: "exists on this node",
+      }),
+    });
+    const w = world([n.t]);
+    const id = launch(w.store, "t", "n1", w.clock.t);
+    w.clock.t += 31_000;
+    await w.reaper.tick(1);
+    expect(runRow(w.store, id).state).toBe("launching");
+    listed.push(runStatus(id, "t", "running"));
+    await w.reaper.tick(2);
+    expect(runRow(w.store, id).state).toBe("running");
+    expect(taskStatus(w.store, "t").status).toBe("running");
+  });
+
+  test("a node binary without abandon: the ghost is lost as before", async () => {
+    const n = node("n1", [], {
+      abandon: async () => {
+        throw new Error('unknown op "abandon"');
+      },
+    });
+    const w = world([n.t]);
+    const id = launch(w.store, "t", "n1", w.clock.t);
+    w.clock.t += 31_000;
+    await w.reaper.tick(1);
+    expect(runRow(w.store, id)).toEqual({ state: "lost", reason: "lost" });
   });
 
   test("a run this process is still launching is not a ghost", async () => {

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { runAgent } from "../../src/node/agent.ts";
+import { abandonRun, claimRun } from "../../src/node/claim.ts";
 import { killRun } from "../../src/node/kill.ts";
 import { startRun } from "../../src/node/start.ts";
 import { listRuns, readStatus, readStatusFile } from "../../src/node/status.ts";
@@ -115,6 +116,43 @@ describe("start", () => {
     expect(b.wrapper_pid).toBe(a.wrapper_pid);
     await final(r.run_id);
     expect(readFileSync(join(home.path, "runs", r.run_id, "count"), "utf8")).toBe("once\n");
+  });
+
+  test("an abandoned run id never starts: a late start is refused, the abandon is repeatable", async () => {
+    const r = req(["sh", "-c", "echo ran >> count"]);
+    expect(abandonRun(home.path, r.run_id)).toMatchObject({ abandoned: true, status: null });
+    // The start that was held up on the way arrives now: the tombstone answers, nothing runs.
+    const late = await startRun(home.path, r);
+    expect(late).toMatchObject({ run_id: r.run_id, state: "killed", pid: null, wrapper_pid: null });
+    expect(existsSync(join(home.path, "runs", r.run_id, "count"))).toBe(false);
+    expect(existsSync(join(home.path, "runs", r.run_id, "request.json"))).toBe(false);
+    // Its answer lost, the controller asks again: the same answer.
+    expect(abandonRun(home.path, r.run_id).abandoned).toBe(true);
+    expect(listRuns(home.path, { runs: [r.run_id] }).map((s) => s.state)).toEqual(["killed"]);
+  });
+
+  test("a start that claimed the run id first wins over an abandon", async () => {
+    const r = req(["sh", "-c", "sleep 0.2"]);
+    const a = await start(r);
+    const ab = abandonRun(home.path, r.run_id);
+    expect(ab.abandoned).toBe(false);
+    expect(ab.status?.wrapper_pid).toBe(a.wrapper_pid);
+    expect(ab.note).toMatch(/exists on this node/);
+    await final(r.run_id);
+  });
+
+  test("start and abandon racing on the claim: the loser sees the winner, whoever it is", () => {
+    const a = join(home.path, "runs", "race-a");
+    expect(claimRun(a, "abandoned")).toEqual({ won: true, holder: "abandoned" });
+    expect(claimRun(a, "start")).toEqual({ won: false, holder: "abandoned" });
+    const b = join(home.path, "runs", "race-b");
+    expect(claimRun(b, "start")).toEqual({ won: true, holder: "start" });
+    expect(claimRun(b, "abandoned")).toEqual({ won: false, holder: "start" });
+    expect(abandonRun(home.path, "race-b")).toMatchObject({ abandoned: false, status: null });
+    // A start whose claim is taken by an abandon between its status check and its claim.
+    const r = req(["sh", "-c", "echo ran >> count"]);
+    claimRun(join(home.path, "runs", r.run_id), "abandoned");
+    return expect(startRun(home.path, r)).rejects.toThrow(/abandoned by the controller/);
   });
 
   test("bad run ids are refused", async () => {

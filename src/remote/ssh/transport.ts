@@ -169,6 +169,14 @@ export class SshTransport implements Transport {
     );
   }
 
+  abandon(runId: string): Promise<msg.AbandonReport> {
+    return this.call(
+      "abandon",
+      { run_id: runId },
+      { argv: this.exec("abandon", runId, "--json"), parse: (o) => JSON.parse(o) },
+    );
+  }
+
   readOutput(runId: string, req: msg.ReadOutputRequest): Promise<msg.OutputChunk> {
     const flags = [
       ...(req.offset !== undefined ? ["--offset", String(req.offset)] : []),
