@@ -1,9 +1,16 @@
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { oyster, waitFor } from "../helpers/cli.ts";
 import { type SshNode, startSshNode } from "../helpers/sshd.ts";
-import { alive, freePort, processesMentioning, supervisorSandbox } from "../supervisor/helpers.ts";
+import {
+  alive,
+  freePort,
+  markedSleeps,
+  onNode,
+  processesMentioning,
+  superviseSuite,
+} from "../supervisor/helpers.ts";
 
 /**
  * A service's death is its own exit, whatever its children do: a child left holding
@@ -11,36 +18,10 @@ import { alive, freePort, processesMentioning, supervisorSandbox } from "../supe
  * And the health probe reads the answer before closing (Python's http.server logs a traceback
  * for every probe that resets the connection).
  */
-interface Row {
-  name: string;
-  pid: number | null;
-  status: string;
-  health: string;
-  restarts: number;
-}
-
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-const setup = (prefix: string) => supervisorSandbox(prefix, (fn) => cleanups.push(fn));
-
-const status = (dir: string): Row[] => {
-  const r = oyster(["supervise", "status", "--json"], { cwd: dir });
-  if (r.code !== 0) throw new Error(r.stderr);
-  return JSON.parse(r.stdout) as Row[];
-};
+const { defer, setup, status } = superviseSuite("oyster-supexit-");
 
 /** Live `sleep SECONDS` processes carrying this test's marker in their environment. */
-const sleeps = (dir: string, seconds: number) =>
-  processesMentioning(join(dir, "mark")).filter((p) => {
-    try {
-      return readFileSync(`/proc/${p}/cmdline`, "utf8") === `sleep\0${seconds}\0`;
-    } catch {
-      return false;
-    }
-  });
+const sleeps = (dir: string, seconds: number) => markedSleeps(join(dir, "mark"), seconds);
 
 /**
  * Kill -9 the service's own process (not its group) and measure until the supervisor counts it
@@ -52,7 +33,10 @@ async function killAndExpectRestart(dir: string, child: number, leader: number):
     return r?.status === "running" && sleeps(dir, child).length === 1 && sleeps(dir, leader).length === 1;
   });
   // Past MIN_UPTIME (1 s): the instance counts as having been healthy, so it restarts at once.
-  await Bun.sleep(1_100);
+  await waitFor("up for 1.1 s", () => {
+    const started = status(dir)[0]?.started_at;
+    return started != null && Date.now() - started >= 1_100;
+  });
   const before = status(dir)[0]!;
   const oldChild = sleeps(dir, child)[0]!;
   const oldLeader = sleeps(dir, leader)[0]!;
@@ -95,10 +79,10 @@ describe("a service's exit is seen whatever its children hold", () => {
 
   test("remote over real sshd: kill -9 seen within 1 s, restarted; restart and stop kill the whole group", async () => {
     const node: SshNode = await startSshNode({ address: "127.0.0.10", name: "exitnode" });
-    cleanups.push(() => node.destroy());
+    defer(() => node.destroy());
     const { dir, sup } = setup("oyster-supexit-rem-");
     const s = sup(
-      `nodes:\n  - ${JSON.stringify(node.nodeConfig())}\nssh: { connect_timeout: 3s, keepalive: 1s }\n${exitingSvc(dir, 3201, 3202, "    host: exitnode\n    stop_timeout: 1s\n")}`,
+      `${onNode(node)}${exitingSvc(dir, 3201, 3202, "    host: exitnode\n    stop_timeout: 1s\n")}`,
     );
     const seen = await killAndExpectRestart(dir, 3201, 3202);
     console.log(`remote kill -9 seen dead in ${seen} ms`);
@@ -147,11 +131,9 @@ describe("a service that exits leaves no child behind while it waits to restart"
 
   test("remote over real sshd", async () => {
     const node: SshNode = await startSshNode({ address: "127.0.0.11", name: "exitnode2" });
-    cleanups.push(() => node.destroy());
+    defer(() => node.destroy());
     const { dir, sup } = setup("oyster-supexit-bo-rem-");
-    sup(
-      `nodes:\n  - ${JSON.stringify(node.nodeConfig())}\nssh: { connect_timeout: 3s, keepalive: 1s }\n${crashingSvc(dir, 3203, "    host: exitnode2\n")}`,
-    );
+    sup(`${onNode(node)}${crashingSvc(dir, 3203, "    host: exitnode2\n")}`);
     await exitLeavesNothing(dir, 3203);
   }, 30_000);
 });
@@ -162,9 +144,7 @@ async function probeLeavesNoTraceback(prefix: string, node: SshNode | null): Pro
   // A body of a few KB, so an unread answer is likely still in flight when a probe closes.
   for (let i = 0; i < 200; i++) writeFileSync(join(dir, `file-${i}.txt`), "x\n");
   const port = freePort();
-  const where = node
-    ? `nodes:\n  - ${JSON.stringify(node.nodeConfig())}\nssh: { connect_timeout: 3s, keepalive: 1s }\n`
-    : "";
+  const where = node ? onNode(node) : "";
   const s = sup(`${where}services:
   - name: py
     command: ["python3", "-m", "http.server", "${port}", "--bind", "127.0.0.1"]
@@ -193,7 +173,7 @@ describe("the health probe reads the answer", () => {
 
   test("remote, through the SSH tunnel: the same", async () => {
     const node: SshNode = await startSshNode({ address: "127.0.0.12", name: "probenode" });
-    cleanups.push(() => node.destroy());
+    defer(() => node.destroy());
     await probeLeavesNoTraceback("oyster-supprobe-rem-", node);
   }, 40_000);
 });

@@ -1,38 +1,15 @@
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { OYSTER_BIN, oyster, waitFor } from "../helpers/cli.ts";
-import {
-  cleanEnv,
-  freePort,
-  processesMentioning,
-  superviseStatus,
-  supervisorSandbox,
-} from "../supervisor/helpers.ts";
+import { followLogs, freePort, processesMentioning, superviseSuite } from "../supervisor/helpers.ts";
 
 /**
  * Services, the same way as tasks (issue 13.9) and the crash-loop alert (12.6c), on the built
  * binary: `supervise logs` of every service, `restart all`, the supervisor's own /health and
  * /metrics (promtool, Host check), one systemd unit per service, and one alert per crash loop.
  */
-interface Row {
-  name: string;
-  host: string;
-  pid: number | null;
-  status: string;
-  restarts: number;
-  started_at: number | null;
-  crash_loop_alerts: number;
-}
-
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-const setup = () => supervisorSandbox("oyster-supops-", (fn) => cleanups.push(fn));
-
-const status = (dir: string) => superviseStatus<Row>(dir);
+const { allRunning, defer, setup, status, webhook } = superviseSuite("oyster-supops-");
 
 /** A shell service (argv, no shell in between on our side). */
 const sh = (name: string, script: string, extra = "") =>
@@ -67,40 +44,31 @@ describe("oyster supervise: services the same way", () => {
       `${superviseHttp(freePort())}services:\n${sh("alpha", "echo alpha-up; printf 'alpha-\\033[31mred\\n'; while :; do echo alpha-tick; sleep 0.2; done")}${sh("beta", "echo beta-oops >&2; while :; do echo beta-tick; sleep 0.2; done")}`,
     );
     await waitFor("both running", () => status(dir).filter((r) => r.status === "running").length === 2);
-    const proc = Bun.spawn([OYSTER_BIN, "supervise", "logs"], {
-      cwd: dir,
-      env: cleanEnv(),
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    cleanups.push(async () => {
+    const { proc, stdout: out } = followLogs(dir);
+    defer(async () => {
       proc.kill("SIGKILL");
       await proc.exited;
     });
-    let out = "";
-    void (async () => {
-      for await (const c of proc.stdout) out += Buffer.from(c).toString();
-    })();
     const ts = "\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z";
     // History first, then lines written after it started: it follows.
     const before = await waitFor("history of both", () =>
-      /^alpha \| .* stdout alpha-up$/m.test(out) && /^beta {2}\| .* stderr beta-oops$/m.test(out)
-        ? out.length
+      /^alpha \| .* stdout alpha-up$/m.test(out()) && /^beta {2}\| .* stderr beta-oops$/m.test(out())
+        ? out().length
         : 0,
     );
     await waitFor("new ticks of both", () => {
-      const later = out.slice(before);
+      const later = out().slice(before);
       return (
         new RegExp(`^alpha \\| ${ts} stdout alpha-tick$`, "m").test(later) &&
         new RegExp(`^beta {2}\\| ${ts} stdout beta-tick$`, "m").test(later)
       );
     });
-    expect(out).toMatch(new RegExp(`^alpha \\| ${ts} oyster started pid \\d+`, "m"));
+    expect(out()).toMatch(new RegExp(`^alpha \\| ${ts} oyster started pid \\d+`, "m"));
     // The escape sequence a service printed arrives inert.
-    expect(out).toContain("stdout alpha-\\e[31mred");
-    expect(out).not.toContain("\u001b");
+    expect(out()).toContain("stdout alpha-\\e[31mred");
+    expect(out()).not.toContain("\u001b");
     // Every line carries a service prefix.
-    for (const line of out.split("\n").filter(Boolean)) expect(line).toMatch(/^(alpha|beta ) \| /);
+    for (const line of out().split("\n").filter(Boolean)) expect(line).toMatch(/^(alpha|beta ) \| /);
     proc.kill("SIGTERM");
     expect(await proc.exited).toBe(0);
 
@@ -118,10 +86,7 @@ describe("oyster supervise: services the same way", () => {
     sup(
       `${superviseHttp(freePort())}services:\n${sh("one", "exec sleep 1000")}${sh("two", "exec sleep 1000")}`,
     );
-    const before = await waitFor("both running", () => {
-      const r = status(dir);
-      return r.every((x) => x.status === "running" && x.pid) && r.length === 2 ? r : null;
-    });
+    const before = await waitFor("both running", () => allRunning(dir, 2));
     const r = oyster(["supervise", "restart", "all"], { cwd: dir });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^one: running \(pid \d+\)\ntwo: running \(pid \d+\)\n$/);
@@ -194,7 +159,7 @@ describe("oyster supervise: services the same way", () => {
   test("a taken port is refused, naming it; a non-loopback host is a config error", async () => {
     const { dir } = setup();
     const taken = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("x") });
-    cleanups.push(() => taken.stop(true));
+    defer(() => taken.stop(true));
     writeFileSync(
       join(dir, "oyster.yaml"),
       `${superviseHttp(taken.port as number)}services:\n${sh("x", "exec sleep 1000")}`,
@@ -249,21 +214,12 @@ describe("oyster supervise: services the same way", () => {
 
   test("a crash loop alerts once per loop (webhook, log line, metric), and again after recovery and a new loop", async () => {
     const { dir, sup } = setup();
-    const hooks: Record<string, unknown>[] = [];
-    const hook = Bun.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      async fetch(req) {
-        hooks.push((await req.json()) as Record<string, unknown>);
-        return new Response("ok");
-      },
-    });
-    cleanups.push(() => hook.stop(true));
+    const { url: hookUrl, hooks } = webhook();
     const crash = join(dir, "crash");
     writeFileSync(crash, "");
     const port = freePort();
     const s = sup(
-      `notify: { webhook: "http://127.0.0.1:${hook.port}/hook" }\n${superviseHttp(port)}services:\n${sh(
+      `notify: { webhook: "${hookUrl}" }\n${superviseHttp(port)}services:\n${sh(
         "flappy",
         `if [ -e ${JSON.stringify(crash)} ]; then echo crashing >&2; exit 3; fi; exec sleep 1000`,
         "    backoff: { initial: 50ms, max: 100ms, reset_after: 1s }\n    alert_after_restarts: 2\n",

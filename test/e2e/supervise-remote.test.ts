@@ -1,73 +1,55 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { oyster, tempDir, waitFor } from "../helpers/cli.ts";
-import { killGroupNow } from "../helpers/procs.ts";
-import { type SshNode, startSshNode } from "../helpers/sshd.ts";
+import { allStats } from "../../src/os/proc.ts";
+import { waitFor } from "../helpers/cli.ts";
+import { cmdlineOf, descendsFrom, killGroupNow } from "../helpers/procs.ts";
 import {
   BUN,
-  freePort,
   groupMembers,
-  killAll,
+  onNode,
   processesMentioning,
-  type RunningSupervisor,
+  remoteSupervisor,
+  SERVICE_COMMAND,
   SERVICE_SCRIPT,
-  startSupervise,
 } from "../supervisor/helpers.ts";
 
 /**
  * A remote service on a real sshd "node" (127.0.0.9; the node is this machine, so the test can
  * look at its processes directly). Health goes through the SSH connection (forwardOut).
  */
-let node: SshNode;
-let dir: string;
-let cleanupDir: () => void;
-let sup: RunningSupervisor;
-let port: number;
-let pidFile: string;
-let sick: string;
-
-interface Row {
-  name: string;
-  pid: number | null;
-  health: string;
-  restarts: number;
-}
-
-const status = (): Row[] => {
-  const r = oyster(["supervise", "status", "--json"], { cwd: dir });
-  if (r.code !== 0) throw new Error(r.stderr);
-  return JSON.parse(r.stdout) as Row[];
-};
+const remote = remoteSupervisor({
+  node: { address: "127.0.0.9", name: "sup1" },
+  prefix: "oyster-suprem-",
+  service: "web",
+  yaml: ({ node, dir, port }) => `${onNode(node)}services:
+  - name: web
+    host: sup1
+    command: ${SERVICE_COMMAND}
+    env: { PORT: "${port}", SICK_FILE: ${JSON.stringify(join(dir, "sick"))} }
+    health: { port: ${port}, interval: 500ms, grace: 3s }
+    backoff: { initial: 300ms, max: 2s, reset_after: 2s }
+    stop_timeout: 2s
+`,
+});
+const { status, remotePgid } = remote;
+const sick = () => join(remote.dir, "sick");
 
 /** Instances of the service on the node: live processes running our script with our port. */
 const instances = (): number[] =>
-  processesMentioning(`PORT=${port}`).filter((p) => {
-    try {
-      // argv[0] is bun itself (the launching `setsid -w` parent mentions the same words).
-      const argv = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0");
-      return argv[0] === BUN && argv[1] === SERVICE_SCRIPT;
-    } catch {
-      return false;
-    }
+  processesMentioning(`PORT=${remote.port}`).filter((p) => {
+    // argv[0] is bun itself (the launching `setsid -w` parent mentions the same words).
+    const argv = cmdlineOf(p)?.split("\0");
+    return argv?.[0] === BUN && argv[1] === SERVICE_SCRIPT;
   });
 
-function ppidOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-}
-
+/** SIGKILL `root` and the sshd processes under it, and nothing else (not the service). */
 function killSshdOnly(root: number): void {
   const victims = [root];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
+  for (const { pid } of allStats()) {
     try {
-      if (!readFileSync(`/proc/${d}/comm`, "utf8").startsWith("sshd")) continue;
-      for (let p = Number(d); p > 1; p = ppidOf(p))
-        if (p === root) {
-          victims.push(Number(d));
-          break;
-        }
+      if (readFileSync(`/proc/${pid}/comm`, "utf8").startsWith("sshd") && descendsFrom(pid, root))
+        victims.push(pid);
     } catch {}
   }
   for (const v of victims) {
@@ -76,44 +58,6 @@ function killSshdOnly(root: number): void {
     } catch {}
   }
 }
-
-const remotePgid = (): number => Number(readFileSync(pidFile, "utf8").trim());
-
-beforeAll(async () => {
-  node = await startSshNode({ address: "127.0.0.9", name: "sup1" });
-  const t = tempDir("oyster-suprem-");
-  dir = t.path;
-  cleanupDir = t.cleanup;
-  port = freePort();
-  sick = join(dir, "sick");
-  pidFile = join(node.home, "supervise", "web.pid");
-  const nodeCfg = JSON.stringify(node.nodeConfig());
-  sup = startSupervise(
-    dir,
-    `nodes:
-  - ${nodeCfg}
-ssh: { connect_timeout: 3s, keepalive: 1s }
-services:
-  - name: web
-    host: sup1
-    command: [${JSON.stringify(BUN)}, ${JSON.stringify(SERVICE_SCRIPT)}]
-    env: { PORT: "${port}", SICK_FILE: ${JSON.stringify(sick)} }
-    health: { port: ${port}, interval: 500ms, grace: 3s }
-    backoff: { initial: 300ms, max: 2s, reset_after: 2s }
-    stop_timeout: 2s
-`,
-  );
-});
-
-afterAll(async () => {
-  sup?.proc.kill("SIGKILL");
-  await sup?.proc.exited;
-  if (existsSync(pidFile)) killAll([remotePgid()]);
-  killAll(instances());
-  await node?.destroy();
-  killAll(processesMentioning(dir));
-  cleanupDir?.();
-});
 
 describe("remote services over SSH", () => {
   test("the service runs on the node in its own process group and is healthy through the tunnel", async () => {
@@ -140,9 +84,11 @@ describe("remote services over SSH", () => {
 
   test("health 503 on the node: restarted", async () => {
     const old = remotePgid();
-    writeFileSync(sick, "");
-    await waitFor("replaced", () => existsSync(pidFile) && remotePgid() !== old, { timeoutMs: 10_000 });
-    rmSync(sick);
+    writeFileSync(sick(), "");
+    await waitFor("replaced", () => existsSync(remote.pidFile) && remotePgid() !== old, {
+      timeoutMs: 10_000,
+    });
+    rmSync(sick());
     await waitFor("healthy", () => status()[0]!.health === "healthy", { timeoutMs: 10_000 });
     expect(instances().length).toBe(1);
   }, 20_000);
@@ -152,8 +98,8 @@ describe("remote services over SSH", () => {
     const before = status()[0]!.restarts;
     // Drop the connection the hard way: SIGKILL sshd and its session processes only, so the
     // service itself lives on as an orphan on the node (as after a network cut).
-    killSshdOnly(node.pid()!);
-    await node.stop();
+    killSshdOnly(remote.node.pid()!);
+    await remote.node.stop();
     expect(instances().length).toBe(1);
     // While the node's sshd is down the service counts as down and cannot be reached.
     await waitFor("counted down", () => status()[0]!.restarts > before, { timeoutMs: 10_000 });
@@ -162,8 +108,10 @@ describe("remote services over SSH", () => {
       max = Math.max(max, instances().length);
     }, 20);
     try {
+      // The outage lasts a second on purpose: a second instance started while the node is away
+      // (the fault) would show up in `max`, and an absence cannot be polled for.
       await Bun.sleep(1_000);
-      await node.start();
+      await remote.node.start();
       await waitFor("healthy after reconnect", () => status()[0]!.health === "healthy", {
         timeoutMs: 15_000,
       });
@@ -178,8 +126,8 @@ describe("remote services over SSH", () => {
 
   test("shutdown stops the remote instance", async () => {
     const pg = remotePgid();
-    sup.proc.kill("SIGTERM");
-    expect(await sup.proc.exited).toBe(0);
+    remote.sup.proc.kill("SIGTERM");
+    expect(await remote.sup.proc.exited).toBe(0);
     await waitFor("remote group gone", () => groupMembers(pg).length === 0, { timeoutMs: 3_000 });
     expect(instances()).toEqual([]);
   }, 15_000);

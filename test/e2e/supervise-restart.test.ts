@@ -1,78 +1,37 @@
-import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { allStats } from "../../src/os/proc.ts";
 import { OYSTER_BIN, oyster, waitFor } from "../helpers/cli.ts";
+import { cmdlineOf, descendsFrom } from "../helpers/procs.ts";
 import {
   alive,
-  BUN,
   freePort,
   killAll,
+  markedSleeps,
   processesMentioning,
-  SERVICE_SCRIPT,
-  superviseStatus,
-  supervisorSandbox,
+  SERVICE_COMMAND,
+  superviseSuite,
 } from "../supervisor/helpers.ts";
 
-interface StatusRow {
-  name: string;
-  pid: number | null;
-  status: string;
-  health: string;
-  restarts: number;
-}
-
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-const setup = () => supervisorSandbox("oyster-sup-restart-", (fn) => cleanups.push(fn));
-
-const status = (dir: string) => superviseStatus<StatusRow>(dir);
+const { allRunning, defer, setup, status } = superviseSuite("oyster-sup-restart-");
 
 /** Live processes whose argv or environment carries this test's per-service marker. */
 const copies = (dir: string, name: string) => processesMentioning(join(dir, `mark-${name}`));
 
 /** Those of them running `sleep SECONDS` (a daemon of the test, told apart by its argument). */
 const sleeps = (dir: string, name: string, seconds: number) =>
-  copies(dir, name).filter((p) => {
-    try {
-      return readFileSync(`/proc/${p}/cmdline`, "utf8") === `sleep\0${seconds}\0`;
-    } catch {
-      return false;
-    }
-  });
+  markedSleeps(join(dir, `mark-${name}`), seconds);
 
 /** Zombie processes whose parent is pid. */
-function zombieChildren(pid: number): number[] {
-  return readdirSync("/proc")
-    .filter((d) => {
-      try {
-        const st = readFileSync(`/proc/${d}/stat`, "utf8");
-        const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
-        return /^\d+$/.test(d) && f[0] === "Z" && Number(f[1]) === pid;
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
+const zombieChildren = (pid: number): number[] =>
+  allStats()
+    .filter((s) => s.state === "Z" && s.ppid === pid)
+    .map((s) => s.pid);
 
 /** The live process with exactly this command line that descends from root (or 0). */
-function byArgv(cmdline: string, root: number): number {
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      if (readFileSync(`/proc/${d}/cmdline`, "utf8") !== cmdline || !alive(Number(d))) continue;
-      for (let p = Number(d); p > 1; ) {
-        const st = readFileSync(`/proc/${p}/stat`, "utf8");
-        p = Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[1]);
-        if (p === root) return Number(d);
-      }
-    } catch {}
-  }
-  return 0;
-}
+const byArgv = (cmdline: string, root: number): number =>
+  allStats().find((s) => cmdlineOf(s.pid) === cmdline && alive(s.pid) && descendsFrom(s.pid, root))?.pid ?? 0;
 
 /** A shell service whose processes all carry MARK in their environment. */
 const shellSvc = (dir: string, name: string, script: string, extra = "") =>
@@ -88,7 +47,7 @@ describe("oyster supervise across its own restarts", () => {
     // web ignores SIGTERM: what the old supervisor left must be SIGKILLed after stop_timeout.
     const yaml = `services:
   - name: web
-    command: [${JSON.stringify(BUN)}, ${JSON.stringify(SERVICE_SCRIPT)}]
+    command: ${SERVICE_COMMAND}
     env: { PORT: "${port}", IGNORE_TERM: "1", MARK: ${JSON.stringify(join(dir, "mark-web"))} }
     health: { port: ${port}, interval: 500ms, grace: 3s }
     stop_timeout: 1s
@@ -96,14 +55,7 @@ ${shellSvc(dir, "plain", "exec sleep 3001")}
 ${shellSvc(dir, "daemon", "setsid sleep 3002 </dev/null >/dev/null 2>&1 & exec sleep 3003")}
 `;
     const first = sup(yaml);
-    await waitFor(
-      "3 services up",
-      () => {
-        const r = status(dir);
-        return r.length === 3 && r.every((x) => x.status === "running" && x.pid) ? r : null;
-      },
-      { timeoutMs: 15_000 },
-    );
+    await waitFor("3 services up", () => allRunning(dir, 3), { timeoutMs: 15_000 });
     await waitFor("daemon's setsid child", () => copies(dir, "daemon").length === 2);
     const old = { web: copies(dir, "web"), plain: copies(dir, "plain"), daemon: copies(dir, "daemon") };
     expect(old.web.length, `web: ${old.web}`).toBe(1);
@@ -123,14 +75,7 @@ ${shellSvc(dir, "daemon", "setsid sleep 3002 </dev/null >/dev/null 2>&1 & exec s
     for (const pids of Object.values(old)) for (const p of pids) expect(alive(p)).toBe(true);
 
     const second = sup(yaml);
-    const rows = await waitFor(
-      "3 services up again",
-      () => {
-        const r = status(dir);
-        return r.length === 3 && r.every((x) => x.status === "running" && x.pid) ? r : null;
-      },
-      { timeoutMs: 20_000 },
-    );
+    const rows = await waitFor("3 services up again", () => allRunning(dir, 3), { timeoutMs: 20_000 });
     await waitFor("daemon's new setsid child", () => copies(dir, "daemon").length === 2);
     // Exactly one copy of each: the old ones were stopped before anything started.
     expect(copies(dir, "web").length).toBe(1);
@@ -186,7 +131,7 @@ ${shellSvc(dir, "optout", "env -i setsid sleep 3008 </dev/null >/dev/null 2>&1 &
     // lifetime, as oyster's own run wrappers do: an orphan of the supervisor (subreaper) at
     // shutdown, left running and named in the log.
     const detached = await waitFor("detached daemon", () => byArgv("sleep\x003008\x00", s.proc.pid));
-    cleanups.push(() => killAll([detached]));
+    defer(() => killAll([detached]));
     s.proc.kill("SIGINT");
     expect(await s.proc.exited).toBe(0);
     expect(processesMentioning(dir)).toEqual([]);

@@ -1,40 +1,32 @@
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { oyster, tempDir, waitFor } from "../helpers/cli.ts";
+import { oyster, waitFor } from "../helpers/cli.ts";
 import {
   alive,
-  BUN,
   freePort,
   groupMembers,
   httpStatus,
   processesMentioning,
-  SERVICE_SCRIPT,
+  SERVICE_COMMAND,
   servicePid,
-  superviseStatus,
-  supervisorSandbox,
+  superviseSuite,
 } from "../supervisor/helpers.ts";
 
-interface StatusRow {
-  name: string;
-  pid: number | null;
-  status: string;
-  health: string;
-  restarts: number;
-}
+const { setup, status, webhook } = superviseSuite("oyster-sup-");
 
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-const setup = () => supervisorSandbox("oyster-sup-", (fn) => cleanups.push(fn));
-
-const status = (dir: string) => superviseStatus<StatusRow>(dir);
+/** The start times (epoch ms) fixtures/service.ts appended to STARTS_FILE `file`, in order. */
+const startTimes = (file: string): number[] =>
+  existsSync(file)
+    ? readFileSync(file, "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => Number(l.split(" ")[0]))
+    : [];
 
 const svc = (name: string, env: Record<string, string>, extra = "") =>
   `  - name: ${name}
-    command: [${JSON.stringify(BUN)}, ${JSON.stringify(SERVICE_SCRIPT)}]
+    command: ${SERVICE_COMMAND}
     env: ${JSON.stringify(env)}
 ${extra}`;
 
@@ -150,12 +142,7 @@ ${svc("factory", { PORT: String(ports[2]) }, `    health: { port: ${ports[2]}, i
     const times = await waitFor(
       "4 starts",
       () => {
-        const t = existsSync(starts)
-          ? readFileSync(starts, "utf8")
-              .trim()
-              .split("\n")
-              .map((l) => Number(l.split(" ")[0]))
-          : [];
+        const t = startTimes(starts);
         return t.length >= 4 ? t : null;
       },
       { timeoutMs: 12_000 },
@@ -172,26 +159,12 @@ ${svc("factory", { PORT: String(ports[2]) }, `    health: { port: ${ports[2]}, i
   test("a configured backoff doubles 200, 400, 800, 1600 ms and alerts after alert_after_restarts", async () => {
     const { dir, sup } = setup();
     const starts = join(dir, "starts");
-    const hooks: unknown[] = [];
-    const hook = Bun.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      async fetch(req) {
-        hooks.push(await req.json());
-        return new Response("ok");
-      },
-    });
-    cleanups.push(() => hook.stop(true));
+    const { url: hookUrl, hooks } = webhook();
     const s = sup(
-      `notify: { webhook: "http://127.0.0.1:${hook.port}/hook" }\nservices:\n${svc("crashy", { CRASH: "1", STARTS_FILE: starts }, "    backoff: { initial: 200ms, max: 10s }\n    alert_after_restarts: 3\n")}`,
+      `notify: { webhook: "${hookUrl}" }\nservices:\n${svc("crashy", { CRASH: "1", STARTS_FILE: starts }, "    backoff: { initial: 200ms, max: 10s }\n    alert_after_restarts: 3\n")}`,
     );
     const times = await waitFor("5 starts", () => {
-      const t = existsSync(starts)
-        ? readFileSync(starts, "utf8")
-            .trim()
-            .split("\n")
-            .map((l) => Number(l.split(" ")[0]))
-        : [];
+      const t = startTimes(starts);
       return t.length >= 5 ? t : null;
     });
     const gaps = times.slice(1, 5).map((t, i) => t - times[i]!);
@@ -230,7 +203,10 @@ ${svc("factory", { PORT: String(ports[2]) }, `    health: { port: ${ports[2]}, i
     );
     const row = await waitFor("healthy", () => status(dir).find((r) => r.health === "healthy" && r.pid));
     s.proc.kill("SIGINT");
-    await Bun.sleep(200);
+    // The second signal must come after the first was handled, not with it.
+    await waitFor("the first SIGINT handled", () =>
+      s.stderr().includes("SIGINT: shutting down (again to force)"),
+    );
     s.proc.kill("SIGINT");
     expect(await s.proc.exited).toBe(130);
     await waitFor("group gone", () => groupMembers(row.pid!).length === 0, { timeoutMs: 2_000 });
@@ -239,30 +215,25 @@ ${svc("factory", { PORT: String(ports[2]) }, `    health: { port: ${ports[2]}, i
 
 describe("oyster supervise (CLI)", () => {
   test("client commands say clearly that no supervisor is running and exit 1", () => {
-    const t = tempDir();
-    cleanups.push(t.cleanup);
+    const { dir } = setup();
     for (const args of [["status"], ["restart", "x"], ["stop", "x"], ["start", "x"]]) {
-      const r = oyster(["supervise", ...args], { cwd: t.path });
+      const r = oyster(["supervise", ...args], { cwd: dir });
       expect(r.code).toBe(1);
       expect(r.stderr).toContain("no supervisor is running");
     }
   });
 
   test("config errors name the service and the key", () => {
-    const t = tempDir();
-    cleanups.push(t.cleanup);
+    const { dir } = setup();
     writeFileSync(
-      join(t.path, "oyster.yaml"),
+      join(dir, "oyster.yaml"),
       `services:\n  - name: a\n    command: [x]\n  - name: b\n    command: [x]\n    health: { port: 80, interval: 100ms }\n`,
     );
-    const r = oyster(["supervise"], { cwd: t.path });
+    const r = oyster(["supervise"], { cwd: dir });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("services[1].health.interval");
-    writeFileSync(
-      join(t.path, "oyster.yaml"),
-      `services:\n  - name: a\n    command: [x]\n    host: nowhere\n`,
-    );
-    const r2 = oyster(["supervise"], { cwd: t.path });
+    writeFileSync(join(dir, "oyster.yaml"), `services:\n  - name: a\n    command: [x]\n    host: nowhere\n`);
+    const r2 = oyster(["supervise"], { cwd: dir });
     expect(r2.code).toBe(1);
     expect(r2.stderr).toContain('services[0].host: no node named "nowhere"');
   });
@@ -277,17 +248,16 @@ describe("oyster supervise (CLI)", () => {
   });
 
   test("--print-unit prints a systemd unit and a launchd plist that run this binary", () => {
-    const t = tempDir();
-    cleanups.push(t.cleanup);
-    writeFileSync(join(t.path, "oyster.yaml"), "services: []\n");
-    const u = oyster(["supervise", "--print-unit", "systemd"], { cwd: t.path });
+    const { dir } = setup();
+    writeFileSync(join(dir, "oyster.yaml"), "services: []\n");
+    const u = oyster(["supervise", "--print-unit", "systemd"], { cwd: dir });
     expect(u.code).toBe(0);
     expect(u.stdout).toMatch(/^ExecStart=\/\S+ supervise --config \/\S+oyster\.yaml$/m);
     expect(u.stdout).toContain("Restart=always");
-    expect(u.stdout).toContain(`WorkingDirectory=${t.path}`);
-    const p = oyster(["supervise", "--print-unit", "launchd"], { cwd: t.path });
+    expect(u.stdout).toContain(`WorkingDirectory=${dir}`);
+    const p = oyster(["supervise", "--print-unit", "launchd"], { cwd: dir });
     expect(p.code).toBe(0);
     expect(p.stdout).toContain("<key>KeepAlive</key>");
-    expect(oyster(["supervise", "--print-unit", "upstart"], { cwd: t.path }).code).toBe(2);
+    expect(oyster(["supervise", "--print-unit", "upstart"], { cwd: dir }).code).toBe(2);
   });
 });

@@ -102,3 +102,23 @@ export function killGroupNow(pgid: number | null | undefined): void {
     process.kill(-pgid, "SIGKILL");
   } catch {}
 }
+
+/** The raw `/proc/PID/cmdline` of `pid` (argv, each ended by NUL), or null when it cannot be read. */
+export function cmdlineOf(pid: number): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8");
+  } catch {
+    return null;
+  }
+}
+
+/** Whether `root` is an ancestor of `pid` (false once the chain cannot be read). */
+export function descendsFrom(pid: number, root: number): boolean {
+  for (let p = pid; p > 1; ) {
+    const s = readStat(p);
+    if (!s) return false;
+    p = s.ppid;
+    if (p === root) return true;
+  }
+  return false;
+}
