@@ -12,7 +12,8 @@
  *
  * Faults: the controller killed with -9 and restarted; the controller stopped (SIGSTOP) for
  * 5 s; a node's sshd killed for 5 s; a node's sshd stopped (hung) for 5 s; a node whose replies
- * are delayed past ssh.command_timeout for 5 s (a proxy in front of `oyster exec`).
+ * are delayed past ssh.command_timeout for 5 s, or whose start requests arrive 8 s late, past
+ * the ghost grace, for 5 s (a proxy in front of `oyster exec`).
  */
 import { Database } from "bun:sqlite";
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -101,6 +102,7 @@ type Fault = { name: string; inject: () => Promise<void> | void; undo: () => Pro
 function faults(): Fault[] {
   const node = pick(nodes);
   const slowFlag = join(dir.path, `slow-${node.name}`);
+  const heldFlag = join(dir.path, `held-${node.name}`);
   return [
     {
       name: "controller kill -9",
@@ -132,19 +134,48 @@ function faults(): Fault[] {
       inject: () => writeFileSync(slowFlag, ""),
       undo: () => rmSync(slowFlag, { force: true }),
     },
+    {
+      name: `start requests to ${node.name} held up ${HELD_S}s`,
+      inject: () => {
+        heldFaults++;
+        writeFileSync(heldFlag, "");
+      },
+      undo: () => rmSync(heldFlag, { force: true }),
+    },
   ];
 }
 
-/** A proxy in front of `oyster exec` that delays each reply line while the node's flag exists. */
+/** How long a held-up start request takes to reach the node: past the ghost grace. */
+const HELD_S = 8;
+let heldFaults = 0;
+
+/**
+ * A proxy in front of `oyster exec`. While the node's slow flag exists each reply line is delayed;
+ * while its held flag exists each start request (one-off or on the agent session) reaches the
+ * node HELD_S late, in a session of its own so the controller's KILL of the timed-out channel
+ * does not stop it: a stalled network path delivering a start after the controller gave up.
+ */
 function slowProxy(node: SshNode): string {
   const path = join(dir.path, `oyster-proxy-${node.name}`);
+  const slow = join(dir.path, `slow-${node.name}`);
+  const held = join(dir.path, `held-${node.name}`);
   writeFileSync(
     path,
     `#!/bin/bash
-"${node.binPath}" "$@" | while IFS= read -r line; do
-  [ -e "${join(dir.path, `slow-${node.name}`)}" ] && sleep 4
-  printf '%s\\n' "$line"
-done
+replies() { while IFS= read -r line; do [ -e "${slow}" ] && sleep 4; printf '%s\\n' "$line"; done; }
+if [ "$1" = exec ] && [ "$2" = agent ]; then
+  while IFS= read -r line; do
+    case "$line" in *'"op":"start"'*) if [ -e "${held}" ]; then (sleep ${HELD_S}; printf '%s\\n' "$line") & continue; fi ;; esac
+    printf '%s\\n' "$line"
+  done | "${node.binPath}" "$@" | replies
+  exit "\${PIPESTATUS[1]}"
+fi
+if [ "$1" = exec ] && [ "$2" = start ] && [ -e "${held}" ]; then
+  f=$(mktemp "${dir.path}/held-req.XXXXXX"); cat > "$f"
+  HELD="$f" setsid bash -c 'sleep ${HELD_S}; "$0" "$@" < "$HELD" > /dev/null 2>&1; rm -f "$HELD"' "${node.binPath}" "$@" < /dev/null > /dev/null 2>&1 &
+  exec sleep 30
+fi
+"${node.binPath}" "$@" | replies
 exit "\${PIPESTATUS[0]}"
 `,
   );
@@ -229,6 +260,9 @@ async function main(): Promise<void> {
   }
   await waitFor("every task final", () => unfinished() === 0, { timeoutMs: 300_000, intervalMs: 250 });
   const wallS = (Date.now() - t0) / 1000;
+  // Start requests still held up on the way reach their node within HELD_S: what they start
+  // (they must start nothing) has to be in the ledger before it is read.
+  if (heldFaults) await Bun.sleep((HELD_S + 2) * 1000);
 
   // The ledger is the truth of what ran; the store is what oyster believes.
   const lines = existsSync(ledger) ? readFileSync(ledger, "utf8").trim().split("\n").filter(Boolean) : [];
