@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { oyster, spawnController, tempDir, waitFor } from "../helpers/cli.ts";
 import { storeReader } from "../helpers/store.ts";
+import { webhookReceiver } from "../helpers/webhook.ts";
 
 /**
  * Guardian and factory hooks on the local node, from the built binary: the generator fills the
@@ -12,15 +13,8 @@ import { storeReader } from "../helpers/store.ts";
  */
 const dir = tempDir("oyster-e2e-heal-local-");
 const inbox = join(dir.path, "inbox");
-const hooks: Record<string, unknown>[] = [];
-const webhook = Bun.serve({
-  hostname: "127.0.0.1",
-  port: 0,
-  async fetch(req) {
-    hooks.push((await req.json()) as Record<string, unknown>);
-    return new Response("ok");
-  },
-});
+const webhook = webhookReceiver();
+const hooks = webhook.hooks;
 let controller: Subprocess | null = null;
 
 const { q, count } = storeReader(join(dir.path, "o.db"));
@@ -41,7 +35,7 @@ beforeAll(async () => {
       "nodes: [{ name: local, transport: local, slots: 4, oyster_home: ./node-home }]",
       "loops: { scheduler: { interval: 100ms }, reaper: { interval: 300ms }, guardian: { interval: 200ms }, factory: { interval: 200ms } }",
       "timeouts: { long_running: 700ms }",
-      `notify: { webhook: "http://127.0.0.1:${webhook.port}/hook" }`,
+      `notify: { webhook: "${webhook.url}" }`,
       "factory:",
       `  inbox: ${JSON.stringify(inbox)}`,
       "  min_pending: 1",
@@ -56,7 +50,7 @@ beforeAll(async () => {
 afterAll(async () => {
   controller?.kill("SIGTERM");
   await controller?.exited;
-  webhook.stop(true);
+  webhook.stop();
   Bun.spawnSync(["pkill", "-KILL", "-f", join(dir.path, "node-home")]);
   dir.cleanup();
 });

@@ -5,6 +5,7 @@ import { type Subprocess, spawn } from "bun";
 import { cleanEnv as cliEnv, OYSTER_BIN, oyster, tempDir } from "../helpers/cli.ts";
 import { alive, cmdlineOf, groupMembers, killAll, processesMentioning } from "../helpers/procs.ts";
 import { type SshNode, type SshNodeOptions, startSshNode } from "../helpers/sshd.ts";
+import { webhookReceiver } from "../helpers/webhook.ts";
 
 export { alive, groupMembers, killAll, processesMentioning };
 
@@ -165,17 +166,9 @@ export function superviseSuite(prefix: string) {
     },
     /** A webhook receiver for this test: its URL, and the JSON bodies it got, in order. */
     webhook: (): { url: string; hooks: Record<string, unknown>[] } => {
-      const hooks: Record<string, unknown>[] = [];
-      const server = Bun.serve({
-        hostname: "127.0.0.1",
-        port: 0,
-        async fetch(req) {
-          hooks.push((await req.json()) as Record<string, unknown>);
-          return new Response("ok");
-        },
-      });
-      defer(() => server.stop(true));
-      return { url: `http://127.0.0.1:${server.port}/hook`, hooks };
+      const w = webhookReceiver();
+      defer(w.stop);
+      return w;
     },
   };
 }
