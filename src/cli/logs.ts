@@ -139,6 +139,7 @@ async function waitForFirstRun<T extends { task: { task_id: string; status: stri
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.once("SIGINT", onSignal);
+  let status = first.status;
   try {
     for (;;) {
       await sleep(FIRST_RUN_POLL_MS);
@@ -147,6 +148,10 @@ async function waitForFirstRun<T extends { task: { task_id: string; status: stri
       if (now.task.runs.length) return now;
       if (isIn(FINAL_TASK_STATUSES, now.task.status))
         throw new CliError(`task ${terminalSafe(now.task.task_id)} is ${now.task.status} and never ran`);
+      if (now.task.status !== status) {
+        status = now.task.status;
+        process.stderr.write(`task ${terminalSafe(first.task_id)} is ${status}; still waiting…\n`);
+      }
     }
   } finally {
     process.off("SIGINT", onSignal);

@@ -136,6 +136,9 @@ export async function runHook(
  * finished projects, research at most every research_interval. Hooks run in the background so
  * a slow generator never stalls the loop's heartbeat; one of each at a time.
  */
+/** A clock that goes back by more than this was stepped, not slewed. */
+const CLOCK_STEP_MS = 60_000;
+
 export function createFactory(ctx: FactoryDeps) {
   const cfg = ctx.config.factory;
   const inbox = resolve(cfg.inbox);
@@ -206,8 +209,9 @@ export function createFactory(ctx: FactoryDeps) {
       }
 
       // The interval counts from a research that started (a tick that found the last one still
-      // running does not reset it), and a clock stepped back does not hold research off.
-      const due = now - lastResearch >= cfg.research_interval || now < lastResearch;
+      // running does not reset it), and a clock stepped back (by more than a slew) does not
+      // hold research off until it catches up.
+      const due = now - lastResearch >= cfg.research_interval || now < lastResearch - CLOCK_STEP_MS;
       if (
         cfg.research.length &&
         due &&

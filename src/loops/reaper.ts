@@ -111,6 +111,9 @@ export function createReaper(ctx: ReaperDeps, opts: ReaperOptions) {
           await kill(node, action.run_id);
         }
       } else {
+        // A cancelled run the node does not show may still have a start on the way: fence it
+        // off first, or that start would run the cancelled task.
+        if (!byId.has(action.run_id) && !(await abandoned(node, t, action.run_id))) continue;
         ending(action.run_id, { state: "cancelled", reason: "cancelled" }, "run_cancelled", node, {});
         await kill(node, action.run_id);
       }
@@ -210,15 +213,11 @@ export function createReaper(ctx: ReaperDeps, opts: ReaperOptions) {
   }
 
   /**
-   * A run the node no longer knows (run dir deleted, status unreadable) may still have its
-   * executor running. When the store recorded its process group, the node kills what is left of
-   * it (only processes carrying the run's id) before the run ends and its task and locks go free.
-   */
-  /**
-   * Fence a ghost off on its node before its task may run again: a start request of it still
-   * on the way (a stalled channel) is then refused when it arrives, instead of running the task
-   * a second time. False keeps the run as it is until a later cycle: the node could not be
-   * asked, or the run turned up there after all.
+   * Fence a run the node does not show (a ghost, or a cancelled run never seen there) off on
+   * its node before its task may run again or counts as stopped: a start request of it still on
+   * the way (a stalled channel) is then refused when it arrives, instead of running the task a
+   * second time. False keeps the run as it is until a later cycle: the node could not be asked,
+   * or the run turned up there after all.
    */
   async function abandoned(node: string, t: Transport, runId: string): Promise<boolean> {
     if (!t.abandon) return true;
@@ -239,6 +238,11 @@ export function createReaper(ctx: ReaperDeps, opts: ReaperOptions) {
     }
   }
 
+  /**
+   * A run the node no longer knows (run dir deleted, status unreadable) may still have its
+   * executor running. When the store recorded its process group, the node kills what is left of
+   * it (only processes carrying the run's id) before the run ends and its task and locks go free.
+   */
   async function ghostGroupGone(
     node: string,
     t: Transport,

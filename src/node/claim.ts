@@ -1,11 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, linkSync, unlinkSync } from "node:fs";
+import { existsSync, linkSync, lstatSync, rmSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { createPrivateFile, ensurePrivateDir, readPrivateFile } from "../os/files.ts";
 import type { AbandonReport, RunStatus } from "../protocol/messages.ts";
-import { VERSION_STRING } from "../version.ts";
 import { FILES, runDir } from "./home.ts";
-import { readStatusFile, withLiveness, writeStatus } from "./status.ts";
+import { readStatusFile, withLiveness } from "./status.ts";
 
 /**
  * A run id is claimed once on a node, by whichever comes first: its start, or the controller
@@ -34,6 +33,11 @@ export function claimRun(dir: string, who: Claimant): { won: boolean; holder: Cl
   }
 }
 
+/** The controller abandoned this run dir's run id: its claim is the fence, keep it (read.ts). */
+export function isAbandoned(dir: string): boolean {
+  return heldBy(dir) === "abandoned";
+}
+
 /** Who holds the run's claim; null when nobody has claimed it (or an older binary started it). */
 function heldBy(dir: string): Claimant | null {
   let held: string;
@@ -47,39 +51,60 @@ function heldBy(dir: string): Claimant | null {
 }
 
 /**
+ * How long a start may hold its claim without a status before the claim alone is the fence: a
+ * start writes its first status within its own timeout (10 s) or fails; past this, it died or
+ * the run's status was deleted, and no later start of the run id can run it anyway.
+ */
+export const START_SETTLE_MS = 30_000;
+
+/**
  * The controller gave up on run `runId` it never saw on this node: claim it as abandoned so no
- * late start can run it, and record a final `killed` status so `list` and `prune` treat it like
- * any other finished run. If a start got there first, the run exists: not abandoned, its status.
- * Asking again (the answer was lost) gives the same answer.
+ * late start can run it. Nothing else is written: an abandoned run id is never listed (it has
+ * no status) and never pruned (read.ts), so the fence outlives any start still on its way.
+ * If a start got there first, the run exists: not abandoned, with its status. Asking again
+ * (the answer was lost) gives the same answer.
  */
 export function abandonRun(home: string, runId: string, now = Date.now()): AbandonReport {
   const dir = runDir(home, runId);
-  const abandoned: AbandonReport = {
-    abandoned: true,
-    status: null,
-    note: `run ${runId} abandoned: a late start of it will not run`,
-  };
+  const fenced = (note: string): AbandonReport => ({ abandoned: true, status: null, note });
   if (existsSync(dir)) {
     const holder = heldBy(dir);
-    if (holder === "abandoned") return abandoned;
-    // A run started by an older node binary has no claim, only its request and status.
-    if (holder === "start" || readStatusFile(dir) || existsSync(join(dir, FILES.request)))
-      return existingRun(runId, readStatusFile(dir));
+    if (holder === "abandoned") return fenced(`run ${runId} abandoned: a late start of it will not run`);
+    const s = readStatusFile(dir);
+    if (s) return existingRun(runId, s);
+    // A run started by an older node binary has no claim, only its request.
+    const since = claimedAt(dir);
+    if (holder === "start" || since !== null) {
+      const ageMs = since === null ? 0 : now - since;
+      if (ageMs < START_SETTLE_MS) return existingRun(runId, null);
+      return fenced(
+        `run ${runId} was claimed by a start ${Math.round(ageMs / 1000)} s ago that left no status: no later start of it can run`,
+      );
+    }
   }
   if (claimRun(dir, "abandoned").holder === "start") return existingRun(runId, readStatusFile(dir));
-  writeStatus(dir, {
-    run_id: runId,
-    task_id: "",
-    pid: null,
-    wrapper_pid: null,
-    state: "killed",
-    started_at: now,
-    heartbeat_at: now,
-    finished_at: now,
-    exit_code: null,
-    wrapper_version: VERSION_STRING,
-  });
-  return abandoned;
+  return fenced(`run ${runId} abandoned: a late start of it will not run`);
+}
+
+/** When a start claimed the run (its claim file, else an older binary's request), or null. */
+function claimedAt(dir: string): number | null {
+  for (const f of [FILES.claim, FILES.request]) {
+    try {
+      return lstatSync(join(dir, f)).mtimeMs;
+    } catch {
+      // not there: try the next
+    }
+  }
+  return null;
+}
+
+/**
+ * Give up a claim this start won and could not use (its files could not be written, the
+ * wrapper could not be spawned): the run id is as if its start never arrived, so the
+ * controller's abandon or retry of it is answered at once instead of after START_SETTLE_MS.
+ */
+export function releaseStartClaim(dir: string): void {
+  for (const f of [FILES.request, FILES.spec, FILES.claim]) rmSync(join(dir, f), { force: true });
 }
 
 function existingRun(runId: string, s: RunStatus | null): AbandonReport {

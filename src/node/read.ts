@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { sleep } from "../os/deadline.ts";
 import { UnsafeFileError } from "../os/files.ts";
 import type { OutputChunk, PruneReport, PruneRequest, RunStatus } from "../protocol/messages.ts";
+import { isAbandoned } from "./claim.ts";
 import { FILES, runDir, validateRunId } from "./home.ts";
 import { isFinal, liveStatus } from "./status.ts";
 
@@ -123,7 +124,8 @@ function tailStart(fd: number, size: number, lines: number): number {
 /**
  * Remove finished run directories. Only the runs named in `runs` (the ones the controller knows
  * are final in its store) are candidates, and of those only a directory whose own status is final
- * (or that has none: a start that never got as far as writing one) goes: a run the node still
+ * (or that has none: a start that never got as far as writing one, but not an abandoned run id's
+ * fence, claim.ts) goes: a run the node still
  * sees running or lost stays, whatever the controller believes. `older_than_ms` and `keep` narrow
  * further (by the node's own finished_at): a directory goes when it finished more than
  * older_than_ms ago OR is beyond the newest `keep` of the candidates; with neither, every
@@ -148,6 +150,9 @@ export function pruneRuns(home: string, req: PruneRequest, now = Date.now()): Pr
       kept.push({ run_id: id, why: `the node sees it ${s.state}` });
       continue;
     }
+    // An abandoned run id's dir holds only its claim: removing it would let a start of it still
+    // held up somewhere run the task again. It stays, unreported (it never ran).
+    if (!s && isAbandoned(dir)) continue;
     candidates.push({ id, finished: s?.finished_at ?? s?.started_at ?? 0 });
   }
   candidates.sort((a, b) => b.finished - a.finished);

@@ -7,7 +7,7 @@ import { pidAlive } from "../os/process-group.ts";
 import { type Child, spawnChild } from "../os/spawn.ts";
 import type { RunStatus, StartRequest } from "../protocol/messages.ts";
 import { VERSION_STRING } from "../version.ts";
-import { claimRun } from "./claim.ts";
+import { claimRun, releaseStartClaim } from "./claim.ts";
 import { FILES, runDir } from "./home.ts";
 import { parseStartRequest } from "./request.ts";
 import { selfArgv } from "./self.ts";
@@ -63,19 +63,24 @@ export async function startRun(
     if (s) return withLiveness(s);
     throw new Error(`run ${req.run_id} is already being started on this node (no status yet)`);
   }
-  replacePrivateFile(join(dir, FILES.spec), req.spec);
-  replacePrivateFile(join(dir, FILES.request), JSON.stringify(req));
-
   const self = opts.self ?? selfArgv();
   let child: Child;
   try {
-    child = await spawnChild([...self, "exec", "wrapper", "--home", home, req.run_id], {
-      detached: true,
-      cwd: dir,
-      env: runEnv(process.env),
-    });
+    replacePrivateFile(join(dir, FILES.spec), req.spec);
+    replacePrivateFile(join(dir, FILES.request), JSON.stringify(req));
+    try {
+      child = await spawnChild([...self, "exec", "wrapper", "--home", home, req.run_id], {
+        detached: true,
+        cwd: dir,
+        env: runEnv(process.env),
+      });
+    } catch (err) {
+      throw new Error(`could not start the oyster wrapper (${self[0]}): ${(err as Error).message}`);
+    }
   } catch (err) {
-    throw new Error(`could not start the oyster wrapper (${self[0]}): ${(err as Error).message}`);
+    // Nothing runs: the claim goes too, so the run id reads as never started.
+    releaseStartClaim(dir);
+    throw err;
   }
   let exited = false;
   void child.exited.then(() => {

@@ -50,7 +50,7 @@ type SpecValue = string | number | null;
 
 /**
  * What a spec sets, column by column: the one list insert and replace (store/replace.ts) both
- * write, so the two cannot drift apart. `own_max_attempts` is written on insert only.
+ * write, so the two cannot drift apart (a replaced task takes the new spec's own_max_attempts).
  */
 const SPEC_FIELDS: readonly (readonly [string, (s: TaskSpec, defaultMaxAttempts: number) => SpecValue])[] = [
   ["project", (s) => s.project],

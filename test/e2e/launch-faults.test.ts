@@ -397,9 +397,10 @@ describe("a node with a full disk", () => {
 
 describe("a start request held up on the way", () => {
   /**
-   * Every start request of the first run id is delivered to the node 8 s late, in a session of
+   * Every start request of the first run id is delivered to the node 12 s late, in a session of
    * its own (so the controller's KILL of the timed-out channel does not stop it): by then the
-   * controller has called that run a ghost and given the task to a second run. The late start
+   * controller has given up on it (after 2 × command_timeout), called that run a ghost and given
+   * the task to a second run; 12 s leaves room for a loaded machine. The late start
    * must find the run id fenced off and start nothing: the ledger has one execution.
    */
   async function heldStart(prefix: string, address: string, agent: boolean): Promise<void> {
@@ -424,7 +425,7 @@ describe("a start request held up on the way", () => {
             ...isHeld,
             `if [ "$1" = exec ] && [ "$2" = agent ]; then`,
             "  while IFS= read -r line; do",
-            `    case "$line" in *'"op":"start"'*) if held_id "$line"; then echo held >> ${d}/held-log; (sleep 8; printf '%s\\n' "$line"; echo delivered >> ${d}/held-log) & continue; fi ;; esac`,
+            `    case "$line" in *'"op":"start"'*) if held_id "$line"; then echo held >> ${d}/held-log; (sleep 12; printf '%s\\n' "$line"; echo delivered >> ${d}/held-log) & continue; fi ;; esac`,
             `    printf '%s\\n' "$line"`,
             `  done | ${real} "$@"`,
             "  exit 0",
@@ -441,7 +442,7 @@ describe("a start request held up on the way", () => {
             "  req=$(cat)",
             `  if held_id "$req"; then`,
             `    f=$(mktemp ${d}/held.XXXXXX); printf '%s' "$req" > "$f"; echo held >> ${d}/held-log`,
-            `    HELD="$f" LOG=${d}/held-log setsid sh -c 'sleep 8; "$0" "$@" < "$HELD" > /dev/null 2>&1; echo delivered >> "$LOG"' ${real} "$@" < /dev/null > /dev/null 2>&1 &`,
+            `    HELD="$f" LOG=${d}/held-log setsid sh -c 'sleep 12; "$0" "$@" < "$HELD" > /dev/null 2>&1; echo delivered >> "$LOG"' ${real} "$@" < /dev/null > /dev/null 2>&1 &`,
             "    exec sleep 30",
             "  fi",
             `  printf '%s' "$req" | ${real} "$@"; exit $?`,
@@ -453,7 +454,9 @@ describe("a start request held up on the way", () => {
     writeConfig(
       e,
       [
-        "loops: { scheduler: { interval: 100ms }, probe: { interval: 1h }, reaper: { interval: 300ms } }",
+        // A list that times out while a session is torn down takes the node offline: the probe
+        // brings it back (an hour-long probe would stall the test, not the code under test).
+        "loops: { scheduler: { interval: 100ms }, probe: { interval: 500ms }, reaper: { interval: 300ms } }",
         "ssh: { connect_timeout: 2s, command_timeout: 2s }",
         "breaker: { failures: 100 }",
         "retry: { backoff: 100ms, auto_revive: 0 }",
@@ -466,7 +469,7 @@ describe("a start request held up on the way", () => {
       "the task succeeded",
       () => count("SELECT COUNT(*) AS n FROM tasks WHERE status = 'succeeded'"),
       {
-        timeoutMs: 40_000,
+        timeoutMs: 60_000,
       },
     );
     const log = join(e.dir.path, "held-log");

@@ -24,7 +24,8 @@ writeFileSync(
     "store: ./o.db",
     "http: { port: 0 }",
     `nodes: [{ name: local, transport: local, slots: 2, oyster_home: ${JSON.stringify(home)} }]`,
-    "loops: { scheduler: { interval: 100ms }, probe: { interval: 1s }, reaper: { interval: 300ms } }",
+    "loops: { scheduler: { interval: 100ms }, probe: { interval: 1s }, reaper: { interval: 300ms }, guardian: { interval: 300ms } }",
+    "retry: { auto_revive: 0 }",
   ].join("\n"),
 );
 const env = { OYSTER_HOME: home };
@@ -75,6 +76,22 @@ describe("oyster logs -f before the first run", () => {
     expect(await f.done).toBe(1);
     expect(f.out.stderr).toContain("task never is cancelled and never ran");
   });
+
+  test("says so when the task it waits for changes status (blocked by a dead dependency)", async () => {
+    submit("dies", { command: "exit 1", max_attempts: 1 });
+    submit("after-dies", { command: "true", depends_on: ["dies"] });
+    const f = follow("after-dies");
+    await waitFor(
+      "the blocked note",
+      () => f.out.stderr.includes("task after-dies is blocked; still waiting"),
+      {
+        timeoutMs: 20_000,
+      },
+    );
+    expect(f.p.exitCode).toBeNull();
+    f.p.kill("SIGINT");
+    expect(await f.done).toBe(130);
+  }, 30_000);
 
   test("Ctrl-C while waiting exits 130", async () => {
     submit("parked", { command: "true", depends_on: ["nobody"] }, ["--allow-missing-deps"]);

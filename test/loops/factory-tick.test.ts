@@ -138,6 +138,10 @@ describe("factory tick", () => {
     const log = join(w.inbox, "research.log");
     await w.factory.tick();
     await fileAppears(log);
+    w.clock.t -= 1_000; // a second back (a slew, not a step): still inside the interval
+    await w.factory.tick();
+    await new Promise((r) => setTimeout(r, 100)); // an absence: give a wrong hook time to write
+    expect(readFileSync(log, "utf8")).toBe("x\n");
     w.clock.t -= 86_400_000; // a day back
     const deadline = Date.now() + 5_000;
     while (readFileSync(log, "utf8") !== "x\nx\n" && Date.now() < deadline) {

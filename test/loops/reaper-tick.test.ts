@@ -211,6 +211,28 @@ describe("reaper tick", () => {
     expect(eventKinds(w.store, "reaper")).toEqual(["run_cancelled"]);
   });
 
+  test("a cancelled run the node does not show is fenced off before it counts as stopped", async () => {
+    let fence: "fails" | "works" = "fails";
+    const abandoned: string[] = [];
+    const n = node("n1", [], {
+      abandon: async (id) => {
+        if (fence === "fails") throw new Error("command timed out");
+        abandoned.push(id);
+        return { abandoned: true, status: null, note: "abandoned" };
+      },
+    });
+    const w = world([n.t]);
+    const id = launch(w.store, "t", "n1", w.clock.t);
+    w.store.db.query("UPDATE tasks SET cancel_requested_at = ? WHERE task_id = 't'").run(w.clock.t);
+    await w.reaper.tick(1);
+    expect(runRow(w.store, id).state).toBe("launching");
+    fence = "works";
+    await w.reaper.tick(2);
+    expect(abandoned).toEqual([id]);
+    expect(runRow(w.store, id).state).toBe("cancelled");
+    expect(eventKinds(w.store, "reaper")).toEqual(["run_cancelled"]);
+  });
+
   test("a node that cannot be listed goes offline and its runs stay as they are", async () => {
     const n = node("n1", [], { list: () => Promise.reject(new Error("connection refused")) });
     const w = world([n.t]);

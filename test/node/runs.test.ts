@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { runAgent } from "../../src/node/agent.ts";
-import { abandonRun, claimRun } from "../../src/node/claim.ts";
+import { abandonRun, claimRun, START_SETTLE_MS } from "../../src/node/claim.ts";
 import { killRun } from "../../src/node/kill.ts";
+import { pruneRuns } from "../../src/node/read.ts";
 import { startRun } from "../../src/node/start.ts";
 import { listRuns, readStatus, readStatusFile } from "../../src/node/status.ts";
 import { groupAlive, pidAlive } from "../../src/os/process-group.ts";
@@ -121,14 +122,18 @@ describe("start", () => {
   test("an abandoned run id never starts: a late start is refused, the abandon is repeatable", async () => {
     const r = req(["sh", "-c", "echo ran >> count"]);
     expect(abandonRun(home.path, r.run_id)).toMatchObject({ abandoned: true, status: null });
-    // The start that was held up on the way arrives now: the tombstone answers, nothing runs.
-    const late = await startRun(home.path, r);
-    expect(late).toMatchObject({ run_id: r.run_id, state: "killed", pid: null, wrapper_pid: null });
-    expect(existsSync(join(home.path, "runs", r.run_id, "count"))).toBe(false);
-    expect(existsSync(join(home.path, "runs", r.run_id, "request.json"))).toBe(false);
+    // The start that was held up on the way arrives now: refused, nothing runs.
+    await expect(startRun(home.path, r)).rejects.toThrow(/abandoned by the controller/);
+    const dir = join(home.path, "runs", r.run_id);
+    expect(existsSync(join(dir, "count"))).toBe(false);
+    expect(existsSync(join(dir, "request.json"))).toBe(false);
     // Its answer lost, the controller asks again: the same answer.
     expect(abandonRun(home.path, r.run_id).abandoned).toBe(true);
-    expect(listRuns(home.path, { runs: [r.run_id] }).map((s) => s.state)).toEqual(["killed"]);
+    // Never listed (it has no status to report), never pruned (the claim is the fence).
+    expect(listRuns(home.path, { runs: [r.run_id] })).toEqual([]);
+    expect(listRuns(home.path).map((s) => s.run_id)).not.toContain(r.run_id);
+    expect(pruneRuns(home.path, { runs: [r.run_id] })).toEqual({ removed: [], kept: [], missing: 0 });
+    expect(readFileSync(join(dir, "claim"), "utf8")).toBe("abandoned");
   });
 
   test("a start that claimed the run id first wins over an abandon", async () => {
@@ -148,11 +153,28 @@ describe("start", () => {
     const b = join(home.path, "runs", "race-b");
     expect(claimRun(b, "start")).toEqual({ won: true, holder: "start" });
     expect(claimRun(b, "abandoned")).toEqual({ won: false, holder: "start" });
+    // A start under way (claimed, no status yet): not abandoned...
     expect(abandonRun(home.path, "race-b")).toMatchObject({ abandoned: false, status: null });
+    // ...until it has held the claim past START_SETTLE_MS without a status (it died, or the
+    // status was deleted): the start claim alone keeps any later start out.
+    const old = (Date.now() - START_SETTLE_MS - 1_000) / 1000;
+    utimesSync(join(b, "claim"), old, old);
+    expect(abandonRun(home.path, "race-b")).toMatchObject({ abandoned: true, status: null });
     // A start whose claim is taken by an abandon between its status check and its claim.
     const r = req(["sh", "-c", "echo ran >> count"]);
     claimRun(join(home.path, "runs", r.run_id), "abandoned");
     return expect(startRun(home.path, r)).rejects.toThrow(/abandoned by the controller/);
+  });
+
+  test("a start that cannot spawn its wrapper gives its claim back: the run id reads as never started", async () => {
+    const r = req(["true"]);
+    await expect(startRun(home.path, r, { self: ["/nonexistent/oyster"] })).rejects.toThrow(
+      /could not start the oyster wrapper/,
+    );
+    const dir = join(home.path, "runs", r.run_id);
+    expect(existsSync(join(dir, "claim"))).toBe(false);
+    expect(existsSync(join(dir, "request.json"))).toBe(false);
+    expect(abandonRun(home.path, r.run_id).abandoned).toBe(true);
   });
 
   test("bad run ids are refused", async () => {
