@@ -136,14 +136,16 @@ async function waitForFirstRun<T extends { task: { task_id: string; status: stri
   process.stderr.write(
     `waiting for the first run of task ${terminalSafe(first.task_id)} (${first.status})…\n`,
   );
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
+  let interrupted = false;
+  const onSignal = () => {
+    interrupted = true;
+  };
   process.once("SIGINT", onSignal);
   let status = first.status;
   try {
     for (;;) {
       await sleep(FIRST_RUN_POLL_MS);
-      if (stop.signal.aborted) return null;
+      if (interrupted) return null;
       const now = await read();
       if (now.task.runs.length) return now;
       if (isIn(FINAL_TASK_STATUSES, now.task.status))

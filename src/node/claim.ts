@@ -1,7 +1,6 @@
-import { randomBytes } from "node:crypto";
-import { existsSync, linkSync, lstatSync, rmSync, unlinkSync } from "node:fs";
+import { existsSync, lstatSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { createPrivateFile, ensurePrivateDir, readPrivateFile } from "../os/files.ts";
+import { ensurePrivateDir, linkPrivateFile, readPrivateFile } from "../os/files.ts";
 import type { AbandonReport, RunStatus } from "../protocol/messages.ts";
 import { FILES, runDir } from "./home.ts";
 import { readStatusFile, withLiveness } from "./status.ts";
@@ -18,19 +17,9 @@ export type Claimant = "start" | "abandoned";
 /** Claim `dir`'s run for `who`: whether this call won, and who holds the claim now. */
 export function claimRun(dir: string, who: Claimant): { won: boolean; holder: Claimant } {
   ensurePrivateDir(dir);
-  // A whole file linked into place: link() is an exclusive create, and whoever loses reads a
-  // complete claim, never a half-written one.
-  const tmp = join(dir, `.${FILES.claim}.${randomBytes(6).toString("hex")}.tmp`);
-  createPrivateFile(tmp, who);
-  try {
-    linkSync(tmp, join(dir, FILES.claim));
-    return { won: true, holder: who };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    return { won: false, holder: heldBy(dir) ?? "start" };
-  } finally {
-    unlinkSync(tmp);
-  }
+  // Whoever loses the race reads a complete claim, never a half-written one.
+  if (linkPrivateFile(join(dir, FILES.claim), who)) return { won: true, holder: who };
+  return { won: false, holder: heldBy(dir) ?? "start" };
 }
 
 /** The controller abandoned this run dir's run id: its claim is the fence, keep it (read.ts). */

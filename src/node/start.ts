@@ -1,8 +1,7 @@
-import { randomBytes } from "node:crypto";
-import { existsSync, linkSync, unlinkSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { sleep } from "../os/deadline.ts";
-import { createPrivateFile, readPrivateFile, replacePrivateFile } from "../os/files.ts";
+import { linkPrivateFile, readPrivateFile, replacePrivateFile } from "../os/files.ts";
 import { pidAlive } from "../os/process-group.ts";
 import { type Child, spawnChild } from "../os/spawn.ts";
 import type { RunStatus, StartRequest } from "../protocol/messages.ts";
@@ -105,14 +104,8 @@ export async function startRun(
     exit_code: null,
     wrapper_version: VERSION_STRING,
   };
-  const tmp = join(dir, `.${FILES.status}.${randomBytes(6).toString("hex")}.start.tmp`);
-  createPrivateFile(tmp, JSON.stringify(initial));
-  try {
-    linkSync(tmp, join(dir, FILES.status));
-  } catch {
-    // the wrapper was faster
-  }
-  unlinkSync(tmp);
+  // False: the wrapper was faster.
+  linkPrivateFile(join(dir, FILES.status), JSON.stringify(initial));
 
   const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
   for (;;) {

@@ -6,6 +6,7 @@ import {
   fchmodSync,
   fstatSync,
   fsyncSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   openSync,
@@ -81,6 +82,25 @@ export function replacePrivateFile(path: string, data: string | Uint8Array, opts
       // Nothing more to clean; the rename error is the one to report.
     }
     throw err;
+  }
+}
+
+/**
+ * Create `path` whole, exclusively: a fresh temp file linked into place. link() never replaces
+ * anything, so of two writers racing exactly one wins, and a reader sees no file or the
+ * winner's complete content, never half of it. False when something was already there.
+ */
+export function linkPrivateFile(path: string, data: string | Uint8Array): boolean {
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  createPrivateFile(tmp, data);
+  try {
+    linkSync(tmp, path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    return false;
+  } finally {
+    unlinkSync(tmp);
   }
 }
 

@@ -1,18 +1,9 @@
 import { randomBytes } from "node:crypto";
-import {
-  chmodSync,
-  closeSync,
-  linkSync,
-  lstatSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  unlinkSync,
-  writeSync,
-} from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../config/schema.ts";
 import { logger } from "../log.ts";
+import { linkPrivateFile } from "../os/files.ts";
 
 const log = logger("http");
 
@@ -60,32 +51,15 @@ export function ensureToken(config: Config, env: NodeJS.ProcessEnv = process.env
   privateDir(dir);
   const existing = readTokenFile(path);
   if (existing) return { token: existing, source: "file", path };
-  // Write a temp file, then link it into place: readers never see half a token, and of two
-  // controllers starting at once exactly one link wins; the other reads the winner's token.
-  const tmp = `${path}.${process.pid}.tmp`;
+  // Readers never see half a token, and of two controllers starting at once exactly one link
+  // wins; the other reads the winner's token.
   try {
-    const fd = openSync(tmp, "wx", 0o600);
-    try {
-      writeSync(fd, `${randomBytes(TOKEN_BYTES).toString("base64url")}\n`);
-    } finally {
-      closeSync(fd);
-    }
-    try {
-      linkSync(tmp, path);
+    if (linkPrivateFile(path, `${randomBytes(TOKEN_BYTES).toString("base64url")}\n`))
       log.info(`http: generated an API token in ${path} (the CLI reads it from there)`);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    }
   } catch (err) {
     throw new TokenError(`cannot create the API token file ${path}: ${(err as Error).message}`, {
       cause: err,
     });
-  } finally {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // Never created, or already gone.
-    }
   }
   const token = readTokenFile(path);
   if (!token) throw new TokenError(`the API token file ${path} is empty; delete it to get a new token`);

@@ -78,9 +78,13 @@ describe("oyster logs -f before the first run", () => {
   });
 
   test("says so when the task it waits for changes status (blocked by a dead dependency)", async () => {
-    submit("dies", { command: "exit 1", max_attempts: 1 });
-    submit("after-dies", { command: "true", depends_on: ["dies"] });
+    // The follower is waiting before its dependency exists, so it sees the change to blocked.
+    submit("after-dies", { command: "true", depends_on: ["dies"] }, ["--allow-missing-deps"]);
     const f = follow("after-dies");
+    await waitFor("the waiting note", () =>
+      f.out.stderr.includes("waiting for the first run of task after-dies (pending)"),
+    );
+    submit("dies", { command: "exit 1", max_attempts: 1 });
     await waitFor(
       "the blocked note",
       () => f.out.stderr.includes("task after-dies is blocked; still waiting"),
