@@ -3,7 +3,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { allStats } from "../../src/os/proc.ts";
 import { waitFor } from "../helpers/cli.ts";
-import { cmdlineOf, descendsFrom, killGroupNow } from "../helpers/procs.ts";
+import { alive, cmdlineOf, descendsFrom, killGroupNow } from "../helpers/procs.ts";
 import {
   BUN,
   groupMembers,
@@ -43,8 +43,12 @@ const instances = (): number[] =>
     return argv?.[0] === BUN && argv[1] === SERVICE_SCRIPT;
   });
 
-/** SIGKILL `root` and the sshd processes under it, and nothing else (not the service). */
-function killSshdOnly(root: number): void {
+/**
+ * SIGKILL `root` and the sshd processes under it, and nothing else (not the service); resolves
+ * once they have exited, so their children (the service's launcher) are orphans by then and a
+ * later kill of sshd's tree cannot reach them.
+ */
+async function killSshdOnly(root: number): Promise<void> {
   const victims = [root];
   for (const { pid } of allStats()) {
     try {
@@ -57,6 +61,7 @@ function killSshdOnly(root: number): void {
       process.kill(v, "SIGKILL");
     } catch {}
   }
+  await waitFor("the killed sshd processes gone", () => victims.every((v) => !alive(v)));
 }
 
 describe("remote services over SSH", () => {
@@ -98,7 +103,7 @@ describe("remote services over SSH", () => {
     const before = status()[0]!.restarts;
     // Drop the connection the hard way: SIGKILL sshd and its session processes only, so the
     // service itself lives on as an orphan on the node (as after a network cut).
-    killSshdOnly(remote.node.pid()!);
+    await killSshdOnly(remote.node.pid()!);
     await remote.node.stop();
     expect(instances().length).toBe(1);
     // While the node's sshd is down the service counts as down and cannot be reached.
